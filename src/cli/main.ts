@@ -1,0 +1,103 @@
+/**
+ * The command line: parses arguments with commander, runs one command, and
+ * turns every failure into one line on stderr and a documented exit code.
+ */
+import { Command, CommanderError } from 'commander';
+import { FormatError } from '../elf/errors.js';
+import { CliError, EXIT } from './exit.js';
+import { inspectCommand } from './inspect.js';
+import { VERSION } from '../version.js';
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0    success; for collect: every file matched the crash exactly
+  1    internal error in corepack (please report it)
+  2    usage error
+  3    bad input: not a core, truncated or malformed file, unsafe bundle
+  4    collect: bundle written, but a file was missing or replaced since the crash
+  5    replay: bundle corrupt or not matching its core, or gdb failed
+  6    a required tool (gdb, a compressor) is not installed
+  130  interrupted (SIGINT); 143 terminated (SIGTERM): no partial output left`;
+
+export function buildProgram(): Command {
+  const program = new Command();
+  // Set before any subcommand is added: commander copies these settings to
+  // subcommands only when they are created.
+  program.exitOverride();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  program
+    .name('corepack')
+    .description('Make a crash debuggable anywhere: bundle a core with the exact executable and libraries it had mapped, and replay it in gdb.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ npx corepack inspect core.1234
+  $ npx corepack inspect core.1234 --json | jq .signal
+${EXIT_CODES_HELP}
+
+This is corepack the crash bundler, not the Node.js package-manager shim of the same
+name; its alias corepack-crash always reaches it.`,
+    );
+
+  program
+    .command('inspect')
+    .description('Show what a core says: command, signal, threads with PC/SP, and the loaded modules with build IDs.')
+    .argument('<core>', 'the core file')
+    .option('--json', 'print one JSON object on stdout (schema in the README)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ npx corepack inspect core.1234
+  $ npx corepack inspect core.1234 --json > crash.json`,
+    )
+    .action(async (core: string, opts: { json?: boolean }) => {
+      process.exitCode = await inspectCommand(core, opts);
+    });
+
+  return program;
+}
+
+/** Formats any error as the single line the user sees, and picks the exit code. */
+export function describeError(err: unknown, subject?: string): { message: string; hint?: string; code: number } {
+  if (err instanceof CliError) return { message: err.message, ...(err.hint ? { hint: err.hint } : {}), code: err.exitCode };
+  if (err instanceof FormatError) return { message: `${subject ? `${subject}: ` : ''}${err.message}`, code: EXIT.BAD_INPUT };
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e.code === 'string' && typeof e.syscall === 'string') {
+    const what = e.path ?? subject ?? 'file';
+    const reasons: Record<string, string> = {
+      ENOENT: 'no such file or directory',
+      EACCES: 'permission denied',
+      EISDIR: 'is a directory, not a file',
+      ENOSPC: 'no space left on device',
+      EFBIG: 'file too large (file size limit reached)',
+      EROFS: 'read-only file system',
+    };
+    return { message: `${what}: ${reasons[e.code] ?? e.message}`, code: e.code === 'ENOSPC' || e.code === 'EFBIG' ? EXIT.INTERNAL : EXIT.BAD_INPUT };
+  }
+  return { message: `internal error: ${e?.message ?? String(err)} (set COREPACK_DEBUG=1 for a stack trace, and please report it)`, code: EXIT.INTERNAL };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end through here with code 0.
+      return err.exitCode === 0 ? 0 : EXIT.USAGE;
+    }
+    const subject = program.args[1];
+    const { message, hint, code } = describeError(err, subject);
+    process.stderr.write(`corepack: error: ${message}\n`);
+    if (hint) process.stderr.write(`corepack: ${hint}\n`);
+    if (process.env.COREPACK_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    return code;
+  }
+}
+
+

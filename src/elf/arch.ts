@@ -1,0 +1,90 @@
+/**
+ * Per-architecture facts the core reader needs: the name we print, and the
+ * layout of the general-purpose register set (elf_gregset_t) inside
+ * NT_PRSTATUS, with which registers are the PC and the stack pointer.
+ */
+import { EM } from './constants.js';
+
+export interface RegisterLayout {
+  /** Architecture name as users know it. */
+  arch: string;
+  /** Bytes per register slot in pr_reg. */
+  regSize: 4 | 8;
+  /** Register names in pr_reg order. */
+  names: readonly string[];
+  pc: string;
+  sp: string;
+  /** Alignment of a long in elf_prstatus when it is not the word size (m68k aligns to 2). */
+  longAlign?: number;
+}
+
+const range = (prefix: string, n: number, from = 0): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i + from}`);
+
+// Orders from the kernel's user_regs_struct / elf_gregset_t for each arch.
+const X86_64 = [
+  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi',
+  'orig_rax', 'rip', 'cs', 'rflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
+];
+const I386 = ['ebx', 'ecx', 'edx', 'esi', 'edi', 'ebp', 'eax', 'ds', 'es', 'fs', 'gs', 'orig_eax', 'eip', 'cs', 'eflags', 'esp', 'ss'];
+const AARCH64 = [...range('x', 31), 'sp', 'pc', 'pstate'];
+const ARM = [...range('r', 13), 'sp', 'lr', 'pc', 'cpsr', 'orig_r0'];
+const PPC = [...range('r', 32), 'nip', 'msr', 'orig_r3', 'ctr', 'lr', 'xer', 'ccr', 'softe', 'trap', 'dar', 'dsisr', 'result'];
+// s390: PSW mask and address, then the 16 general registers (access registers follow; not needed).
+const S390 = ['pswm', 'pswa', ...range('r', 16)];
+const RISCV = [
+  'pc', 'ra', 'sp', 'gp', 'tp', 't0', 't1', 't2', 's0', 's1', ...range('a', 8),
+  ...range('s', 10, 2), 't3', 't4', 't5', 't6',
+];
+// MIPS o32 pads six words before r0; n32/n64 do not.
+const MIPS_REGS = [...range('r', 32), 'lo', 'hi', 'epc', 'badvaddr', 'status', 'cause'];
+const MIPS_O32 = [...range('pad', 6), ...MIPS_REGS];
+// sparc64: g0-g7, o0-o7 (o6 is the stack pointer), l0-l7, i0-i7, then tstate, tpc, tnpc, y.
+const SPARC64 = [...range('g', 8), ...range('o', 8), ...range('l', 8), ...range('i', 8), 'tstate', 'pc', 'npc', 'y'];
+const SPARC32 = ['psr', 'pc', 'npc', 'y', ...range('g', 8), ...range('o', 8)];
+const M68K = [...range('d', 7, 1), ...range('a', 7), 'd0', 'usp', 'orig_d0', 'sr', 'pc', 'fmtvec'];
+
+export function registerLayout(e_machine: number, elfClass: 32 | 64, e_flags: number): RegisterLayout | undefined {
+  switch (e_machine) {
+    case EM.EM_X86_64:
+      // x32 (ELFCLASS32 on x86-64) still dumps 64-bit registers.
+      return { arch: elfClass === 32 ? 'x32' : 'x86_64', regSize: 8, names: X86_64, pc: 'rip', sp: 'rsp' };
+    case EM.EM_386:
+      return { arch: 'i386', regSize: 4, names: I386, pc: 'eip', sp: 'esp' };
+    case EM.EM_AARCH64:
+      return { arch: 'aarch64', regSize: 8, names: AARCH64, pc: 'pc', sp: 'sp' };
+    case EM.EM_ARM:
+      return { arch: 'arm', regSize: 4, names: ARM, pc: 'pc', sp: 'sp' };
+    case EM.EM_PPC:
+      return { arch: 'ppc', regSize: 4, names: PPC, pc: 'nip', sp: 'r1' };
+    case EM.EM_PPC64:
+      return { arch: 'ppc64', regSize: 8, names: PPC, pc: 'nip', sp: 'r1' };
+    case EM.EM_S390:
+      return elfClass === 64
+        ? { arch: 's390x', regSize: 8, names: S390, pc: 'pswa', sp: 'r15' }
+        : { arch: 's390', regSize: 4, names: S390, pc: 'pswa', sp: 'r15' };
+    case EM.EM_RISCV:
+      return elfClass === 64
+        ? { arch: 'riscv64', regSize: 8, names: RISCV, pc: 'pc', sp: 'sp' }
+        : { arch: 'riscv32', regSize: 4, names: RISCV, pc: 'pc', sp: 'sp' };
+    case EM.EM_MIPS: {
+      // EF_MIPS_ABI2 (0x20) marks n32, which uses 64-bit registers in a 32-bit ELF.
+      const n32 = elfClass === 32 && (e_flags & 0x20) !== 0;
+      if (elfClass === 64) return { arch: 'mips64', regSize: 8, names: MIPS_REGS, pc: 'epc', sp: 'r29' };
+      if (n32) return { arch: 'mipsn32', regSize: 8, names: MIPS_REGS, pc: 'epc', sp: 'r29' };
+      return { arch: 'mips', regSize: 4, names: MIPS_O32, pc: 'epc', sp: 'r29' };
+    }
+    case EM.EM_SPARCV9:
+      return { arch: 'sparc64', regSize: 8, names: SPARC64, pc: 'pc', sp: 'o6' };
+    case EM.EM_SPARC:
+    case EM.EM_SPARC32PLUS:
+      return { arch: 'sparc', regSize: 4, names: SPARC32, pc: 'pc', sp: 'o6' };
+    case EM.EM_68K:
+      return { arch: 'm68k', regSize: 4, names: M68K, pc: 'pc', sp: 'usp', longAlign: 2 };
+    default:
+      return undefined;
+  }
+}
+
+export function archName(e_machine: number, elfClass: 32 | 64, e_flags: number): string {
+  return registerLayout(e_machine, elfClass, e_flags)?.arch ?? `machine-${e_machine}`;
+}

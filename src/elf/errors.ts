@@ -1,0 +1,22 @@
+/**
+ * A FormatError says what was wrong with an input file and where.
+ *
+ * Like Go's debug/elf FormatError it carries the byte offset of the offending
+ * field, so a user (or a fuzzer report) can go straight to the byte with a hex
+ * viewer. Every parser in src/elf throws only this type for bad input.
+ */
+export class FormatError extends Error {
+  override readonly name = 'FormatError';
+
+  constructor(
+    readonly problem: string,
+    /** Byte offset in the file, or undefined when no single offset is to blame. */
+    readonly offset?: number | bigint,
+  ) {
+    super(offset === undefined ? problem : `${problem} (at byte offset 0x${offset.toString(16)})`);
+  }
+}
+
+export function isFormatError(err: unknown): err is FormatError {
+  return err instanceof FormatError;
+}

@@ -1,0 +1,172 @@
+/**
+ * Linux core note descriptors: NT_PRSTATUS, NT_PRPSINFO, NT_SIGINFO, NT_AUXV,
+ * NT_FILE. Layouts follow the kernel's struct elf_prstatus / elf_prpsinfo
+ * (include/uapi/linux/elfcore.h) for the dumping process's word size.
+ */
+import { Decoder } from './decoder.js';
+import { FormatError } from './errors.js';
+import type { RegisterLayout } from './arch.js';
+
+export interface PrStatus {
+  si_signo: number;
+  si_code: number;
+  si_errno: number;
+  pr_cursig: number;
+  pr_pid: number;
+  pr_ppid: number;
+  pr_pgrp: number;
+  pr_sid: number;
+  /** General registers by name (empty when the architecture is unknown). */
+  pr_reg: Record<string, bigint>;
+}
+
+/**
+ * struct elf_prstatus: elf_siginfo (3 ints), short pr_cursig, two longs
+ * (pending, held signals), four pid_t, four struct timeval (two longs each),
+ * then elf_gregset_t aligned to its register size.
+ */
+export function decodePrStatus(d: Decoder, regs: RegisterLayout | undefined): PrStatus {
+  const w = d.wordSize;
+  const longAlign = regs?.longAlign ?? w;
+  const sigpend = align(14, longAlign);
+  const pid = sigpend + 2 * w;
+  const times = pid + 16;
+  const regOff = align(times + 8 * w, Math.min(regs?.regSize ?? w, longAlign));
+  d.need(0, pid + 16);
+  const st: PrStatus = {
+    si_signo: d.i32(0),
+    si_code: d.i32(4),
+    si_errno: d.i32(8),
+    pr_cursig: d.i16(12),
+    pr_pid: d.i32(pid),
+    pr_ppid: d.i32(pid + 4),
+    pr_pgrp: d.i32(pid + 8),
+    pr_sid: d.i32(pid + 12),
+    pr_reg: {},
+  };
+  if (regs) {
+    regs.names.forEach((name, i) => {
+      const off = regOff + i * regs.regSize;
+      // Some kernels dump fewer registers than we name (old ppc "softe" slot etc.).
+      if (d.has(off, regs.regSize)) st.pr_reg[name] = d.uint(off, regs.regSize);
+    });
+  }
+  return st;
+}
+
+export interface PrPsInfo {
+  pr_state: number;
+  pr_sname: string;
+  pr_uid: number;
+  pr_gid: number;
+  pr_pid: number;
+  pr_ppid: number;
+  pr_pgrp: number;
+  pr_sid: number;
+  pr_fname: string;
+  pr_psargs: string;
+}
+
+const PRARGSZ = 80;
+const FNAMESZ = 16;
+
+/**
+ * struct elf_prpsinfo ends with pid_t ×4, char pr_fname[16], char
+ * pr_psargs[80]; uid/gid before the pids are 16-bit on some 32-bit ABIs and
+ * 32-bit elsewhere. Decoding from the end makes one function serve them all.
+ */
+export function decodePrPsInfo(d: Decoder): PrPsInfo {
+  const w = d.wordSize;
+  const psargs = d.length - PRARGSZ;
+  const fname = psargs - FNAMESZ;
+  const pid = fname - 16;
+  const uid = 4 + (w === 8 ? 4 : 0) + w; // 4 chars, padding to the long, pr_flag
+  const idSize = (pid - uid) / 2;
+  if (psargs < 0 || pid < uid || (idSize !== 2 && idSize !== 4)) {
+    throw new FormatError(`NT_PRPSINFO has an unexpected size (${d.length} bytes)`, d.at(0));
+  }
+  const id = (off: number): number => (idSize === 2 ? d.u16(off) : d.u32(off));
+  return {
+    pr_state: d.u8(0),
+    pr_sname: String.fromCharCode(d.u8(1)),
+    pr_uid: id(uid),
+    pr_gid: id(uid + idSize),
+    pr_pid: d.i32(pid),
+    pr_ppid: d.i32(pid + 4),
+    pr_pgrp: d.i32(pid + 8),
+    pr_sid: d.i32(pid + 12),
+    pr_fname: d.cstring(fname, FNAMESZ),
+    pr_psargs: d.cstring(psargs, PRARGSZ).trimEnd(),
+  };
+}
+
+export interface SigInfo {
+  si_signo: number;
+  si_errno: number;
+  si_code: number;
+  /** si_addr: meaningful for fault signals. */
+  si_addr: bigint;
+}
+
+/** siginfo_t: three ints (MIPS swaps code and errno), then the union, word-aligned. */
+export function decodeSigInfo(d: Decoder, mips: boolean): SigInfo {
+  const union = align(12, d.wordSize);
+  return {
+    si_signo: d.i32(0),
+    si_errno: d.i32(mips ? 8 : 4),
+    si_code: d.i32(mips ? 4 : 8),
+    si_addr: d.has(union, d.wordSize) ? d.word(union) : 0n,
+  };
+}
+
+/** NT_AUXV: (a_type, a_val) word pairs up to AT_NULL. */
+export function decodeAuxv(d: Decoder): Array<{ a_type: number; a_val: bigint }> {
+  const w = d.wordSize;
+  const out: Array<{ a_type: number; a_val: bigint }> = [];
+  for (let off = 0; off + 2 * w <= d.length; off += 2 * w) {
+    const type = Number(d.word(off));
+    if (type === 0) break;
+    out.push({ a_type: type, a_val: d.word(off + w) });
+  }
+  return out;
+}
+
+export interface NtFileEntry {
+  start: bigint;
+  end: bigint;
+  /** In bytes (the note stores pages; we multiply by page_size). */
+  fileOffset: bigint;
+  path: string;
+}
+
+/**
+ * NT_FILE: long count, long page_size, count × (start, end, file_ofs) longs,
+ * then count NUL-terminated paths. The count is checked against the note's
+ * size before anything is allocated.
+ */
+export function decodeNtFile(d: Decoder): { pageSize: bigint; entries: NtFileEntry[] } {
+  const w = d.wordSize;
+  const count = d.word(0);
+  const pageSize = d.word(w);
+  const tableEnd = BigInt(2 * w) + count * BigInt(3 * w);
+  if (tableEnd > BigInt(d.length)) {
+    throw new FormatError(`NT_FILE claims ${count} entries, more than its ${d.length} bytes can hold`, d.at(0));
+  }
+  const n = Number(count);
+  const entries: NtFileEntry[] = [];
+  let str = Number(tableEnd);
+  for (let i = 0; i < n; i++) {
+    const off = 2 * w + i * 3 * w;
+    if (str >= d.length) throw new FormatError(`NT_FILE has ${n} entries but only ${i} file names`, d.at(d.length));
+    const nul = d.buf.indexOf(0, str);
+    const stop = nul < 0 ? d.length : nul;
+    const path = d.buf.toString('utf8', str, stop);
+    str = stop + 1;
+    entries.push({ start: d.word(off), end: d.word(off + w), fileOffset: d.word(off + 2 * w) * pageSize, path });
+  }
+  return { pageSize, entries };
+}
+
+function align(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}

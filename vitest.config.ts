@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+    // The end-to-end tests compile programs and make real kernel cores; two
+    // workers keep a 2-core machine busy without thrashing it.
+    pool: 'forks',
+    maxWorkers: 2,
+  },
+});
