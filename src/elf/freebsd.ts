@@ -176,8 +176,9 @@ export function decodeFbsdAuxv(d: Decoder): Array<{ a_type: number; a_val: bigin
   const entsize = d.i32(0);
   const w = d.wordSize;
   if (entsize !== 2 * w) throw new FormatError(`NT_PROCSTAT_AUXV entry size ${entsize} is not ${2 * w}`, d.at(0));
-  // The entries start at the next word boundary after the int.
-  const first = w;
+  // The entries follow the int directly (offset 4, unaligned), as the kernel
+  // writes them with sbuf_bcat.
+  const first = 4;
   const out: Array<{ a_type: number; a_val: bigint }> = [];
   for (let off = first; off + 2 * w <= d.length; off += 2 * w) {
     const type = Number(d.word(off));

@@ -107,6 +107,8 @@ function gcc(args: string[]): Promise<unknown> {
 }
 
 function compileLibfoo(output: string, variant: number): Promise<unknown> {
+  // libfoo.c pads its code with FOO_VARIANT * 256 bytes.
+  if (!Number.isInteger(variant) || variant < 1) throw new Error(`libfoo variant must be a positive integer, not ${variant}`);
   return gcc([
     ...CFLAGS, '-fPIC', '-shared', `-DFOO_VARIANT=${variant}`,
     '-Wl,-soname,libfoo.so.1', '-Wl,--build-id',
