@@ -1,0 +1,83 @@
+/**
+ * The JSON form of a CoreSummary, used by `inspect --json` and in bundle
+ * manifests. Addresses become "0x…" strings: JSON numbers lose precision
+ * above 2^53 and addresses are read as hex by everyone anyway.
+ */
+import type { CoreSummary, Module, Thread } from './model.js';
+
+export const INSPECT_SCHEMA_VERSION = 1;
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+const hex = (v: bigint | undefined): string | null => (v === undefined ? null : `0x${v.toString(16)}`);
+
+/** The module containing `addr`, and the offset into it. */
+export function locate(modules: readonly Module[], addr: bigint | undefined): { module: Module; offset: bigint } | undefined {
+  if (addr === undefined) return undefined;
+  const m = modules.find((x) => x.start <= addr && addr < x.end);
+  return m ? { module: m, offset: addr - m.start } : undefined;
+}
+
+export function moduleLabel(m: Module): string {
+  const name = m.path ?? m.linkMapName ?? (m.kind === 'vdso' ? '[vdso]' : '[unknown]');
+  return name.slice(name.lastIndexOf('/') + 1) || name;
+}
+
+function threadJson(t: Thread, modules: readonly Module[]): Json {
+  const at = locate(modules, t.pc);
+  return {
+    tid: t.tid,
+    name: t.name ?? null,
+    crashed: t.crashed,
+    cursig: t.cursig,
+    pc: hex(t.pc),
+    sp: hex(t.sp),
+    pcModule: at ? moduleLabel(at.module) : null,
+    pcOffset: at ? hex(at.offset) : null,
+    registers: Object.fromEntries(Object.entries(t.registers).map(([k, v]) => [k, hex(v)])),
+  };
+}
+
+export function moduleJson(m: Module): { [key: string]: Json } {
+  return {
+    start: hex(m.start),
+    end: hex(m.end),
+    kind: m.kind,
+    path: m.path ?? null,
+    linkMapName: m.linkMapName ?? null,
+    loadBias: hex(m.loadBias),
+    buildId: m.buildId ?? null,
+    buildIdAddr: hex(m.buildIdAddr),
+    deleted: m.deleted,
+    sources: m.sources,
+  };
+}
+
+export function summaryJson(s: CoreSummary, corePath?: string): { [key: string]: Json } {
+  return {
+    schema: INSPECT_SCHEMA_VERSION,
+    ...(corePath !== undefined ? { core: corePath } : {}),
+    os: s.os,
+    arch: s.arch,
+    elfClass: s.elfClass,
+    byteOrder: s.byteOrder,
+    executable: s.executable ?? null,
+    process: {
+      pid: s.process.pid ?? null,
+      ppid: s.process.ppid ?? null,
+      uid: s.process.uid ?? null,
+      gid: s.process.gid ?? null,
+      fname: s.process.fname ?? null,
+      psargs: s.process.psargs ?? null,
+    },
+    signal: s.signal
+      ? { signo: s.signal.signo, name: s.signal.name ?? null, code: s.signal.code ?? null, codeName: s.signal.codeName ?? null, addr: hex(s.signal.addr) }
+      : null,
+    crashedThread: s.threads.find((t) => t.crashed)?.tid ?? null,
+    threads: s.threads.map((t) => threadJson(t, s.modules)),
+    modules: s.modules.map(moduleJson),
+    mappings: s.mappings.map((m) => ({ start: hex(m.start), end: hex(m.end), fileOffset: hex(m.fileOffset), path: m.path, deleted: m.deleted, protection: m.protection ?? null })),
+    auxv: s.auxv.map((a) => ({ type: a.a_type, name: a.name ?? null, value: hex(a.a_val) })),
+    warnings: s.warnings,
+  };
+}
