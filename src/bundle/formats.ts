@@ -1,0 +1,172 @@
+/**
+ * Bundle compression formats: chosen by file name when writing, detected by
+ * content when reading, and run through the fastest compressor process that
+ * is installed (node-tar only writes the tar stream; it has no bzip2, and its
+ * zstd path throws on Node 20).
+ */
+import { createGzip, createGunzip, constants as zlibConstants } from 'node:zlib';
+import { access, constants as fsConstants } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import type { Transform } from "node:stream";
+import { execa, type ResultPromise } from 'execa';
+import { CliError, EXIT } from '../cli/exit.js';
+
+export type Format = 'bzip2' | 'gzip' | 'zstd';
+
+export interface FormatInfo {
+  format: Format;
+  extensions: readonly string[];
+  /** Compressor programs, fastest first: [command, args for compress, args for decompress]. */
+  programs: ReadonlyArray<readonly [string, readonly string[], readonly string[]]>;
+  /** Debian package that provides a program, for the error message. */
+  debianPackages: string;
+}
+
+export const FORMATS: readonly FormatInfo[] = [
+  {
+    format: 'bzip2',
+    extensions: ['.tbz2', '.tar.bz2', '.tbz'],
+    programs: [
+      ['lbzip2', ['-c', '-9'], ['-d', '-c']],
+      ['pbzip2', ['-c', '-9'], ['-d', '-c']],
+      ['bzip2', ['-c', '-9'], ['-d', '-c']],
+    ],
+    debianPackages: 'lbzip2 (fastest), pbzip2 or bzip2',
+  },
+  {
+    format: 'zstd',
+    extensions: ['.tar.zst', '.tzst'],
+    programs: [['zstd', ['-c', '-q', '-T0', '-6'], ['-d', '-c', '-q']]],
+    debianPackages: 'zstd',
+  },
+  {
+    format: 'gzip',
+    extensions: ['.tar.gz', '.tgz'],
+    programs: [
+      ['pigz', ['-c', '-6'], ['-d', '-c']],
+      // Node's zlib is always there: see streamFor().
+    ],
+    debianPackages: 'none needed (built in)',
+  },
+];
+
+export const DEFAULT_EXTENSION = '.tbz2';
+
+/** The format a bundle name asks for, or undefined when its extension is not one we write. */
+export function formatForName(name: string): FormatInfo | undefined {
+  const lower = name.toLowerCase();
+  return FORMATS.find((f) => f.extensions.some((e) => lower.endsWith(e)));
+}
+
+export function supportedExtensions(): string {
+  return FORMATS.flatMap((f) => f.extensions).join(', ');
+}
+
+/** Detects the compression of a bundle from its first bytes. */
+export function detectFormat(head: Buffer): Format | undefined {
+  if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2'; // "BZh"
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return undefined;
+}
+
+async function onPath(cmd: string): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const full = join(dir, cmd);
+    try {
+      await access(full, fsConstants.X_OK);
+      return full;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export interface Codec {
+  /** Program name used ("lbzip2", "zstd", "zlib"), for reports. */
+  program: string;
+  /** A duplex stream: write input bytes, read transformed bytes. */
+  stream(): CodecStream;
+}
+
+export interface CodecStream {
+  /** Write side. */
+  input: NodeJS.WritableStream;
+  /** Read side. */
+  output: NodeJS.ReadableStream;
+  /** Resolves when the process (or zlib) finished successfully; rejects with a clear message otherwise. */
+  done: Promise<void>;
+  /** Stops the process, for interrupts. */
+  kill(): void;
+}
+
+function zlibCodec(mode: 'compress' | 'decompress'): Codec {
+  return {
+    program: 'zlib',
+    stream(): CodecStream {
+      const t: Transform = mode === 'compress' ? createGzip({ level: 6 }) : createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH });
+      const done = new Promise<void>((resolve, reject) => {
+        t.on('end', resolve);
+        t.on('error', (err) => reject(new CliError(`gzip ${mode === 'compress' ? 'compression' : 'decompression'} failed: ${err.message}`, EXIT.BAD_INPUT)));
+      });
+      return { input: t, output: t, done, kill: () => t.destroy() };
+    },
+  };
+}
+
+function processCodec(program: string, path: string, args: readonly string[], mode: 'compress' | 'decompress'): Codec {
+  return {
+    program,
+    stream(): CodecStream {
+      const child: ResultPromise = execa(path, [...args], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true }, reject: false });
+      const done = child.then((r) => {
+        if (r.exitCode !== 0 || r.signal) {
+          const why = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
+          const detail = String(r.stderr ?? '').trim().split('\n')[0] ?? '';
+          throw new CliError(`${program} ${why}${detail ? `: ${detail}` : ''}`, mode === 'decompress' ? EXIT.BAD_INPUT : EXIT.INTERNAL);
+        }
+      });
+      return {
+        input: child.stdin!,
+        output: child.stdout! as unknown as NodeJS.ReadableStream,
+        done,
+        kill: () => {
+          child.kill('SIGKILL');
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The fastest installed codec for `format`. Throws a CliError naming the
+ * package to install, and the formats that would work, when none is there.
+ */
+export async function codecFor(format: Format, mode: 'compress' | 'decompress'): Promise<Codec> {
+  const info = FORMATS.find((f) => f.format === format)!;
+  for (const [cmd, cArgs, dArgs] of info.programs) {
+    const path = await onPath(cmd);
+    if (path) return processCodec(cmd, path, mode === 'compress' ? cArgs : dArgs, mode);
+  }
+  if (format === 'gzip') return zlibCodec(mode);
+  const working = await availableFormats();
+  throw new CliError(
+    `no ${format} program is installed (looked for ${info.programs.map((p) => p[0]).join(', ')})`,
+    EXIT.MISSING_TOOL,
+    `install ${info.debianPackages} (e.g. apt-get install ${info.programs[0]![0]}), or use a format that works here: ${working.join(', ')}`,
+  );
+}
+
+/** Extensions of the formats this machine can write right now. */
+export async function availableFormats(): Promise<string[]> {
+  const out: string[] = [];
+  for (const f of FORMATS) {
+    let ok = f.format === 'gzip';
+    for (const [cmd] of f.programs) if (!ok && (await onPath(cmd))) ok = true;
+    if (ok) out.push(f.extensions[0]!);
+  }
+  return out;
+}
+

@@ -1,0 +1,228 @@
+/**
+ * manifest.json: the bundle's self-description, schema version 1.
+ *
+ * A bundle is a compressed tar whose entries all live under one top-level
+ * directory, `<root>/`:
+ *
+ *   <root>/manifest.json          this document (always the first entry)
+ *   <root>/core/<name>            the core file, unchanged
+ *   <root>/sysroot/<abs path>     each bundled file at its original absolute path
+ *   <root>/sysroot/<alias>        relative symlinks for every other name the
+ *                                 process used (link_map names, soname links)
+ *   <root>/debug/...              separate debug files (collect --with-debug):
+ *                                 .build-id/xx/yyyy.debug and debuglink targets
+ *
+ * The manifest is untrusted input on the replay side: parseManifest validates
+ * every field and every path before anything uses it.
+ */
+import { posix } from 'node:path';
+import type { Json } from '../core/json.js';
+
+export const MANIFEST_FORMAT = 'corepack-bundle';
+export const MANIFEST_SCHEMA = 1;
+export const MANIFEST_NAME = 'manifest.json';
+
+export type FileStatus = 'ok' | 'build-id-mismatch' | 'missing' | 'unreadable' | 'deleted-at-crash';
+export type FileRole = 'executable' | 'interpreter' | 'library' | 'libthread_db' | 'debug';
+export type FileSource = 'nt_file' | 'vmmap' | 'link_map' | 'ldd' | 'command-line' | 'libthread_db' | 'build-id-dir' | 'debuglink';
+
+export interface ManifestFile {
+  /** Absolute path on the customer's machine. */
+  path: string;
+  /** Where the file is inside the bundle (relative to <root>), absent when not bundled. */
+  bundlePath: string | null;
+  role: FileRole;
+  /** Other absolute names the process used for this file; each is a relative symlink under sysroot/. */
+  aliases: string[];
+  size: number | null;
+  sha256: string | null;
+  buildIdOnDisk: string | null;
+  buildIdInCore: string | null;
+  status: FileStatus;
+  sources: FileSource[];
+  /** Human explanation for any status other than ok. */
+  message: string | null;
+}
+
+export interface ManifestLink {
+  /** Symlink location relative to <root>, e.g. "sysroot/lib64/ld-linux-x86-64.so.2". */
+  path: string;
+  /** Relative target, resolving inside sysroot/. */
+  target: string;
+}
+
+export interface HostInfo {
+  hostname: string;
+  uname: { sysname: string; release: string; version: string; machine: string };
+  osRelease: Record<string, string>;
+  libc: string | null;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  schema: typeof MANIFEST_SCHEMA;
+  corepackVersion: string;
+  createdAt: string;
+  host: HostInfo;
+  core: { bundlePath: string; originalPath: string; size: number; sha256: string };
+  /** Original absolute path of the executable, and how it was chosen. */
+  executable: { path: string; chosenBy: 'command-line' | 'core' } | null;
+  /** The `inspect --json` data of the core. */
+  summary: { [key: string]: Json };
+  files: ManifestFile[];
+  links: ManifestLink[];
+  warnings: string[];
+}
+
+/** Thrown for a manifest that is not what collect writes. Its message names the field. */
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+}
+
+/**
+ * A bundle-relative path is safe when it is relative, normalised, has no "..",
+ * no empty or "." segments, no NUL, and no control characters (a newline in a
+ * path would let it break out of a gdb script line).
+ */
+export function isSafeRelativePath(p: string): boolean {
+  if (typeof p !== 'string' || p.length === 0 || p.length > 4096) return false;
+  if (p.startsWith('/') || p.includes('\\')) return false;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(p)) return false;
+  if (posix.normalize(p) !== p) return false;
+  return p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
+}
+
+/** Absolute customer-side paths: absolute, normalised, no control characters. */
+export function isSafeAbsolutePath(p: string): boolean {
+  return typeof p === 'string' && p.startsWith('/') && p.length > 1 && isSafeRelativePath(p.slice(1));
+}
+
+/** The sysroot-relative location of an absolute path: "/usr/lib/x" → "sysroot/usr/lib/x". */
+export function sysrootPath(abs: string): string {
+  return `sysroot${posix.normalize(abs)}`;
+}
+
+/**
+ * The relative symlink target that makes `linkAbs` point at `targetAbs`
+ * inside one sysroot: both are absolute customer paths. Never absolute: an
+ * absolute link would silently read the developer's own file.
+ */
+export function relativeLinkTarget(linkAbs: string, targetAbs: string): string {
+  return posix.relative(posix.dirname(posix.normalize(linkAbs)), posix.normalize(targetAbs));
+}
+
+const STATUSES: readonly FileStatus[] = ['ok', 'build-id-mismatch', 'missing', 'unreadable', 'deleted-at-crash'];
+const ROLES: readonly FileRole[] = ['executable', 'interpreter', 'library', 'libthread_db', 'debug'];
+const HEX = /^[0-9a-f]{2,128}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+function fail(msg: string): never {
+  throw new ManifestError(`manifest.json: ${msg}`);
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string') fail(`${what} must be a string`);
+  return v;
+}
+
+function optHex(v: unknown, what: string, re = HEX): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'string' || !re.test(v)) fail(`${what} must be lower-case hex`);
+  return v;
+}
+
+function optSize(v: unknown, what: string): number | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${what} must be a non-negative integer`);
+  return v;
+}
+
+/**
+ * Parses and validates manifest.json text from an untrusted bundle. Every path
+ * is checked; the result can be used without further sanitising, except that
+ * paths must still be quoted for whatever consumes them (gdb scripts).
+ */
+export function parseManifest(text: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    fail(`not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('must be a JSON object');
+  const m = raw as Record<string, unknown>;
+  if (m.format !== MANIFEST_FORMAT) fail(`format is not "${MANIFEST_FORMAT}"`);
+  if (m.schema !== MANIFEST_SCHEMA) fail(`schema ${String(m.schema)} is not supported (this corepack reads schema ${MANIFEST_SCHEMA}; upgrade corepack?)`);
+  const core = m.core as Record<string, unknown> | undefined;
+  if (!core || typeof core !== 'object') fail('core is missing');
+  const coreBundlePath = str(core.bundlePath, 'core.bundlePath');
+  if (!isSafeRelativePath(coreBundlePath) || !coreBundlePath.startsWith('core/')) fail(`core.bundlePath ${JSON.stringify(coreBundlePath)} is not a safe path under core/`);
+  const coreSha = optHex(core.sha256, 'core.sha256', SHA256);
+  if (!coreSha) fail('core.sha256 is missing');
+  if (!Array.isArray(m.files)) fail('files must be an array');
+  const files: ManifestFile[] = m.files.map((f: unknown, i: number): ManifestFile => {
+    if (typeof f !== 'object' || f === null) fail(`files[${i}] must be an object`);
+    const r = f as Record<string, unknown>;
+    const path = str(r.path, `files[${i}].path`);
+    if (!isSafeAbsolutePath(path)) fail(`files[${i}].path ${JSON.stringify(path)} is not a safe absolute path`);
+    const bundlePath = r.bundlePath === null || r.bundlePath === undefined ? null : str(r.bundlePath, `files[${i}].bundlePath`);
+    if (bundlePath !== null && (!isSafeRelativePath(bundlePath) || !(bundlePath.startsWith('sysroot/') || bundlePath.startsWith('debug/')))) {
+      fail(`files[${i}].bundlePath ${JSON.stringify(bundlePath)} is not a safe path under sysroot/ or debug/`);
+    }
+    const aliases = Array.isArray(r.aliases) ? r.aliases.map((a, j) => str(a, `files[${i}].aliases[${j}]`)) : [];
+    for (const a of aliases) if (!isSafeAbsolutePath(a)) fail(`files[${i}].aliases has an unsafe path ${JSON.stringify(a)}`);
+    const status = r.status as FileStatus;
+    if (!STATUSES.includes(status)) fail(`files[${i}].status ${JSON.stringify(r.status)} is not one of ${STATUSES.join(', ')}`);
+    const role = r.role as FileRole;
+    if (!ROLES.includes(role)) fail(`files[${i}].role ${JSON.stringify(r.role)} is not one of ${ROLES.join(', ')}`);
+    return {
+      path,
+      bundlePath,
+      role,
+      aliases,
+      size: optSize(r.size, `files[${i}].size`),
+      sha256: optHex(r.sha256, `files[${i}].sha256`, SHA256),
+      buildIdOnDisk: optHex(r.buildIdOnDisk, `files[${i}].buildIdOnDisk`),
+      buildIdInCore: optHex(r.buildIdInCore, `files[${i}].buildIdInCore`),
+      status,
+      sources: Array.isArray(r.sources) ? (r.sources.filter((s) => typeof s === 'string') as FileSource[]) : [],
+      message: typeof r.message === 'string' ? r.message : null,
+    };
+  });
+  const links: ManifestLink[] = (Array.isArray(m.links) ? m.links : []).map((l: unknown, i: number) => {
+    const r = (l ?? {}) as Record<string, unknown>;
+    const path = str(r.path, `links[${i}].path`);
+    const target = str(r.target, `links[${i}].target`);
+    if (!isSafeRelativePath(path) || !path.startsWith('sysroot/')) fail(`links[${i}].path ${JSON.stringify(path)} is not a safe path under sysroot/`);
+    if (target.startsWith('/')) fail(`links[${i}].target ${JSON.stringify(target)} is absolute`);
+    const resolved = posix.normalize(posix.join(posix.dirname(path), target));
+    if (!resolved.startsWith('sysroot/')) fail(`links[${i}] ${JSON.stringify(path)} → ${JSON.stringify(target)} leaves the sysroot`);
+    return { path, target };
+  });
+  const exe = m.executable as Record<string, unknown> | null | undefined;
+  let executable: Manifest['executable'] = null;
+  if (exe) {
+    const p = str(exe.path, 'executable.path');
+    if (!isSafeAbsolutePath(p)) fail(`executable.path ${JSON.stringify(p)} is not a safe absolute path`);
+    executable = { path: p, chosenBy: exe.chosenBy === 'core' ? 'core' : 'command-line' };
+  }
+  return {
+    format: MANIFEST_FORMAT,
+    schema: MANIFEST_SCHEMA,
+    corepackVersion: typeof m.corepackVersion === 'string' ? m.corepackVersion : 'unknown',
+    createdAt: typeof m.createdAt === 'string' ? m.createdAt : '',
+    host: (m.host ?? {}) as HostInfo,
+    core: {
+      bundlePath: coreBundlePath,
+      originalPath: typeof core.originalPath === 'string' ? core.originalPath : '',
+      size: optSize(core.size, 'core.size') ?? 0,
+      sha256: coreSha,
+    },
+    executable,
+    summary: (m.summary ?? {}) as { [key: string]: Json },
+    files,
+    links,
+    warnings: Array.isArray(m.warnings) ? m.warnings.filter((w): w is string => typeof w === 'string') : [],
+  };
+}
