@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { FormatError } from '../elf/errors.js';
 import { CliError, EXIT } from './exit.js';
 import { inspectCommand } from './inspect.js';
+import { collectCommand, type CollectCliOptions } from './collect.js';
 import { VERSION } from '../version.js';
 
 const EXIT_CODES_HELP = `
@@ -56,6 +57,29 @@ Examples:
     )
     .action(async (core: string, opts: { json?: boolean }) => {
       process.exitCode = await inspectCommand(core, opts);
+    });
+
+  program
+    .command('collect')
+    .description('Write one bundle with the core, the executable and the exact shared libraries the process had mapped.')
+    .argument('<core>', 'the core file (only read, never changed)')
+    .option('-e, --exe <path>', 'the executable that crashed (default: the one the core names)')
+    .option('-o, --output <bundle>', 'bundle to write; the extension picks the format: .tbz2/.tar.bz2, .tar.gz/.tgz, .tar.zst/.tzst (default: <core>.tbz2)')
+    .option('--with-debug', 'also bundle separate debug files found for the build IDs (/usr/lib/debug/.build-id)')
+    .option('--json', 'print the result (path, size, per-file status) as JSON on stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ npx corepack collect core.1234 -e /opt/app/bin/server
+  $ npx corepack collect core.1234 -o ticket-4711.tar.zst
+  $ npx corepack collect core.1234 --with-debug --json > collect.json
+
+Exit code 0 means every file matched the crash; 4 means the bundle was written
+but a file was missing or replaced since the crash (the messages say which).`,
+    )
+    .action(async (core: string, opts: CollectCliOptions) => {
+      process.exitCode = await collectCommand(core, opts);
     });
 
   return program;

@@ -1,0 +1,83 @@
+/** `corepack collect CORE [-e EXE] [-o OUT]`: the customer-site bundle. */
+import { basename } from 'node:path';
+import { collect, type CollectResult } from '../collect/collect.js';
+import { EXIT } from './exit.js';
+import { humanBytes, progressBar } from './progress.js';
+import { interruptible } from './signals.js';
+
+export interface CollectCliOptions {
+  exe?: string;
+  output?: string;
+  withDebug?: boolean;
+  json?: boolean;
+}
+
+export async function collectCommand(core: string, opts: CollectCliOptions): Promise<number> {
+  const bar = progressBar();
+  const result = await interruptible((signal) =>
+    collect({
+      core,
+      executable: opts.exe,
+      output: opts.output,
+      withDebug: opts.withDebug,
+      signal,
+      onProgress: (phase, done, total) => bar.update(phase === 'checksum' ? 'checksum' : 'bundling', done, total),
+    }),
+  ).finally(() => bar.done());
+  if (opts.json) process.stdout.write(`${JSON.stringify(resultJson(result), null, 2)}\n`);
+  else process.stderr.write(formatResult(result));
+  return result.exact ? EXIT.OK : EXIT.INCOMPLETE;
+}
+
+export function resultJson(r: CollectResult): object {
+  return {
+    output: r.output,
+    size: r.size,
+    format: r.format,
+    compressor: r.compressor,
+    exact: r.exact,
+    executable: r.manifest.executable,
+    files: r.manifest.files.map((f) => ({
+      path: f.path,
+      role: f.role,
+      status: f.status,
+      bundled: f.bundlePath !== null,
+      size: f.size,
+      sha256: f.sha256,
+      buildIdOnDisk: f.buildIdOnDisk,
+      buildIdInCore: f.buildIdInCore,
+      aliases: f.aliases,
+      sources: f.sources,
+      message: f.message,
+    })),
+    warnings: r.manifest.warnings,
+  };
+}
+
+export function formatResult(r: CollectResult): string {
+  const m = r.manifest;
+  const lines: string[] = [];
+  const bundled = m.files.filter((f) => f.bundlePath !== null);
+  const extra = m.files.filter((f) => f.role === 'debug');
+  lines.push(`wrote ${r.output} (${humanBytes(r.size)}, ${r.format} via ${r.compressor})`);
+  lines.push(`  core ${basename(m.core.originalPath)} (${humanBytes(m.core.size)}), ${bundled.length} files, ${m.links.length} alias links`);
+  if (m.executable?.chosenBy === 'core') lines.push(`  executable taken from the core: ${m.executable.path} (pass -e to choose another)`);
+  if (extra.length) lines.push(`  debug files: ${extra.length}, ${humanBytes(extra.reduce((a, f) => a + (f.size ?? 0), 0))}`);
+  for (const f of m.files) {
+    if (f.status === 'ok') continue;
+    const what = {
+      'build-id-mismatch': 'REPLACED SINCE THE CRASH',
+      missing: 'MISSING',
+      unreadable: 'UNREADABLE',
+      'deleted-at-crash': 'DELETED AT CRASH',
+    }[f.status];
+    lines.push(`  ${what}: ${f.message ?? f.path}${f.bundlePath ? ' (bundled anyway, marked in the manifest)' : ' (not bundled)'}`);
+  }
+  for (const w of m.warnings) lines.push(`  warning: ${w}`);
+  lines.push(
+    r.exact
+      ? 'every file matches the crash exactly. Attach the bundle to the ticket; the developer runs: npx corepack replay ' + basename(r.output)
+      : 'the bundle is NOT exact (see above): symbols for the files marked may be wrong. If the old versions are still around (package cache, backups), put them back and collect again; otherwise attach it as it is.',
+  );
+  return `${lines.join('\n')}\n`;
+}

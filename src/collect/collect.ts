@@ -1,0 +1,216 @@
+/**
+ * `collect`: write one bundle holding the core, the executable and the exact
+ * libraries the process had mapped, plus the manifest.
+ *
+ * The bundle is written to a temporary file beside the destination and
+ * renamed into place only when complete, so an error, Ctrl-C or a full disk
+ * never leaves a partial bundle under the final name. The core is only read.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { CoreFile } from '../core/open.js';
+import { summaryJson } from '../core/json.js';
+import { CliError, EXIT } from '../cli/exit.js';
+import { codecFor, DEFAULT_EXTENSION, formatForName, supportedExtensions, type Format } from '../bundle/formats.js';
+import { MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile } from '../bundle/manifest.js';
+import { streamSink, TarWriter } from '../bundle/create.js';
+import { VERSION } from '../version.js';
+import { hostInfo } from './host.js';
+import { planBundle, type PlannedFile } from './plan.js';
+
+export interface CollectOptions {
+  core: string;
+  executable?: string | undefined;
+  output?: string | undefined;
+  withDebug?: boolean | undefined;
+  /** Progress callback: phase, bytes done, bytes total. */
+  onProgress?: ((phase: 'checksum' | 'write', done: number, total: number) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface CollectResult {
+  output: string;
+  /** Bundle size in bytes (compressed). */
+  size: number;
+  format: Format;
+  compressor: string;
+  manifest: Manifest;
+  /** Every file present and matching the core's build IDs. */
+  exact: boolean;
+}
+
+const TMP_MARK = '.corepack-tmp-';
+
+/** The bundle's top-level directory: the output's name without its extension, made safe. */
+export function bundleRootName(output: string): string {
+  let name = basename(output);
+  const fmt = formatForName(name);
+  const ext = fmt?.extensions.find((e) => name.toLowerCase().endsWith(e));
+  if (ext) name = name.slice(0, -ext.length);
+  name = name.replace(/[^A-Za-z0-9._+-]/g, '_').replace(/^\.+/, '_');
+  return name || 'bundle';
+}
+
+async function sha256File(path: string, onBytes: (n: number) => void, signal?: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  const rs = createReadStream(path, { highWaterMark: 1 << 20 });
+  try {
+    for await (const chunk of rs as AsyncIterable<Buffer>) {
+      if (signal?.aborted) throw abortError(signal);
+      hash.update(chunk);
+      onBytes(chunk.length);
+    }
+  } finally {
+    rs.destroy();
+  }
+  return hash.digest('hex');
+}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new CliError('interrupted', EXIT.INTERRUPTED);
+}
+
+/** Removes temporary files that earlier runs of corepack left behind when they were killed, and only those. */
+export async function removeStaleTemporaries(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^\\..+${TMP_MARK.replace(/[.]/g, '\\.')}(\\d+)$`).exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (alive) continue; // another collect is writing it right now
+    await unlink(join(dir, name)).catch(() => undefined);
+    removed.push(name);
+  }
+  return removed;
+}
+
+export async function collect(opts: CollectOptions): Promise<CollectResult> {
+  const corePath = resolve(opts.core);
+  const output = resolve(opts.output ?? `${basename(corePath)}${DEFAULT_EXTENSION}`);
+  const fmt = formatForName(output);
+  if (!fmt) {
+    throw new CliError(`cannot tell the bundle format from the name ${basename(output)}`, EXIT.USAGE, `name the output with one of: ${supportedExtensions()}`);
+  }
+  if (output === corePath) throw new CliError('the output would overwrite the core', EXIT.USAGE, 'choose another -o name');
+
+  const core = await CoreFile.open(corePath);
+  let summary;
+  try {
+    summary = core.summary;
+  } finally {
+    await core.close();
+  }
+  const plan = await planBundle(summary, { executable: opts.executable, withDebug: opts.withDebug });
+  const codec = await codecFor(fmt.format, 'compress');
+
+  const coreStat = await stat(corePath);
+  const bundled = plan.files.filter((f): f is PlannedFile & { source: string } => f.source !== null);
+  const total = coreStat.size + bundled.reduce((a, f) => a + (f.size ?? 0), 0);
+
+  // Checksums first, so the manifest (the first entry) is complete and a
+  // reader can budget and verify before unpacking anything else.
+  let done = 0;
+  const tick = (phase: 'checksum' | 'write') => (n: number) => {
+    done += n;
+    opts.onProgress?.(phase, done, total);
+  };
+  const coreSha = await sha256File(corePath, tick('checksum'), opts.signal);
+  for (const f of bundled) f.sha256 = await sha256File(f.source, tick('checksum'), opts.signal);
+
+  const root = bundleRootName(output);
+  const coreName = `core/${basename(corePath).replace(/[^A-Za-z0-9._+-]/g, '_') || 'core'}`;
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    schema: MANIFEST_SCHEMA,
+    corepackVersion: VERSION,
+    createdAt: new Date().toISOString(),
+    host: await hostInfo(),
+    core: { bundlePath: coreName, originalPath: corePath, size: coreStat.size, sha256: coreSha },
+    executable: plan.executable,
+    summary: summaryJson(summary),
+    files: plan.files.map(toManifestFile),
+    links: plan.links,
+    warnings: [...summary.warnings, ...plan.warnings],
+  };
+
+  const dir = dirname(output);
+  await removeStaleTemporaries(dir);
+  const tmp = join(dir, `.${basename(output)}${TMP_MARK}${process.pid}`);
+  const cs = codec.stream();
+  const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+  const written = new Promise<void>((res, rej) => {
+    out.on('finish', res);
+    out.on('error', rej);
+  });
+  cs.output.pipe(out);
+  // A failure on either side of the compressor must stop the other side.
+  const failed = Promise.race([cs.done.then(() => new Promise<never>(() => {})), written.then(() => new Promise<never>(() => {}))]);
+
+  const onAbort = (): void => cs.kill();
+  opts.signal?.addEventListener('abort', onAbort);
+  try {
+    const sink = streamSink(cs.input);
+    const guarded = {
+      write: async (chunk: Buffer): Promise<void> => {
+        if (opts.signal?.aborted) throw abortError(opts.signal);
+        await Promise.race([sink.write(chunk), failed]);
+      },
+    };
+    const tar = new TarWriter(guarded);
+    done = 0;
+    await tar.addBuffer(`${root}/${MANIFEST_NAME}`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+    await tar.addFile(`${root}/${coreName}`, corePath, coreStat.size, false, tick('write'));
+    for (const f of bundled) {
+      await tar.addFile(`${root}/${f.bundlePath}`, f.source, f.size ?? 0, f.executableBit, tick('write'));
+      const after = await stat(f.source);
+      if (after.size !== f.size || Math.floor(after.mtimeMs) !== f.mtimeMs) {
+        throw new CliError(`${f.source} changed while it was being bundled`, EXIT.INTERNAL, 'run collect again once the file is stable (a package upgrade in progress?)');
+      }
+    }
+    for (const l of plan.links) await tar.addSymlink(`${root}/${l.path}`, l.target);
+    await tar.finish();
+    cs.input.end();
+    await cs.done;
+    await written;
+    // Data on disk before the name: a crash after the rename cannot expose a torn bundle.
+    const fh = await open(tmp, 'r');
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, output);
+  } catch (err) {
+    cs.kill();
+    out.destroy();
+    await unlink(tmp).catch(() => undefined);
+    if (opts.signal?.aborted) throw abortError(opts.signal);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EFBIG' || code === 'EDQUOT') {
+      throw new CliError(`cannot write ${output}: ${code === 'ENOSPC' ? 'no space left on the device' : code === 'EFBIG' ? 'file size limit reached' : 'disk quota exceeded'}; no bundle was written`, EXIT.INTERNAL, 'free some space or write the bundle elsewhere with -o');
+    }
+    throw err;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  const size = (await stat(output)).size;
+  const exact = plan.files.every((f) => f.status === 'ok');
+  return { output, size, format: fmt.format, compressor: codec.program, manifest, exact };
+}
+
+function toManifestFile(f: PlannedFile): ManifestFile {
+  const { source: _source, executableBit: _x, mtimeMs: _m, ...rest } = f;
+  return rest;
+}

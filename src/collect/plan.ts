@@ -1,0 +1,335 @@
+/**
+ * Deciding what goes into a bundle: every file-backed ELF object the process
+ * had mapped, found through the core (NT_FILE / kinfo_vmentry, link_map),
+ * the executable, the matching libthread_db, and optionally debug files;
+ * each checked against the build ID the core recorded.
+ */
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, posix } from 'node:path';
+import type { CoreSummary, Module } from '../core/model.js';
+import { readFileElfInfo } from '../core/image.js';
+import { FormatError } from '../elf/errors.js';
+import {
+  isSafeAbsolutePath,
+  relativeLinkTarget,
+  sysrootPath,
+  type FileRole,
+  type FileSource,
+  type ManifestFile,
+  type ManifestLink,
+} from '../bundle/manifest.js';
+import { runLdd } from './ldd.js';
+
+export interface PlannedFile extends ManifestFile {
+  /** Where to read the bytes on this machine (resolved path); null when not bundled. */
+  source: string | null;
+  executableBit: boolean;
+  mtimeMs: number;
+}
+
+export interface CollectPlan {
+  files: PlannedFile[];
+  links: ManifestLink[];
+  executable: { path: string; chosenBy: 'command-line' | 'core' } | null;
+  warnings: string[];
+}
+
+export interface PlanOptions {
+  /** -e: the executable, when the user names it. */
+  executable?: string | undefined;
+  withDebug?: boolean;
+  /** Where separate debug files live (gdb's debug-file-directory). */
+  debugDir?: string;
+}
+
+const ROLE_OF: Record<Module['kind'], FileRole> = { executable: 'executable', interpreter: 'interpreter', library: 'library', vdso: 'library' };
+
+function mtimeOf(s: { mtimeMs: number }): number {
+  return Math.floor(s.mtimeMs);
+}
+
+/** Symlinks in one directory, by the real path they resolve to (cached: libdirs are big). */
+class SymlinkIndex {
+  private readonly dirs = new Map<string, Promise<Map<string, string[]>>>();
+
+  async linksTo(file: string): Promise<string[]> {
+    const dir = dirname(file);
+    let index = this.dirs.get(dir);
+    if (!index) {
+      index = this.scan(dir);
+      this.dirs.set(dir, index);
+    }
+    return (await index).get(file) ?? [];
+  }
+
+  private async scan(dir: string): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return out;
+    }
+    await Promise.all(
+      entries
+        .filter((e) => e.isSymbolicLink())
+        .map(async (e) => {
+          const link = join(dir, e.name);
+          try {
+            const target = await realpath(link);
+            const list = out.get(target) ?? [];
+            list.push(link);
+            out.set(target, list);
+          } catch {
+            // dangling link: not an alias of anything we bundle
+          }
+        }),
+    );
+    return out;
+  }
+}
+
+interface Want {
+  /** The path the core (or the user) gave for the file. */
+  path: string;
+  role: FileRole;
+  buildIdInCore: string | undefined;
+  sources: FileSource[];
+  aliases: string[];
+  deletedAtCrash: boolean;
+}
+
+async function inspectFile(w: Want): Promise<PlannedFile> {
+  const base: PlannedFile = {
+    path: w.path,
+    bundlePath: null,
+    role: w.role,
+    aliases: [],
+    size: null,
+    sha256: null,
+    buildIdOnDisk: null,
+    buildIdInCore: w.buildIdInCore ?? null,
+    status: 'ok',
+    sources: w.sources,
+    message: null,
+    source: null,
+    executableBit: false,
+    mtimeMs: 0,
+  };
+  let real: string;
+  try {
+    real = await realpath(w.path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (w.deletedAtCrash) {
+      return { ...base, status: 'deleted-at-crash', message: `${w.path} had been deleted when the process crashed, and no file is there now` };
+    }
+    return code === 'EACCES'
+      ? { ...base, status: 'unreadable', message: `${w.path}: permission denied (run collect as a user who can read it)` }
+      : { ...base, status: 'missing', message: `${w.path} no longer exists (removed or moved after the crash?)` };
+  }
+  const st = await stat(real);
+  if (!st.isFile()) return { ...base, status: 'unreadable', message: `${w.path} is not a regular file` };
+  let buildIdOnDisk: string | null = null;
+  try {
+    buildIdOnDisk = (await readFileElfInfo(real)).buildId ?? null;
+  } catch (err) {
+    const msg = err instanceof FormatError ? err.message : (err as Error).message;
+    return { ...base, status: 'unreadable', message: `${w.path}: ${msg}` };
+  }
+  const found: PlannedFile = {
+    ...base,
+    path: real,
+    aliases: real !== w.path ? [w.path] : [],
+    size: st.size,
+    buildIdOnDisk,
+    source: real,
+    executableBit: (st.mode & 0o111) !== 0,
+    mtimeMs: mtimeOf(st),
+  };
+  if (w.buildIdInCore && buildIdOnDisk && w.buildIdInCore !== buildIdOnDisk) {
+    return { ...found, status: 'build-id-mismatch', message: `${w.path} was replaced after the crash: build ID on disk ${buildIdOnDisk}, in the core ${w.buildIdInCore}` };
+  }
+  if (w.deletedAtCrash) {
+    // The process had an unlinked file mapped; a file at that path now is a
+    // newer one unless its build ID proves otherwise.
+    const proven = w.buildIdInCore !== undefined && buildIdOnDisk === w.buildIdInCore;
+    if (!proven) return { ...found, status: 'deleted-at-crash', message: `${w.path} had been deleted when the process crashed; the file there now may be a newer one` };
+  }
+  return found;
+}
+
+function sourcesOf(m: Module): FileSource[] {
+  const out: FileSource[] = [];
+  for (const s of m.sources) if (s === 'nt_file' || s === 'vmmap' || s === 'link_map') out.push(s);
+  return out;
+}
+
+export async function planBundle(summary: CoreSummary, opts: PlanOptions = {}): Promise<CollectPlan> {
+  const warnings: string[] = [];
+  const wants: Want[] = [];
+
+  let executable: CollectPlan['executable'] = null;
+  const exeModule = summary.modules.find((m) => m.kind === 'executable');
+  for (const m of summary.modules) {
+    if (m.kind === 'vdso') continue;
+    let path = m.path;
+    const lm = m.linkMapName && isAbsolute(m.linkMapName) ? m.linkMapName : undefined;
+    if (path !== undefined && !isAbsolute(path)) {
+      warnings.push(`the core names a mapped file by a relative path (${JSON.stringify(path)}); ${lm ? `using the loader's name ${lm}` : 'it cannot be found'}`);
+      path = lm;
+    }
+    path ??= lm;
+    if (path === undefined) {
+      if (m.kind === 'executable' && opts.executable) continue; // -e supplies it
+      warnings.push(`a ${m.kind} at 0x${m.start.toString(16)} has no file name in the core (build ID ${m.buildId ?? 'unknown'}); it cannot be bundled`);
+      continue;
+    }
+    const aliases = lm && lm !== path ? [lm] : [];
+    if (m.kind === 'executable' && opts.executable) continue; // handled below
+    wants.push({ path, role: ROLE_OF[m.kind], buildIdInCore: m.buildId, sources: sourcesOf(m), aliases, deletedAtCrash: m.deleted });
+  }
+
+  if (opts.executable) {
+    const given = posix.resolve(opts.executable);
+    const corePath = exeModule?.path && isAbsolute(exeModule.path) ? exeModule.path : undefined;
+    wants.unshift({
+      path: given,
+      role: 'executable',
+      buildIdInCore: exeModule?.buildId,
+      sources: ['command-line', ...(exeModule ? sourcesOf(exeModule) : [])],
+      // gdb and users know the program by the path it ran from: keep that name too.
+      aliases: corePath && corePath !== given ? [corePath] : [],
+      deletedAtCrash: false,
+    });
+    executable = { path: given, chosenBy: 'command-line' };
+  } else if (exeModule?.path && isAbsolute(exeModule.path)) {
+    executable = { path: exeModule.path, chosenBy: 'core' };
+  } else if (summary.executable && isAbsolute(summary.executable)) {
+    wants.unshift({ path: summary.executable, role: 'executable', buildIdInCore: undefined, sources: [], aliases: [], deletedAtCrash: false });
+    executable = { path: summary.executable, chosenBy: 'core' };
+  } else {
+    warnings.push('the executable is not known from the core; pass it with -e');
+  }
+
+  // ldd: the fallback for cores that record no file mappings, a cross-check otherwise.
+  const exePath = executable?.path;
+  if (exePath) {
+    const ldd = await runLdd(exePath);
+    if (ldd) {
+      const noMappings = summary.mappings.length === 0;
+      for (const e of ldd) {
+        if (!e.path) continue;
+        const real = await realpath(e.path).catch(() => e.path!);
+        const w = wants.find((x) => x.path === e.path || x.path === real || x.aliases.includes(e.path!));
+        if (w) w.sources.push('ldd');
+        else if (noMappings) wants.push({ path: e.path, role: 'library', buildIdInCore: undefined, sources: ['ldd'], aliases: [], deletedAtCrash: false });
+      }
+      if (noMappings) warnings.push('the core records no file mappings: libraries were taken from ldd, which cannot see dlopen\'ed libraries and reflects this machine now, not the crash');
+    }
+  }
+
+  // Inspect every wanted file once, merging duplicates (a library named twice).
+  const files: PlannedFile[] = [];
+  for (const w of wants) {
+    if (!isSafeAbsolutePath(w.path)) {
+      warnings.push(`skipped a file whose name cannot be bundled safely: ${JSON.stringify(w.path)}`);
+      continue;
+    }
+    const f = await inspectFile(w);
+    const dup = files.find((x) => x.source !== null && x.source === f.source) ?? files.find((x) => x.path === f.path);
+    if (dup) {
+      for (const a of [...f.aliases, ...w.aliases, f.path]) if (a !== dup.path && !dup.aliases.includes(a)) dup.aliases.push(a);
+      for (const s of f.sources) if (!dup.sources.includes(s)) dup.sources.push(s);
+      continue;
+    }
+    for (const a of w.aliases) if (a !== f.path && !f.aliases.includes(a)) f.aliases.push(a);
+    files.push(f);
+  }
+
+  // libthread_db from beside libc, so gdb can read thread-local data.
+  const libc = files.find((f) => f.source && /^libc[.-]/.test(basename(f.path)) && f.role === 'library');
+  if (libc?.source) {
+    const candidate = join(dirname(libc.source), 'libthread_db.so.1');
+    if (!files.some((f) => f.path === candidate)) {
+      const f = await inspectFile({ path: candidate, role: 'libthread_db', buildIdInCore: undefined, sources: ['libthread_db'], aliases: [], deletedAtCrash: false });
+      if (f.status === 'ok') files.push(f);
+      else warnings.push(`no libthread_db.so.1 beside ${libc.path}: gdb will not be able to show thread-local variables`);
+    }
+  }
+
+  // Soname and other symlinks next to each file (libfoo.so.1 → libfoo.so.1.2.3).
+  const symlinks = new SymlinkIndex();
+  for (const f of files) {
+    if (!f.source || f.role === 'debug') continue;
+    for (const link of await symlinks.linksTo(f.source)) if (!f.aliases.includes(link) && link !== f.path) f.aliases.push(link);
+  }
+
+  if (opts.withDebug) files.push(...(await findDebugFiles(files, opts.debugDir ?? '/usr/lib/debug', warnings)));
+
+  // Bundle locations and alias links; anything whose name is unsafe is left out with a warning.
+  const taken = new Set<string>();
+  for (const f of files) {
+    if (!f.source) continue;
+    f.bundlePath = f.role === 'debug' ? f.bundlePath : sysrootPath(f.path);
+    taken.add(f.path);
+  }
+  const links: ManifestLink[] = [];
+  const linked = new Set<string>();
+  for (const f of files) {
+    if (!f.source || f.role === 'debug') continue;
+    f.aliases = f.aliases.filter((a) => {
+      if (!isSafeAbsolutePath(a)) {
+        warnings.push(`skipped an alias whose name cannot be bundled safely: ${JSON.stringify(a)}`);
+        return false;
+      }
+      return !taken.has(a);
+    });
+    for (const a of f.aliases) {
+      const path = sysrootPath(a);
+      if (linked.has(path)) continue;
+      linked.add(path);
+      links.push({ path, target: relativeLinkTarget(a, f.path) });
+    }
+  }
+  // A link whose directory is another link's name would be written through that link: drop it.
+  const safeLinks = links.filter((l) => !links.some((o) => o !== l && l.path.startsWith(`${o.path}/`)));
+  return { files, links: safeLinks, executable, warnings };
+}
+
+/** Separate debug files for the bundled objects, by build ID under debugDir/.build-id. */
+async function findDebugFiles(files: PlannedFile[], debugDir: string, warnings: string[]): Promise<PlannedFile[]> {
+  const out: PlannedFile[] = [];
+  for (const f of files) {
+    const id = f.buildIdOnDisk;
+    if (!id || id.length < 4 || f.status !== 'ok') continue;
+    const rel = `.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
+    const candidate = join(debugDir, rel);
+    try {
+      const st = await lstat(candidate);
+      if (!st.isFile() && !st.isSymbolicLink()) continue;
+      const real = await realpath(candidate);
+      const s = await stat(real);
+      out.push({
+        path: real,
+        bundlePath: `debug/${rel}`,
+        role: 'debug',
+        aliases: [],
+        size: s.size,
+        sha256: null,
+        buildIdOnDisk: id,
+        buildIdInCore: null,
+        status: 'ok',
+        sources: ['build-id-dir'],
+        message: `debug info for ${f.path}`,
+        source: real,
+        executableBit: false,
+        mtimeMs: mtimeOf(s),
+      });
+    } catch {
+      // no debug file for this build ID
+    }
+  }
+  if (out.length === 0) warnings.push(`--with-debug: no separate debug files found under ${debugDir}/.build-id for the bundled files`);
+  return out;
+}
