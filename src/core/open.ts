@@ -18,6 +18,15 @@ import { CoreMemory } from './memory.js';
 import { buildModules } from './modules.js';
 import type { AuxvEntry, CoreSummary, FileMapping, OsName, ProcessInfo, SignalInfo, Thread } from './model.js';
 
+export interface OpenOptions {
+  /**
+   * Accept a core whose memory segments run past the end of the file (the
+   * missing memory then reads as "not in the core"). Off by default: a cut
+   * core usually means an interrupted copy, and a bundle of it would mislead.
+   */
+  allowTruncated?: boolean;
+}
+
 export class CoreFile {
   private constructor(
     readonly elf: ElfFile,
@@ -27,20 +36,28 @@ export class CoreFile {
   ) {}
 
   /** Opens and decodes the core at `path`. Bad input raises FormatError. */
-  static async open(path: string): Promise<CoreFile> {
+  static async open(path: string, opts: OpenOptions = {}): Promise<CoreFile> {
     const reader = await FileReader.open(path);
     try {
-      return await CoreFile.fromReader(reader);
+      return await CoreFile.fromReader(reader, opts);
     } catch (err) {
       await reader.close();
       throw err;
     }
   }
 
-  static async fromReader(reader: RandomAccessReader): Promise<CoreFile> {
+  static async fromReader(reader: RandomAccessReader, opts: OpenOptions = {}): Promise<CoreFile> {
     const elf = await ElfFile.open(reader);
     if (elf.header.e_type !== ET.ET_CORE) {
       throw new FormatError(`not a core file: the ELF type is ${elf.typeName}, not ET_CORE (an executable or library was given where a core was expected?)`, 16);
+    }
+    const cut = elf.progs.filter((p) => p.p_type === PT.PT_LOAD && p.p_filesz > 0n && p.p_offset + p.p_filesz > BigInt(reader.size));
+    if (cut.length > 0 && !opts.allowTruncated) {
+      const need = cut.reduce((a, p) => (p.p_offset + p.p_filesz > a ? p.p_offset + p.p_filesz : a), 0n);
+      throw new FormatError(
+        `the core is truncated: it has ${reader.size} bytes but its segments need ${need} (was the copy or the dump interrupted? check the disk space where it was written)`,
+        reader.size,
+      );
     }
     const notes: Note[] = [];
     for (const ph of elf.progs) {
@@ -59,8 +76,8 @@ export class CoreFile {
 }
 
 /** Opens a core, decodes it and closes it again. */
-export async function readCore(path: string): Promise<CoreSummary> {
-  const core = await CoreFile.open(path);
+export async function readCore(path: string, opts: OpenOptions = {}): Promise<CoreSummary> {
+  const core = await CoreFile.open(path, opts);
   try {
     return core.summary;
   } finally {

@@ -7,13 +7,16 @@
  */
 export class FormatError extends Error {
   override readonly name = 'FormatError';
+  /** Byte offset in the file, or undefined when no single offset is to blame. */
+  readonly offset: number | bigint | undefined;
 
   constructor(
     readonly problem: string,
-    /** Byte offset in the file, or undefined when no single offset is to blame. */
-    readonly offset?: number | bigint,
+    offset?: number | bigint,
   ) {
     super(offset === undefined ? problem : `${problem} (at byte offset 0x${offset.toString(16)})`);
+    // Offsets that fit a number are numbers, so callers can compare them plainly.
+    this.offset = typeof offset === 'bigint' && offset <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(offset) : offset;
   }
 }
 

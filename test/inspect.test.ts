@@ -1,0 +1,133 @@
+/**
+ * `inspect` on real kernel cores of a small threaded C program, checked
+ * against independent oracles on the same core: elfutils' `eu-unstrip -n
+ * --core` for the module table and gdb's `info threads` for the threads.
+ */
+import { execa } from 'execa';
+import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCore } from '../src/core/open.js';
+import type { CoreSummary } from '../src/core/model.js';
+import { buildCrashProgram, makeCrash, type CrashFixture, type CrashProgram } from './helpers/crash.js';
+import { corepack } from './helpers/cli.js';
+
+interface UnstripLine {
+  start: bigint;
+  size: bigint;
+  buildId: string | undefined;
+  buildIdAddr: bigint | undefined;
+  name: string;
+}
+
+function parseUnstrip(text: string): UnstripLine[] {
+  return text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const m = /^0x([0-9a-f]+)\+0x([0-9a-f]+) (\S+) (\S+) (\S+) (.*)$/.exec(line);
+      if (!m) throw new Error(`unexpected eu-unstrip line: ${line}`);
+      const [id, at] = m[3]!.split('@');
+      return {
+        start: BigInt(`0x${m[1]}`),
+        size: BigInt(`0x${m[2]}`),
+        buildId: id === '-' ? undefined : id,
+        buildIdAddr: at ? BigInt(at) : undefined,
+        name: m[6]!,
+      };
+    });
+}
+
+let program: CrashProgram;
+let crash: CrashFixture;
+let summary: CoreSummary;
+
+beforeAll(async () => {
+  program = await buildCrashProgram();
+  crash = await makeCrash('segv-thread', { program });
+  summary = await readCore(crash.core);
+});
+
+afterAll(async () => {
+  await crash?.cleanup();
+  if (program) await rm(dirname(program.dir), { recursive: true, force: true });
+});
+
+describe('inspect on a real kernel core (segv in a worker thread)', () => {
+  it('agrees with eu-unstrip -n --core on every module: start, build ID and its address', async () => {
+    const { stdout } = await execa('eu-unstrip', ['-n', '--core', crash.core]);
+    const oracle = parseUnstrip(stdout);
+    expect(oracle.length).toBeGreaterThanOrEqual(6);
+    for (const line of oracle) {
+      const m = summary.modules.find((x) => x.start === line.start);
+      expect(m, `module at 0x${line.start.toString(16)} (${line.name})`).toBeDefined();
+      expect(m!.buildId).toBe(line.buildId);
+      expect(m!.buildIdAddr).toBe(line.buildIdAddr);
+      // eu-unstrip prints the exact end when it finds the file on disk and the
+      // page-rounded end otherwise; we always report whole pages.
+      expect(m!.end - m!.start).toBe(((line.size + 4095n) / 4096n) * 4096n);
+    }
+  });
+
+  it('names every object the process loaded, with the loader names gdb will look up', () => {
+    const byBase = (re: RegExp) => summary.modules.find((m) => m.path !== undefined && re.test(m.path));
+    const lib = byBase(/libfoo\.so\.1\.2\.3$/);
+    expect(lib?.path).toBe(program.lib);
+    expect(lib?.linkMapName).toBe(`${program.libDir}/libfoo.so.1`);
+    expect(byBase(/plugin\.so$/)?.linkMapName).toBe(program.plugin);
+    expect(byBase(/libz\.so/)?.linkMapName).toMatch(/libz\.so\.1$/);
+    const ld = summary.modules.find((m) => m.kind === 'interpreter');
+    expect(ld?.linkMapName).toMatch(/ld-linux.*\.so\.2$/);
+    expect(summary.modules.find((m) => m.kind === 'executable')?.path).toBe(program.exe);
+    expect(summary.modules.filter((m) => m.kind === 'vdso')).toHaveLength(1);
+  });
+
+  it('has the same threads as gdb, with the crashing thread first and not the main thread', async () => {
+    const { stdout } = await execa('gdb', ['-batch', '-nx', '-ex', 'info threads', program.exe, crash.core]);
+    const gdbTids = [...stdout.matchAll(/LWP (\d+)/g)].map((m) => Number(m[1]));
+    const current = /^\*\s+\d+\s+Thread \S+ \(LWP (\d+)\)/m.exec(stdout);
+    expect(summary.threads.map((t) => t.tid).sort()).toEqual([...new Set(gdbTids)].sort());
+    expect(summary.threads).toHaveLength(4);
+    const crashed = summary.threads.filter((t) => t.crashed);
+    expect(crashed).toHaveLength(1);
+    expect(crashed[0]!.tid).toBe(Number(current?.[1]));
+    expect(crashed[0]!.tid).not.toBe(summary.process.pid);
+  });
+
+  it('decodes the process and signal', () => {
+    expect(summary.os).toBe('linux');
+    expect(summary.arch).toBe('x86_64');
+    expect(summary.process.pid).toBe(crash.pid);
+    expect(summary.process.fname).toBe('crashme');
+    expect(summary.signal?.name).toBe('SIGSEGV');
+    expect(summary.signal?.codeName).toBe('SEGV_MAPERR');
+    expect(summary.signal?.addr).toBe(0n);
+    for (const t of summary.threads) {
+      expect(t.pc).toBeDefined();
+      expect(t.sp).toBeDefined();
+      expect(t.registers.rip).toBe(t.pc);
+    }
+  });
+
+  it('prints the same data as one JSON object with --json', async () => {
+    const run = await corepack(['inspect', crash.core, '--json']);
+    expect(run.exitCode).toBe(0);
+    const j = JSON.parse(run.stdout);
+    expect(j.schema).toBe(1);
+    expect(j.signal.name).toBe('SIGSEGV');
+    expect(j.crashedThread).toBe(summary.threads.find((t) => t.crashed)!.tid);
+    expect(j.threads).toHaveLength(4);
+    expect(j.modules.map((m: { buildId: string | null }) => m.buildId)).toEqual(summary.modules.map((m) => m.buildId ?? null));
+    const crashedThread = j.threads.find((t: { crashed: boolean }) => t.crashed);
+    expect(crashedThread.pcModule).toBe('crashme');
+  });
+
+  it('prints a readable summary without --json', async () => {
+    const run = await corepack(['inspect', crash.core]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/signal:\s+SIGSEGV \(11\), SEGV_MAPERR, fault address 0x0/);
+    expect(run.stdout).toContain(`(loader: ${program.libDir}/libfoo.so.1)`);
+    expect(run.stdout).toMatch(/threads \(4\):/);
+  });
+});
