@@ -1,0 +1,488 @@
+/**
+ * Safe extraction of an untrusted bundle.
+ *
+ * A bundle comes from a customer's machine, by mail or a ticket system: the
+ * developer who replays it must not be harmed by a hostile or broken one.
+ * node-tar's own extractor is not used because, measured: as root it chowns to
+ * the archive's owner, `preserveOwner: false` still keeps mode 4755, `strict`
+ * refuses an entry but keeps writing the later ones, and its default
+ * decompression-ratio limit aborts a legitimate, mostly-zero core. Instead,
+ * node-tar's Parser only splits the stream into headers and data, and this
+ * file decides about and writes every entry itself:
+ *
+ *  - Every header is validated BEFORE anything is written: regular files,
+ *    directories and symlinks only (hard links, devices, fifos are refused);
+ *    a path must be valid UTF-8, relative, normalised, without `..`, control
+ *    characters or backslashes, and inside the one top-level directory.
+ *  - A symlink must sit under sysroot/ (or debug/), have a relative target in
+ *    normal form (`..` only as a leading prefix) and resolve lexically inside
+ *    that tree. Because its own directory is a real directory (next point),
+ *    leading `..` climb real parents, so the lexical check is also the real
+ *    one: a chain of such links can never leave the tree.
+ *  - Nothing is written through a symlink: every parent directory is checked
+ *    with lstat (or created by us), and files are created with
+ *    O_CREAT|O_EXCL|O_NOFOLLOW, so an entry can neither follow nor replace an
+ *    earlier one.
+ *  - Modes become 0644 or 0755 (the exec bit is kept, setuid/setgid/sticky are
+ *    dropped); owners are ignored (files belong to whoever runs replay, never
+ *    chowned, even as root).
+ *  - Decompressed bytes are counted against a budget: the manifest (always the
+ *    first entry) declares every file's size, so the budget is their sum plus
+ *    room for tar headers, under an absolute cap. A bomb stops there, and each
+ *    file's header size must match the manifest before a byte is written.
+ *  - Everything goes into a fresh private temp dir inside the target dir; the
+ *    caller verifies the checksums and only then renames it into place, so a
+ *    refused bundle leaves nothing behind.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { posix } from 'node:path';
+import { Parser, type ReadEntry } from 'tar';
+import { CliError, EXIT } from '../cli/exit.js';
+import { codecFor, detectFormat, type Format } from './formats.js';
+import { isSafeRelativePath, MANIFEST_NAME, ManifestError, parseManifest, type Manifest } from './manifest.js';
+
+/** manifest.json holds the inspect summary of the core: a few MiB at worst. */
+export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** Default absolute cap on a bundle's decompressed size, whatever the manifest declares. */
+export const DEFAULT_MAX_BUNDLE_BYTES = 1024 * 1024 * 1024 * 1024; // 1 TiB
+/** Headers, pax records, padding and directory entries on top of the declared file sizes. */
+const SLACK_BYTES = 4 * 1024 * 1024;
+const SLACK_PER_ENTRY = 4096;
+/** Files outside manifest.json's lists are tolerated only at the top level, small. */
+const MAX_EXTRA_FILE_BYTES = 1024 * 1024;
+const MAX_ENTRIES = 1_000_000;
+/** Trees that hold symlinks, and the tree each one's links must stay in. */
+const LINK_TREES = ['sysroot', 'debug'] as const;
+
+export interface ExtractedFile {
+  /** Path relative to the bundle root, e.g. "sysroot/usr/lib/libc.so.6". */
+  path: string;
+  size: number;
+  sha256: string;
+  mode: number;
+}
+
+export interface StagedBundle {
+  /** The temp dir holding everything (inside the target dir). */
+  tempDir: string;
+  /** The extracted bundle root inside tempDir. */
+  root: string;
+  /** The bundle's top-level directory name in the tar (informative only; never used in a path). */
+  rootName: string;
+  manifest: Manifest;
+  /** Regular files by bundle-relative path, with their sha256 computed while writing. */
+  files: Map<string, ExtractedFile>;
+  /** Symlinks by bundle-relative path → target. */
+  symlinks: Map<string, string>;
+  /** Compression detected from the content, and the program that undid it. */
+  format: Format | 'tar';
+  program: string;
+  /** Things neutralised rather than refused (setuid bits dropped, extra files), one line each. */
+  notes: string[];
+  /** Moves the extracted root to `dest` (which must not exist) and removes the temp dir. */
+  commit(dest: string): Promise<void>;
+  /** Removes everything written. */
+  discard(): Promise<void>;
+}
+
+export interface StageOptions {
+  /** Absolute cap on decompressed bytes. */
+  maxBytes?: number;
+  /** Aborting stops the decompressor and removes what was written. */
+  signal?: AbortSignal;
+}
+
+/** An untrusted bundle refused: one line naming the entry and the reason. */
+export function refuse(message: string): CliError {
+  return new CliError(`unsafe or malformed bundle: ${message}`, EXIT.BAD_INPUT);
+}
+
+const show = (p: string) => JSON.stringify(p);
+
+/** A tar path as a clean relative path, or a refusal saying what is wrong with it. */
+export function checkEntryPath(raw: string, isDir: boolean): string {
+  if (raw.includes('\uFFFD')) return bad(raw, 'is not valid UTF-8');
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(raw)) return bad(raw, 'contains a control character (a newline could inject commands into the gdb script)');
+  if (raw.startsWith('/')) return bad(raw, 'is absolute');
+  if (raw.includes('\\')) return bad(raw, 'contains a backslash');
+  const p = isDir && raw.endsWith('/') ? raw.slice(0, -1) : raw;
+  if (p.split('/').includes('..')) return bad(raw, 'contains ".."');
+  if (!isSafeRelativePath(p)) return bad(raw, 'is not a normalised relative path');
+  return p;
+}
+
+function bad(raw: string, why: string): never {
+  throw refuse(`entry ${show(raw)} ${why}`);
+}
+
+/**
+ * Checks a symlink's target: relative, in normal form, and resolving inside
+ * the tree (sysroot/ or debug/) that holds the link. `rel` is relative to the
+ * bundle root.
+ */
+export function checkLinkTarget(rel: string, target: string): void {
+  const tree = rel.split('/')[0]!;
+  if (!(LINK_TREES as readonly string[]).includes(tree) || rel === tree) {
+    throw refuse(`symlink ${show(rel)} is outside sysroot/ and debug/`);
+  }
+  // eslint-disable-next-line no-control-regex
+  if (target.includes('\uFFFD') || /[\u0000-\u001f\u007f]/.test(target) || target.includes('\\')) {
+    throw refuse(`symlink ${show(rel)} has a target with invalid characters`);
+  }
+  if (target === '' || target.startsWith('/')) throw refuse(`symlink ${show(rel)} → ${show(target)} is absolute (it would read the replaying machine's own files)`);
+  // Normal form puts every ".." first, where it climbs real directories; a
+  // ".." after a component could climb out of a symlinked directory instead.
+  if (posix.normalize(target) !== target || target.endsWith('/') || target.split('/').includes('.')) {
+    throw refuse(`symlink ${show(rel)} → ${show(target)} is not in normal form`);
+  }
+  const resolved = posix.normalize(posix.join(posix.dirname(rel), target));
+  if (resolved !== tree && !resolved.startsWith(`${tree}/`)) throw refuse(`symlink ${show(rel)} → ${show(target)} leaves ${tree}/`);
+}
+
+/** Declared decompressed size of the bundle, from its manifest. */
+export function declaredBytes(m: Manifest): number {
+  let n = m.core.size;
+  for (const f of m.files) if (f.bundlePath !== null) n += f.size ?? 0;
+  return n;
+}
+
+function budgetFor(m: Manifest, cap: number): number {
+  const declared = declaredBytes(m);
+  if (declared > cap) {
+    throw refuse(`manifest.json declares ${declared} bytes of files, more than the ${cap}-byte cap on a bundle`);
+  }
+  const entries = m.files.length + m.links.length + m.files.reduce((n, f) => n + f.aliases.length, 0) + 2;
+  return declared + SLACK_BYTES + SLACK_PER_ENTRY * entries;
+}
+
+async function checkFreeSpace(dir: string, need: number): Promise<void> {
+  try {
+    const st = await fs.statfs(dir);
+    const free = st.bavail * st.bsize;
+    if (free < need) {
+      throw new CliError(`not enough space in ${dir}: the bundle needs ${need} bytes, ${free} are free`, EXIT.INTERNAL, 'free some space, or pass --dir on a larger file system');
+    }
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    // statfs unsupported here: the write itself will report ENOSPC.
+  }
+}
+
+/**
+ * Decompresses and extracts `bundlePath` into a fresh temp dir inside
+ * `targetDir` (which must exist). Throws a CliError for a refused bundle,
+ * after removing everything it wrote.
+ */
+export async function stageBundle(bundlePath: string, targetDir: string, opts: StageOptions = {}): Promise<StagedBundle> {
+  const head = Buffer.alloc(512);
+  const fh = await fs.open(bundlePath, 'r');
+  let headLen: number;
+  try {
+    headLen = (await fh.read(head, 0, 512, 0)).bytesRead;
+  } finally {
+    await fh.close();
+  }
+  const format = detectFormat(head.subarray(0, headLen));
+  const plainTar = format === undefined && headLen === 512 && head.toString('latin1', 257, 262) === 'ustar';
+  if (format === undefined && !plainTar) {
+    throw new CliError(`${bundlePath}: not a corepack bundle (neither bzip2, gzip, zstd nor tar data)`, EXIT.BAD_INPUT);
+  }
+  const codec = format ? await codecFor(format, 'decompress') : undefined;
+
+  const tempDir = await fs.mkdtemp(path.join(targetDir, '.corepack-extract-'));
+  await fs.chmod(tempDir, 0o700);
+  const root = path.join(tempDir, 'bundle');
+  await fs.mkdir(root, { mode: 0o755 });
+  const discard = () => fs.rm(tempDir, { recursive: true, force: true });
+  try {
+    const result = await extractInto(bundlePath, root, codec, opts, targetDir);
+    return {
+      tempDir,
+      root,
+      ...result,
+      format: format ?? 'tar',
+      program: codec?.program ?? 'none',
+      async commit(dest: string) {
+        await fs.rename(root, dest);
+        await discard();
+      },
+      discard,
+    };
+  } catch (err) {
+    await discard();
+    throw err;
+  }
+}
+
+interface Extracted {
+  rootName: string;
+  manifest: Manifest;
+  files: Map<string, ExtractedFile>;
+  symlinks: Map<string, string>;
+  notes: string[];
+}
+
+async function extractInto(
+  bundlePath: string,
+  root: string,
+  codec: Awaited<ReturnType<typeof codecFor>> | undefined,
+  opts: StageOptions,
+  targetDir: string,
+): Promise<Extracted> {
+  const cap = opts.maxBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
+  const files = new Map<string, ExtractedFile>();
+  const symlinks = new Map<string, string>();
+  const dirs = new Set<string>(['']);
+  const notes: string[] = [];
+  let rootName: string | undefined;
+  let manifest: Manifest | undefined;
+  /** Sizes manifest.json declares, by bundle-relative path. */
+  let declared = new Map<string, number | null>();
+  let budget = MAX_MANIFEST_BYTES + SLACK_BYTES;
+  let fed = 0;
+  let entries = 0;
+  let extraBytes = 0;
+
+  let failure: unknown;
+  let rejectRun: (err: unknown) => void = () => {};
+  const runDone = new Promise<void>((_, reject) => (rejectRun = reject));
+  runDone.catch(() => {});
+
+  const input = createReadStream(bundlePath);
+  const stream = codec?.stream();
+  const output = (stream?.output ?? input) as NodeJS.ReadableStream;
+  const fail = (err: unknown) => {
+    if (failure !== undefined) return;
+    failure = err;
+    stream?.kill();
+    input.destroy();
+    rejectRun(err);
+  };
+  const onAbort = () => fail(new CliError('interrupted', EXIT.INTERRUPTED));
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+  // Only our header checks decide; node-tar must not decompress a second
+  // layer (gzip inside the bundle) behind the byte budget's back.
+  const parser = new Parser({ strict: false, zstd: false, brotli: false, maxDecompressionRatio: Number.POSITIVE_INFINITY, maxMetaEntrySize: 1024 * 1024 });
+  parser.on('warn', (code: string, message: string) => fail(refuse(tarMessage(code, message))));
+  parser.on('error', (err: Error) => fail(refuse(tarMessage('', err.message))));
+  parser.on('ignoredEntry', (e: ReadEntry) => fail(refuse(`entry ${show(e.path)} has an unsupported type (${e.type})`)));
+
+  /** Every entry is handled in order; an entry's data flows only once its file is open. */
+  let chain: Promise<void> = Promise.resolve();
+  parser.on('entry', (entry: ReadEntry) => {
+    chain = chain.then(async () => {
+      if (failure !== undefined) {
+        entry.resume();
+        return;
+      }
+      try {
+        await handleEntry(entry);
+      } catch (err) {
+        entry.resume();
+        fail(err);
+      }
+    });
+  });
+
+  async function handleEntry(entry: ReadEntry): Promise<void> {
+    if (++entries > MAX_ENTRIES) throw refuse(`more than ${MAX_ENTRIES} entries`);
+    const type = entry.type;
+    const isFile = type === 'File' || type === 'OldFile';
+    const isDir = type === 'Directory';
+    const isLink = type === 'SymbolicLink';
+    if (!isFile && !isDir && !isLink) {
+      const what: Record<string, string> = {
+        Link: `a hard link to ${show(entry.linkpath ?? '')}`,
+        CharacterDevice: 'a character device',
+        BlockDevice: 'a block device',
+        FIFO: 'a fifo',
+      };
+      throw refuse(`entry ${show(entry.path)} is ${what[type] ?? `of type ${type}`}; only files, directories and symlinks are extracted`);
+    }
+    const p = checkEntryPath(entry.path, isDir);
+    const [top, ...restParts] = p.split('/');
+    if (rootName === undefined) rootName = top!;
+    else if (top !== rootName) throw refuse(`entry ${show(entry.path)} is outside the bundle's top-level directory ${show(rootName)}`);
+    const rel = restParts.join('/');
+    if (rel === '') {
+      if (!isDir) throw refuse(`entry ${show(entry.path)} must be the bundle's top-level directory`);
+      return;
+    }
+    if (manifest === undefined && !isDir && rel !== MANIFEST_NAME) {
+      throw refuse(`the first entry must be ${rootName}/${MANIFEST_NAME}, not ${show(entry.path)}`);
+    }
+    if (isDir) {
+      await ensureDir(rel);
+      return;
+    }
+    if (files.has(rel) || symlinks.has(rel) || dirs.has(rel)) throw refuse(`entry ${show(entry.path)} appears twice`);
+    await ensureDir(posix.dirname(rel) === '.' ? '' : posix.dirname(rel));
+    if (isLink) {
+      const target = entry.linkpath ?? '';
+      checkLinkTarget(rel, target);
+      await fs.symlink(target, path.join(root, rel)).catch((err) => rethrowExists(err, entry.path));
+      symlinks.set(rel, target);
+      return;
+    }
+
+    // A regular file: its size must be known before the first byte.
+    const size = entry.size;
+    if (rel === MANIFEST_NAME) {
+      if (size > MAX_MANIFEST_BYTES) throw refuse(`${MANIFEST_NAME} is ${size} bytes (more than ${MAX_MANIFEST_BYTES})`);
+    } else if (declared.has(rel)) {
+      const want = declared.get(rel);
+      if (want !== null && want !== undefined && want !== size) {
+        throw refuse(`entry ${show(entry.path)} is ${size} bytes but manifest.json says ${want}`);
+      }
+    } else if (!rel.includes('/')) {
+      extraBytes += size;
+      if (size > MAX_EXTRA_FILE_BYTES || extraBytes > SLACK_BYTES / 2) throw refuse(`entry ${show(entry.path)} is not listed in manifest.json and too large to be a note`);
+      notes.push(`${rel}: not listed in manifest.json (kept, unverified)`);
+    } else {
+      throw refuse(`entry ${show(entry.path)} is not listed in manifest.json`);
+    }
+    const rawMode = entry.mode ?? 0o644;
+    const mode = rawMode & 0o111 ? 0o755 : 0o644;
+    if (rawMode & 0o7000) notes.push(`${rel}: dropped the ${[rawMode & 0o4000 ? 'setuid' : '', rawMode & 0o2000 ? 'setgid' : '', rawMode & 0o1000 ? 'sticky' : ''].filter(Boolean).join('/')} bit`);
+
+    const abs = path.join(root, rel);
+    const handle = await fs
+      .open(abs, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, mode)
+      .catch((err) => rethrowExists(err, entry.path));
+    const hash = createHash('sha256');
+    const keep = rel === MANIFEST_NAME ? ([] as Buffer[]) : undefined;
+    let written = 0;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        entry.on('data', (chunk: Buffer) => {
+          entry.pause();
+          hash.update(chunk);
+          keep?.push(chunk);
+          written += chunk.length;
+          handle.write(chunk).then(
+            () => entry.resume(),
+            (err) => reject(err),
+          );
+        });
+        entry.on('end', resolve);
+        entry.on('error', reject);
+        entry.resume();
+      });
+      await handle.chmod(mode);
+    } finally {
+      await handle.close();
+    }
+    if (failure !== undefined) return;
+    if (written !== size) throw refuse(`entry ${show(entry.path)} is truncated (${written} of ${size} bytes)`);
+    files.set(rel, { path: rel, size, sha256: hash.digest('hex'), mode });
+    if (keep) onManifest(Buffer.concat(keep));
+  }
+
+  function onManifest(bytes: Buffer): void {
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      throw refuse(`${MANIFEST_NAME} is not valid UTF-8`);
+    }
+    try {
+      manifest = parseManifest(text);
+    } catch (err) {
+      if (err instanceof ManifestError) throw refuse(err.message);
+      throw err;
+    }
+    declared = new Map();
+    declared.set(manifest.core.bundlePath, manifest.core.size);
+    for (const f of manifest.files) if (f.bundlePath !== null) declared.set(f.bundlePath, f.size);
+    budget = fed + budgetFor(manifest, cap);
+    pendingSpaceCheck = checkFreeSpace(targetDir, declaredBytes(manifest));
+  }
+  let pendingSpaceCheck: Promise<void> = Promise.resolve();
+
+  /** Creates `rel` (relative to root) as a real directory, refusing to pass through anything else. */
+  async function ensureDir(rel: string): Promise<void> {
+    if (dirs.has(rel)) return;
+    if (files.has(rel) || symlinks.has(rel)) throw refuse(`${show(rel)} is used both as a directory and as a file or symlink (writing through a symlink is refused)`);
+    const parent = posix.dirname(rel);
+    await ensureDir(parent === '.' ? '' : parent);
+    const abs = path.join(root, rel);
+    try {
+      await fs.mkdir(abs, { mode: 0o755 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const st = await fs.lstat(abs);
+      if (!st.isDirectory()) throw refuse(`${show(rel)} is not a directory (writing through a symlink is refused)`);
+    }
+    dirs.add(rel);
+  }
+
+  // Feed the decompressed stream to the parser, counting every byte.
+  let first = true;
+  const parsed = new Promise<void>((resolve) => parser.on('end', resolve));
+  output.on('data', (chunk: Buffer) => {
+    if (failure !== undefined) return;
+    if (first) {
+      first = false;
+      if (codec && detectFormat(chunk)) return fail(refuse('it is compressed twice (a compressed file inside the compressed bundle)'));
+    }
+    fed += chunk.length;
+    if (fed > budget) {
+      return fail(
+        refuse(
+          manifest
+            ? `it decompresses to more than the ${budget} bytes its manifest accounts for (a decompression bomb, or a corrupt bundle)`
+            : `no ${MANIFEST_NAME} within the first ${budget} bytes`,
+        ),
+      );
+    }
+    if (!parser.write(chunk)) {
+      output.pause();
+      parser.once('drain', () => output.resume());
+    }
+  });
+  output.on('end', () => {
+    if (failure === undefined) parser.end();
+  });
+  output.on('error', (err: Error) => fail(refuse(`cannot read it: ${err.message}`)));
+  input.on('error', (err) => fail(err));
+  if (stream) {
+    input.pipe(stream.input as NodeJS.WritableStream);
+    (stream.input as NodeJS.WritableStream).on('error', () => {}); // EPIPE when the decompressor dies: reported by `done`
+    stream.done.catch((err: unknown) => fail(refuse(`the compressed data is truncated or corrupt (${(err as Error).message})`)));
+  }
+
+  try {
+    await Promise.race([runDone, parsed]);
+    await Promise.race([runDone, chain]);
+    if (stream) await Promise.race([runDone, stream.done.catch(() => {})]);
+    await Promise.race([runDone, pendingSpaceCheck]);
+    if (failure !== undefined) throw failure;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+    // Let an in-flight entry handler finish before the caller removes its directory.
+    await chain.catch(() => {});
+  }
+  if (failure !== undefined) throw failure;
+  if (rootName === undefined || manifest === undefined) throw refuse(`it has no ${MANIFEST_NAME}: not a corepack bundle`);
+  return { rootName, manifest, files, symlinks, notes };
+}
+
+function rethrowExists(err: unknown, entryPath: string): never {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EEXIST') throw refuse(`entry ${show(entryPath)} appears twice`);
+  if (code === 'ELOOP' || code === 'ENOTDIR') throw refuse(`entry ${show(entryPath)} would be written through a symlink`);
+  throw err;
+}
+
+function tarMessage(code: string, message: string): string {
+  if (/truncated/i.test(message)) return 'the archive is truncated';
+  if (/Unrecognized archive format/i.test(message)) return 'not a tar archive inside';
+  return `tar ${code ? `${code}: ` : ''}${message}`;
+}

@@ -1,0 +1,174 @@
+/**
+ * `collect` end to end on real kernel cores of a program installed under a
+ * directory whose name has a space and a double quote, with a versioned
+ * library behind soname links, zlib dlopen'ed by name, a plugin dlopen'ed by
+ * path, and four threads. GNU tar and gdb are the oracles.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, stat, truncate, copyFile, unlink, lstat, readlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCrashProgram, makeCrash, rebuildLibfoo, type CrashFixture, type CrashProgram } from './helpers/crash.js';
+import { BIN, corepack } from './helpers/cli.js';
+import type { Manifest } from '../src/bundle/manifest.js';
+
+let program: CrashProgram;
+let crash: CrashFixture;
+let work: string;
+
+beforeAll(async () => {
+  program = await buildCrashProgram();
+  crash = await makeCrash('segv-main', { program });
+  work = await mkdtemp(join(tmpdir(), 'corepack-collect-'));
+});
+
+afterAll(async () => {
+  await crash?.cleanup();
+  if (program) await rm(dirname(program.dir), { recursive: true, force: true });
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+async function unpack(bundle: string, flag: string): Promise<{ root: string; manifest: Manifest }> {
+  const dest = await mkdtemp(join(work, 'x-'));
+  await execa('tar', [flag, '-x', '-f', bundle, '-C', dest]);
+  const [rootName] = await readdir(dest);
+  const root = join(dest, rootName!);
+  return { root, manifest: JSON.parse(await readFile(join(root, 'manifest.json'), 'utf8')) as Manifest };
+}
+
+function sha256(buf: Buffer): string {
+  return createHash('sha256').update(buf).digest('hex');
+}
+
+describe('collect writes a bundle gdb can use anywhere', () => {
+  let bundle: string;
+  let root: string;
+  let manifest: Manifest;
+  let json: { exact: boolean; files: Array<{ path: string; status: string }> };
+
+  beforeAll(async () => {
+    bundle = join(work, 'crash.tbz2');
+    const run = await corepack(['collect', crash.core, '-e', program.exe, '-o', bundle, '--json']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    json = JSON.parse(run.stdout);
+    ({ root, manifest } = await unpack(bundle, '-j'));
+  });
+
+  it('is a bzip2 tar that GNU tar lists, manifest first, every entry under one root', async () => {
+    const { stdout } = await execa('tar', ['-t', '-j', '-f', bundle]);
+    const names = stdout.trim().split('\n');
+    const top = names[0]!.split('/')[0];
+    expect(names[0]).toBe(`${top}/manifest.json`);
+    expect(names.every((n) => n.startsWith(`${top}/`))).toBe(true);
+    expect(names).toContain(`${top}/sysroot${program.lib}`);
+    expect(names).toContain(`${top}/sysroot${program.plugin}`);
+  });
+
+  it('holds the core unchanged and every file with the sha256 the manifest states', async () => {
+    expect(sha256(await readFile(join(root, manifest.core.bundlePath)))).toBe(sha256(await readFile(crash.core)));
+    const bundled = manifest.files.filter((f) => f.bundlePath);
+    expect(bundled.length).toBeGreaterThanOrEqual(7);
+    for (const f of bundled) expect(sha256(await readFile(join(root, f.bundlePath!))), f.path).toBe(f.sha256);
+  });
+
+  it('includes dlopened libraries, the dynamic loader and libthread_db, each with the source that found it', () => {
+    const find = (re: RegExp) => manifest.files.find((f) => re.test(f.path));
+    expect(find(/plugin\.so$/)?.sources).toContain('nt_file');
+    expect(find(/libz\.so/)?.sources).toEqual(expect.arrayContaining(['nt_file', 'link_map']));
+    expect(find(/ld-linux-x86-64\.so\.2$/)?.role).toBe('interpreter');
+    expect(find(/libthread_db\.so\.1$/)?.role).toBe('libthread_db');
+    expect(find(/crashme$/)?.sources).toContain('command-line');
+    expect(json.exact).toBe(true);
+    expect(manifest.files.every((f) => f.status === 'ok')).toBe(true);
+    for (const f of manifest.files.filter((x) => x.role !== 'libthread_db')) expect(f.buildIdOnDisk, f.path).toBe(f.buildIdInCore);
+  });
+
+  it('makes every other name a relative symlink that stays inside the sysroot', async () => {
+    const sysroot = join(root, 'sysroot');
+    const soname = join(sysroot, program.libDir, 'libfoo.so.1');
+    expect((await lstat(soname)).isSymbolicLink()).toBe(true);
+    expect(await readlink(soname)).toBe('libfoo.so.1.2.3');
+    for (const l of manifest.links) {
+      const target = await readlink(join(root, l.path));
+      expect(target.startsWith('/'), l.path).toBe(false);
+      expect(join(dirname(join(root, l.path)), target).startsWith(`${sysroot}/`)).toBe(true);
+    }
+  });
+
+  it('lets gdb resolve every shared library from inside the sysroot', async () => {
+    const sysroot = join(root, 'sysroot');
+    // Executable and core as arguments (no gdb quoting involved); the sysroot before they load.
+    const r = await execa('gdb', ['-batch', '-nx', '-iex', `set sysroot ${sysroot}`, '-ex', 'info sharedlibrary', '-ex', 'bt', join(sysroot, program.exe), join(root, manifest.core.bundlePath)], { reject: false });
+    const rows = r.stdout.split('\n').filter((l) => /^0x[0-9a-f]+\s+0x[0-9a-f]+\s+(Yes|No)/.test(l));
+    expect(rows.length).toBeGreaterThanOrEqual(5);
+    for (const row of rows) {
+      expect(row, `${row}\n${r.stderr}`).not.toMatch(/\sNo\s/);
+      expect(row.slice(row.indexOf('/'))).toContain(sysroot);
+    }
+    expect(r.stdout).toMatch(/crash_here[\s\S]*foo_crash[\s\S]*main/);
+  });
+
+  it('writes .tar.zst and .tar.gz as well, readable by GNU tar', async () => {
+    for (const [name, flag] of [['b.tar.zst', '--zstd'], ['b.tar.gz', '-z']] as const) {
+      const out = join(work, name);
+      const run = await corepack(['collect', crash.core, '-e', program.exe, '-o', out]);
+      expect(run.exitCode, run.stderr).toBe(0);
+      const { manifest: m } = await unpack(out, flag);
+      expect(m.files.length).toBe(manifest.files.length);
+    }
+  });
+});
+
+describe('collect after the customer changed the system', () => {
+  it('reports a library rebuilt since the crash with both build IDs, and a deleted plugin, and still writes the bundle', async () => {
+    const { manifest: before } = await unpack(await collectJson('before.tbz2'), '-j');
+    const oldId = before.files.find((f) => f.path === program.lib)!.buildIdOnDisk;
+    await rebuildLibfoo(program.libDir, 7);
+    const pluginCopy = join(work, 'plugin.so.bak');
+    await copyFile(program.plugin, pluginCopy);
+    await unlink(program.plugin);
+    try {
+      const out = join(work, 'after.tbz2');
+      const run = await corepack(['collect', crash.core, '-e', program.exe, '-o', out]);
+      expect(run.exitCode).toBe(4);
+      const newId = (await execa('eu-readelf', ['-n', program.lib])).stdout.match(/Build ID: ([0-9a-f]+)/)![1];
+      expect(newId).not.toBe(oldId);
+      expect(run.stderr).toContain(`REPLACED SINCE THE CRASH: ${program.lib} was replaced after the crash: build ID on disk ${newId}, in the core ${oldId}`);
+      expect(run.stderr).toContain(`MISSING: ${program.plugin} no longer exists`);
+      const { manifest } = await unpack(out, '-j');
+      expect(manifest.files.find((f) => f.path === program.lib)).toMatchObject({ status: 'build-id-mismatch', buildIdOnDisk: newId, buildIdInCore: oldId });
+      expect(manifest.files.find((f) => f.path === program.plugin)).toMatchObject({ status: 'missing', bundlePath: null });
+    } finally {
+      await copyFile(pluginCopy, program.plugin);
+      await rebuildLibfoo(program.libDir, 1);
+    }
+  });
+});
+
+describe('collect interrupted', () => {
+  it('SIGINT mid-way leaves no output file and no temporary file, and exits 130', async () => {
+    // A core padded to 3 GiB with a hole: its checksum alone takes seconds.
+    const big = join(work, 'big.core');
+    await copyFile(crash.core, big);
+    await truncate(big, 3 * 1024 ** 3);
+    const out = join(work, 'big.tbz2');
+    const child = execa(process.execPath, [BIN, 'collect', big, '-e', program.exe, '-o', out], { reject: false });
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(String(r.stderr)).toMatch(/interrupted by SIGINT; no partial output was left behind/);
+    await expect(stat(out)).rejects.toThrow(/ENOENT/);
+    expect((await readdir(work)).filter((n) => n.includes('corepack-tmp'))).toEqual([]);
+    await rm(big);
+  });
+});
+
+async function collectJson(name: string): Promise<string> {
+  const out = join(work, name);
+  const run = await corepack(['collect', crash.core, '-e', program.exe, '-o', out]);
+  expect(run.exitCode, run.stderr).toBe(0);
+  return out;
+}
