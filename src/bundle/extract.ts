@@ -361,6 +361,10 @@ async function extractInto(
     let written = 0;
     try {
       await new Promise<void>((resolve, reject) => {
+        // A failure elsewhere (budget, decompressor) stops the feed: never wait for an end that cannot come.
+        runDone.catch(reject);
+        entry.on('end', resolve);
+        entry.on('error', reject);
         entry.on('data', (chunk: Buffer) => {
           entry.pause();
           hash.update(chunk);
@@ -371,8 +375,6 @@ async function extractInto(
             (err) => reject(err),
           );
         });
-        entry.on('end', resolve);
-        entry.on('error', reject);
         entry.resume();
       });
       await handle.chmod(mode);
@@ -382,10 +384,10 @@ async function extractInto(
     if (failure !== undefined) return;
     if (written !== size) throw refuse(`entry ${show(entry.path)} is truncated (${written} of ${size} bytes)`);
     files.set(rel, { path: rel, size, sha256: hash.digest('hex'), mode });
-    if (keep) onManifest(Buffer.concat(keep));
+    if (keep) await onManifest(Buffer.concat(keep));
   }
 
-  function onManifest(bytes: Buffer): void {
+  async function onManifest(bytes: Buffer): Promise<void> {
     let text: string;
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -402,9 +404,8 @@ async function extractInto(
     declared.set(manifest.core.bundlePath, manifest.core.size);
     for (const f of manifest.files) if (f.bundlePath !== null) declared.set(f.bundlePath, f.size);
     budget = fed + budgetFor(manifest, cap);
-    pendingSpaceCheck = checkFreeSpace(targetDir, declaredBytes(manifest));
+    await checkFreeSpace(targetDir, declaredBytes(manifest));
   }
-  let pendingSpaceCheck: Promise<void> = Promise.resolve();
 
   /** Creates `rel` (relative to root) as a real directory, refusing to pass through anything else. */
   async function ensureDir(rel: string): Promise<void> {
@@ -462,7 +463,6 @@ async function extractInto(
     await Promise.race([runDone, parsed]);
     await Promise.race([runDone, chain]);
     if (stream) await Promise.race([runDone, stream.done.catch(() => {})]);
-    await Promise.race([runDone, pendingSpaceCheck]);
     if (failure !== undefined) throw failure;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);

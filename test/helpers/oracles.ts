@@ -161,6 +161,12 @@ export interface PrStatusOracle {
   registers: Map<string, bigint>;
   /** Register width inferred from the widest zero-padded hex value; undefined without registers. */
   regBits: number | undefined;
+  /**
+   * How many low bits of each register eu-readelf shows: the padded hex width
+   * (x86 segment registers are shown as 16-bit "cs: 0x0033" although their
+   * slot is a full word), or regBits for decimal values.
+   */
+  registerBits: Map<string, number>;
 }
 
 export interface PrPsInfoOracle {
@@ -276,6 +282,7 @@ function parsePrStatus(body: string[]): PrStatusOracle {
     ppid: num(field(body, 'ppid')),
     registers: new Map(),
     regBits: undefined,
+    registerBits: new Map(),
   };
   // Registers follow the times line; "orig_rax: -1, fpvalid: 1" and the like
   // share the first register line.
@@ -290,6 +297,8 @@ function parsePrStatus(body: string[]): PrStatusOracle {
   for (const r of raw) {
     const v = big(r.text);
     st.registers.set(r.name, v < 0n && bits ? BigInt.asUintN(bits, v) : v);
+    const shown = r.text.startsWith('0x') ? (r.text.length - 2) * 4 : bits;
+    if (shown !== undefined) st.registerBits.set(r.name, shown);
   }
   return st;
 }
