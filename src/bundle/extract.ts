@@ -285,8 +285,10 @@ async function extractInto(
       try {
         await handleEntry(entry);
       } catch (err) {
-        entry.resume();
         fail(err);
+      } finally {
+        // A paused entry never ends, and the parser waits for its end before the next one.
+        entry.resume();
       }
     });
   });

@@ -14,9 +14,9 @@
 import * as path from 'node:path';
 import { CoreFile } from '../core/open.js';
 import { readBuildIdFromFile } from '../core/image.js';
-import type { Module } from '../core/model.js';
+import type { CoreSummary, Module } from '../core/model.js';
 import { FormatError } from '../elf/errors.js';
-import { sysrootPath, type Manifest, type ManifestFile } from './manifest.js';
+import type { Manifest, ManifestFile } from './manifest.js';
 
 export type ChecksumStatus = 'ok' | 'corrupt' | 'missing' | 'unchecked';
 
@@ -94,14 +94,15 @@ export function matchModule(manifest: Manifest, m: Pick<Module, 'path' | 'linkMa
  * Re-reads the extracted core and compares each module's build ID with the
  * bundled file's. The vDSO is skipped: gdb reads it from the core itself.
  */
-export async function checkBuildIds(root: string, manifest: Manifest): Promise<{ checks: BuildIdCheck[]; modules: Module[] }> {
+export async function checkBuildIds(root: string, manifest: Manifest): Promise<{ checks: BuildIdCheck[]; summary: CoreSummary }> {
   const core = await CoreFile.open(path.join(root, manifest.core.bundlePath));
-  let modules: Module[];
+  let summary: CoreSummary;
   try {
-    modules = core.summary.modules;
+    summary = core.summary;
   } finally {
     await core.close();
   }
+  const modules = summary.modules;
   const checks: BuildIdCheck[] = [];
   for (const m of modules) {
     if (m.kind === 'vdso') continue;
@@ -136,10 +137,5 @@ export async function checkBuildIds(root: string, manifest: Manifest): Promise<{
       });
     } else checks.push({ ...base, inBundle, localPath, status: 'ok', message: null });
   }
-  return { checks, modules };
-}
-
-/** The bundle-relative path of the sysroot copy of a customer path (for messages). */
-export function bundledAt(abs: string): string {
-  return sysrootPath(abs);
+  return { checks, summary };
 }

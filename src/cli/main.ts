@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { FormatError } from '../elf/errors.js';
 import { CliError, EXIT } from './exit.js';
 import { inspectCommand } from './inspect.js';
+import { replayCommand } from './replay.js';
 import { collectCommand, type CollectCliOptions } from './collect.js';
 import { VERSION } from '../version.js';
 
@@ -20,7 +21,7 @@ Exit codes:
   6    a required tool (gdb, a compressor) is not installed
   130  interrupted (SIGINT); 143 terminated (SIGTERM): no partial output left`;
 
-export function buildProgram(): Command {
+export function buildProgram(argv: readonly string[] = process.argv): Command {
   const program = new Command();
   // Set before any subcommand is added: commander copies these settings to
   // subcommands only when they are created.
@@ -37,6 +38,8 @@ export function buildProgram(): Command {
 Examples:
   $ npx corepack inspect core.1234
   $ npx corepack inspect core.1234 --json | jq .signal
+  $ npx corepack replay crash-1234.tbz2
+  $ npx corepack replay crash-1234.tbz2 --batch > ticket.txt
 ${EXIT_CODES_HELP}
 
 This is corepack the crash bundler, not the Node.js package-manager shim of the same
@@ -82,6 +85,58 @@ but a file was missing or replaced since the crash (the messages say which).`,
       process.exitCode = await collectCommand(core, opts);
     });
 
+  program
+    .command('replay')
+    .description(
+      'Debug a bundle made by collect: extract it safely, verify every file (sha256) and build ID against the core, ' +
+        'report debug info, write gdb and lldb scripts, and start gdb with the customer\'s own executable and libraries.',
+    )
+    .argument('<bundle>', 'the bundle (.tbz2, .tar.gz, .tar.zst; compression is detected from the content)')
+    .argument('[gdb-args...]', 'arguments for gdb, after --')
+    .option('--dir <dir>', 'extract into DIR (default: a cache directory per bundle under $XDG_CACHE_HOME/corepack/bundles, reused next time)')
+    .option('--batch', 'no interactive gdb: print the signal, the crashed thread, the shared libraries and every thread\'s backtrace on stdout')
+    .option('--json', 'print a JSON report on stdout instead of the text report; without --batch, gdb is not started')
+    .option('--gdb <path>', 'the gdb to run (default: gdb on PATH)')
+    .option('--host-thread-db', "use this machine's libthread_db instead of the bundle's (the bundle's is native code gdb loads)")
+    .addHelpText(
+      'after',
+      `
+The bundle is untrusted: entries outside its directory, absolute paths, "..",
+symlinks leaving the sysroot, hard links, devices and fifos are refused;
+setuid bits and owners are dropped; the decompressed size is capped by what
+manifest.json declares. Scripts from the bundle are never auto-loaded.
+
+Files written into DIR (printed in the report):
+  DIR/bundle/       the extracted bundle (manifest.json, core/, sysroot/, debug/)
+  DIR/replay.gdb    gdb script:  gdb -x DIR/replay.gdb
+  DIR/replay.lldb   lldb script: lldb -s DIR/replay.lldb
+
+Exit codes: 3 unsafe or malformed bundle; 5 a file fails its checksum (nothing
+is extracted), a bundled file does not match the core's build ID (--batch,
+--json), or gdb could not load the crash; 6 gdb is not installed. Interactive
+replay exits with gdb's status.
+
+Examples:
+  $ npx corepack replay crash-1234.tbz2
+  $ npx corepack replay crash-1234.tbz2 --dir /tmp/crash-1234
+  $ npx corepack replay crash-1234.tbz2 --batch > ticket.txt
+  $ npx corepack replay crash-1234.tbz2 --json | jq .buildIds
+  $ npx corepack replay crash-1234.tbz2 -- -ex 'frame 1' -ex 'info locals'
+  $ lldb -s ~/.cache/corepack/bundles/0123456789abcdef/replay.lldb`,
+    )
+    .action(async (bundle: string, gdbArgs: string[], opts: { dir?: string; batch?: boolean; json?: boolean; gdb?: string; hostThreadDb?: boolean }) => {
+      if (gdbArgs.length > 0 && !argv.includes('--')) {
+        throw new CliError(`unexpected argument ${JSON.stringify(gdbArgs[0])}`, EXIT.USAGE, 'arguments for gdb go after --, e.g. corepack replay BUNDLE -- -ex "info registers"');
+      }
+      process.exitCode = await replayCommand(bundle, gdbArgs, {
+        dir: opts.dir,
+        batch: opts.batch,
+        json: opts.json,
+        gdb: opts.gdb,
+        bundledThreadDb: !opts.hostThreadDb,
+      });
+    });
+
   return program;
 }
 
@@ -106,7 +161,7 @@ export function describeError(err: unknown, subject?: string): { message: string
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(argv);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -37,9 +37,18 @@ export interface MemoryImage {
 /**
  * Reads the ELF image mapped at `base` (the address of file offset 0) from core
  * memory. Returns undefined when the header is not in the core or is not ELF.
+ *
+ * `headerAt` reads the headers from another mapping of the same file's first
+ * page when the one at `base` was not dumped (old linkers map offset 0 twice);
+ * addresses are still computed from `base`.
  */
-export async function readImageFromMemory(mem: CoreMemory, base: bigint, expect?: { elfClass: ElfClass; byteOrder: ByteOrder }): Promise<MemoryImage | undefined> {
-  const ident = await mem.read(base, 64);
+export async function readImageFromMemory(
+  mem: CoreMemory,
+  base: bigint,
+  expect?: { elfClass: ElfClass; byteOrder: ByteOrder },
+  headerAt: bigint = base,
+): Promise<MemoryImage | undefined> {
+  const ident = await mem.read(headerAt, 64);
   if (!ident || ident.readUInt32BE(0) !== 0x7f454c46) return undefined;
   let header: ElfHeader;
   try {
@@ -52,9 +61,10 @@ export async function readImageFromMemory(mem: CoreMemory, base: bigint, expect?
   if (header.e_phnum === 0 || header.e_phnum === PN_XNUM || header.e_phentsize < entsize) return undefined;
   const tableSize = header.e_phnum * header.e_phentsize;
   if (tableSize > MAX_PHDR_BYTES) return undefined;
-  const table = await mem.read(base + header.e_phoff, tableSize);
+  const wrap = (v: bigint): bigint => BigInt.asUintN(header.elfClass, v);
+  const table = await mem.read(wrap(headerAt + header.e_phoff), tableSize);
   if (!table) return undefined;
-  const d = new Decoder(table, header.byteOrder, header.elfClass, base + header.e_phoff, 'program headers in memory');
+  const d = new Decoder(table, header.byteOrder, header.elfClass, wrap(headerAt + header.e_phoff), 'program headers in memory');
   const progs: ProgHeader[] = [];
   for (let i = 0; i < header.e_phnum; i++) progs.push(decodeProgHeader(d, i * header.e_phentsize, i));
 
@@ -62,7 +72,8 @@ export async function readImageFromMemory(mem: CoreMemory, base: bigint, expect?
   if (loads.length === 0) return undefined;
   const first = loads.reduce((a, b) => (b.p_offset < a.p_offset ? b : a));
   // The mapping of file offset 0 sits at bias + (p_vaddr − p_offset) of the first segment.
-  const bias = base - (first.p_vaddr - first.p_offset);
+  // Addresses wrap at the word size: a vDSO linked high has a "negative" bias.
+  const bias = wrap(base - (first.p_vaddr - first.p_offset));
   let end = 0n;
   for (const p of loads) if (p.p_vaddr + p.p_memsz > end) end = p.p_vaddr + p.p_memsz;
 
@@ -72,15 +83,17 @@ export async function readImageFromMemory(mem: CoreMemory, base: bigint, expect?
   for (const p of progs) {
     if (p.p_type !== PT.PT_NOTE || buildId) continue;
     const size = Number(p.p_filesz < BigInt(MAX_NOTE_BYTES) ? p.p_filesz : BigInt(MAX_NOTE_BYTES));
-    const addr = bias + p.p_vaddr;
-    const bytes = await mem.read(addr, size);
+    const addr = wrap(bias + p.p_vaddr);
+    // The note where the image runs, or else in the header copy's page (same file offsets).
+    let bytes = await mem.read(addr, size);
+    if (!bytes && headerAt !== base && p.p_offset + BigInt(size) <= 4096n) bytes = await mem.read(wrap(headerAt + p.p_offset), size);
     if (!bytes) continue;
     try {
       const notes = parseNotes(new Decoder(bytes, header.byteOrder, header.elfClass, addr, 'note in memory'), p.p_align === 8n ? 8 : 4);
       const found = findBuildId(notes);
       if (found) {
         buildId = found.id;
-        buildIdAddr = typeof found.note.descOffset === "bigint" ? found.note.descOffset : BigInt(found.note.descOffset);
+        buildIdAddr = BigInt(found.note.descOffset);
       }
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
@@ -91,8 +104,8 @@ export async function readImageFromMemory(mem: CoreMemory, base: bigint, expect?
     progs,
     bias,
     start: base,
-    end: bias + end,
-    dynamic: dyn ? bias + dyn.p_vaddr : undefined,
+    end: wrap(bias + end),
+    dynamic: dyn ? wrap(bias + dyn.p_vaddr) : undefined,
     dynamicSize: dyn ? dyn.p_memsz : 0n,
     buildId,
     buildIdAddr,

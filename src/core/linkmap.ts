@@ -15,8 +15,11 @@ export interface LinkMapEntry {
   l_ld: bigint;
 }
 
-/** A process rarely has more than a few hundred objects; this bounds a corrupt chain. */
-const MAX_LINK_MAP_ENTRIES = 65536;
+/**
+ * A process rarely has more than a few hundred objects (large applications a
+ * few thousand); this bounds the work a corrupt or hostile chain can cause.
+ */
+export const MAX_LINK_MAP_ENTRIES = 8192;
 const MAX_DYNAMIC_ENTRIES = 4096;
 
 interface Ctx {

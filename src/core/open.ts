@@ -114,7 +114,9 @@ function makeSignal(signo: number, code: number | undefined, addr: bigint | unde
     name,
     code,
     codeName: code === undefined ? undefined : siCodeName(name, code, os),
-    addr: name && FAULT_SIGNALS.has(name) ? addr : undefined,
+    // si_addr is only the fault address for kernel-generated signals (si_code > 0);
+    // for kill()/tgkill() that union slot holds the sender's pid instead.
+    addr: name && FAULT_SIGNALS.has(name) && (code === undefined || code > 0) ? addr : undefined,
   };
 }
 
@@ -129,9 +131,13 @@ function tryNote<T>(warnings: string[], what: string, note: Note, fn: () => T): 
   }
 }
 
+function firstPrStatusSize(notes: readonly Note[]): number | undefined {
+  return notes.find((n) => n.name === 'CORE' && n.n_type === NT_LINUX.NT_PRSTATUS)?.desc.length;
+}
+
 function decodeLinux(elf: ElfFile, notes: readonly Note[], arch: string): Decoded {
   const h = elf.header;
-  const regs = registerLayout(h.e_machine, h.elfClass, h.e_flags);
+  const regs = registerLayout(h.e_machine, h.elfClass, h.e_flags, firstPrStatusSize(notes));
   const out: Decoded = { process: emptyProcess(), threads: [], signal: undefined, auxv: [], mappings: [], warnings: [] };
   let siginfo: { signo: number; code: number; addr: bigint } | undefined;
   for (const n of notes) {
@@ -269,10 +275,10 @@ function decodeNetbsd(elf: ElfFile, notes: readonly Note[], arch: string): Decod
     }
   }
   for (const t of out.threads) {
-    if (t.tid === siglwp && out.signal) {
-      t.crashed = true;
-      t.cursig = out.signal.signo;
-    }
+    if (!out.signal) break;
+    // cpi_siglwp 0: the signal was sent to the process, not to one LWP.
+    if (siglwp === 0 || t.tid === siglwp) t.cursig = out.signal.signo;
+    if (t.tid === siglwp) t.crashed = true;
   }
   return out;
 }
@@ -280,7 +286,7 @@ function decodeNetbsd(elf: ElfFile, notes: readonly Note[], arch: string): Decod
 async function summarize(elf: ElfFile, notes: readonly Note[], memory: CoreMemory): Promise<CoreSummary> {
   const os = detectOs(elf, notes);
   const h = elf.header;
-  const arch = archName(h.e_machine, h.elfClass, h.e_flags);
+  const arch = archName(h.e_machine, h.elfClass, h.e_flags, firstPrStatusSize(notes));
   let decoded: Decoded;
   if (os === 'freebsd') decoded = decodeFreebsd(elf, notes, arch);
   else if (os === 'netbsd') decoded = decodeNetbsd(elf, notes, arch);

@@ -43,7 +43,12 @@ const SPARC64 = [...range('g', 8), ...range('o', 8), ...range('l', 8), ...range(
 const SPARC32 = ['psr', 'pc', 'npc', 'y', ...range('g', 8), ...range('o', 8)];
 const M68K = [...range('d', 7, 1), ...range('a', 7), 'd0', 'usp', 'orig_d0', 'sr', 'pc', 'fmtvec'];
 
-export function registerLayout(e_machine: number, elfClass: 32 | 64, e_flags: number): RegisterLayout | undefined {
+/**
+ * @param prstatusSize size of an NT_PRSTATUS descriptor, when known: it tells
+ *   MIPS n32 (64-bit registers, 440 bytes) from o32 (256 bytes), because cores
+ *   do not carry the EF_MIPS_ABI2 flag.
+ */
+export function registerLayout(e_machine: number, elfClass: 32 | 64, e_flags: number, prstatusSize?: number): RegisterLayout | undefined {
   switch (e_machine) {
     case EM.EM_X86_64:
       // x32 (ELFCLASS32 on x86-64) still dumps 64-bit registers.
@@ -68,7 +73,7 @@ export function registerLayout(e_machine: number, elfClass: 32 | 64, e_flags: nu
         : { arch: 'riscv32', regSize: 4, names: RISCV, pc: 'pc', sp: 'sp' };
     case EM.EM_MIPS: {
       // EF_MIPS_ABI2 (0x20) marks n32, which uses 64-bit registers in a 32-bit ELF.
-      const n32 = elfClass === 32 && (e_flags & 0x20) !== 0;
+      const n32 = elfClass === 32 && ((e_flags & 0x20) !== 0 || prstatusSize === 440);
       if (elfClass === 64) return { arch: 'mips64', regSize: 8, names: MIPS_REGS, pc: 'epc', sp: 'r29' };
       if (n32) return { arch: 'mipsn32', regSize: 8, names: MIPS_REGS, pc: 'epc', sp: 'r29' };
       return { arch: 'mips', regSize: 4, names: MIPS_O32, pc: 'epc', sp: 'r29' };
@@ -85,6 +90,6 @@ export function registerLayout(e_machine: number, elfClass: 32 | 64, e_flags: nu
   }
 }
 
-export function archName(e_machine: number, elfClass: 32 | 64, e_flags: number): string {
-  return registerLayout(e_machine, elfClass, e_flags)?.arch ?? `machine-${e_machine}`;
+export function archName(e_machine: number, elfClass: 32 | 64, e_flags: number, prstatusSize?: number): string {
+  return registerLayout(e_machine, elfClass, e_flags, prstatusSize)?.arch ?? `machine-${e_machine}`;
 }

@@ -145,9 +145,29 @@ export interface NtFileEntry {
  * size before anything is allocated.
  */
 export function decodeNtFile(d: Decoder): { pageSize: bigint; entries: NtFileEntry[] } {
-  const w = d.wordSize;
-  const count = d.word(0);
-  const pageSize = d.word(w);
+  const first = decodeNtFileWords(d, d.wordSize);
+  // Some 32-bit MIPS cores (o32/n32 under a 64-bit kernel) write NT_FILE with
+  // 64-bit longs; a 32-bit decode of those gives nonsense, so try that width.
+  if (d.wordSize === 4 && !plausible(first)) {
+    try {
+      const wide = decodeNtFileWords(d, 8);
+      if (plausible(wide)) return wide;
+    } catch {
+      // not that either: report the first decode's result
+    }
+  }
+  return first;
+}
+
+function plausible(nt: { pageSize: bigint; entries: NtFileEntry[] }): boolean {
+  const ps = nt.pageSize;
+  const pow2 = ps >= 512n && (ps & (ps - 1n)) === 0n;
+  return pow2 && nt.entries.every((e) => e.end > e.start && e.path !== '');
+}
+
+function decodeNtFileWords(d: Decoder, w: number): { pageSize: bigint; entries: NtFileEntry[] } {
+  const count = d.uint(0, w);
+  const pageSize = d.uint(w, w);
   const tableEnd = BigInt(2 * w) + count * BigInt(3 * w);
   if (tableEnd > BigInt(d.length)) {
     throw new FormatError(`NT_FILE claims ${count} entries, more than its ${d.length} bytes can hold`, d.at(0));
@@ -162,7 +182,7 @@ export function decodeNtFile(d: Decoder): { pageSize: bigint; entries: NtFileEnt
     const stop = nul < 0 ? d.length : nul;
     const path = d.buf.toString('utf8', str, stop);
     str = stop + 1;
-    entries.push({ start: d.word(off), end: d.word(off + w), fileOffset: d.word(off + 2 * w) * pageSize, path });
+    entries.push({ start: d.uint(off, w), end: d.uint(off + w, w), fileOffset: d.uint(off + 2 * w, w) * pageSize, path });
   }
   return { pageSize, entries };
 }

@@ -1,0 +1,236 @@
+/**
+ * `corepack replay BUNDLE [--dir DIR] [--batch] [--json] [--gdb PATH] [-- GDB ARGS]`:
+ * the developer's side. Extracts the bundle safely, verifies it, checks the
+ * bundled files against the core's build IDs, reports debug info, writes gdb
+ * and lldb scripts, and starts gdb on them.
+ */
+import * as path from 'node:path';
+import type { Json } from '../core/json.js';
+import type { CoreSummary } from '../core/model.js';
+import { checkBuildIds, checksumFailures, type BuildIdCheck, type ChecksumResult } from '../bundle/verify.js';
+import { sysrootPath, type Manifest } from '../bundle/manifest.js';
+import { BundleVerifyError, prepareBundle, type PreparedBundle } from '../replay/cache.js';
+import { findDebugInfo, HOST_DEBUG_DIRS, type ModuleDebugInfo } from '../replay/debuginfo.js';
+import { checkReplayDir, writeScripts, type WrittenScripts } from '../replay/script.js';
+import { resolveGdb, runBatch, runInteractive, type BatchResult } from '../replay/gdb.js';
+import { CliError, EXIT } from './exit.js';
+
+export interface ReplayOptions {
+  dir?: string;
+  batch?: boolean;
+  json?: boolean;
+  gdb?: string;
+  /** false (--host-thread-db): do not trust the bundle's libthread_db. */
+  bundledThreadDb?: boolean;
+  /** Overrides /usr/lib/debug (tests, unusual hosts). */
+  hostDebugDirs?: readonly string[];
+}
+
+export interface ReplayIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+export const REPLAY_REPORT_SCHEMA = 1;
+
+export interface ReplayReport {
+  bundle: string;
+  prepared: PreparedBundle;
+  summary: CoreSummary;
+  executable: string | null;
+  buildIds: BuildIdCheck[];
+  debugInfo: ModuleDebugInfo[];
+  scripts: WrittenScripts;
+  threadDb: string[];
+}
+
+const hex = (v: bigint | undefined) => (v === undefined ? '?' : `0x${v.toString(16)}`);
+
+/** "SIGSEGV (11), SEGV_MAPERR, fault address 0x0 in thread 1234", as inspect says it. */
+export function signalLine(s: CoreSummary): string {
+  if (!s.signal) return 'no signal recorded in the core';
+  const sig = s.signal;
+  const parts = [`${sig.name ?? 'signal'} (${sig.signo})`];
+  if (sig.codeName ?? sig.code !== undefined) parts.push(sig.codeName ?? `code ${sig.code}`);
+  if (sig.addr !== undefined) parts.push(`fault address ${hex(sig.addr)}`);
+  const crashed = s.threads.find((t) => t.crashed);
+  return `${parts.join(', ')}${crashed ? ` in thread ${crashed.tid}${crashed.name ? ` "${crashed.name}"` : ''}` : ''}`;
+}
+
+/** The bundled executable: the one manifest.executable names, else the file with role "executable". */
+function findExecutable(m: Manifest): { path: string; bundlePath: string } | null {
+  const bundled = m.files.filter((f) => f.bundlePath !== null);
+  const want = m.executable?.path;
+  const f =
+    (want && bundled.find((x) => x.path === want || x.aliases.includes(want))) || bundled.find((x) => x.role === 'executable');
+  return f ? { path: f.path, bundlePath: f.bundlePath! } : null;
+}
+
+export async function replayCommand(bundle: string, gdbArgs: readonly string[], opts: ReplayOptions, io: ReplayIo = process): Promise<number> {
+  const runsGdb = opts.batch || !opts.json;
+  // Fail before a long extraction when gdb cannot run anyway.
+  const gdb = runsGdb ? await resolveGdb(opts.gdb) : undefined;
+  if (opts.dir !== undefined) checkReplayDir(path.resolve(opts.dir));
+
+  let prepared: PreparedBundle;
+  try {
+    prepared = await withInterrupts((signal) => prepareBundle(bundle, opts.dir, { signal }));
+  } catch (err) {
+    if (err instanceof BundleVerifyError && opts.json) {
+      io.stdout.write(`${JSON.stringify({ schema: REPLAY_REPORT_SCHEMA, ok: false, bundle: path.resolve(bundle), error: err.message.split('\n')[0], verification: verificationJson(err.checksums) }, null, 2)}\n`);
+    }
+    throw err;
+  }
+  checkReplayDir(prepared.dir);
+
+  const { manifest, root } = prepared;
+  const { checks, summary } = await checkBuildIds(root, manifest);
+  const hostDebugDirs = opts.hostDebugDirs ?? HOST_DEBUG_DIRS;
+  const debuginfod = Boolean(process.env.DEBUGINFOD_URLS?.trim());
+  const bundleDebugDir = path.join(root, 'debug');
+  const debugInfo = await findDebugInfo(checks, { bundleDebugDir, hostDebugDirs, debuginfod });
+
+  const exe = findExecutable(manifest);
+  const bundled = manifest.files.filter((f) => f.bundlePath !== null && f.bundlePath.startsWith('sysroot/'));
+  const libraryDirs = bundled
+    .filter((f) => f.role !== 'executable')
+    .flatMap((f) => [f.path, ...f.aliases])
+    .map((p) => path.join(root, path.posix.dirname(sysrootPath(p))));
+  const threadDb =
+    opts.bundledThreadDb === false ? [] : bundled.filter((f) => f.role === 'libthread_db').map((f) => path.join(root, f.bundlePath!));
+  const scripts = await writeScripts({
+    dir: prepared.dir,
+    sysroot: path.join(root, 'sysroot'),
+    bundleDebugDir,
+    hostDebugDirs,
+    executable: exe ? path.join(root, exe.bundlePath) : null,
+    core: path.join(root, manifest.core.bundlePath),
+    libraryDirs,
+    threadDb,
+    debuginfod,
+    os: summary.os,
+  });
+  const report: ReplayReport = { bundle: path.resolve(bundle), prepared, summary, executable: exe?.path ?? null, buildIds: checks, debugInfo, scripts, threadDb };
+  const mismatches = checks.filter((c) => c.status === 'mismatch');
+
+  if (!runsGdb) {
+    io.stdout.write(`${JSON.stringify(reportJson(report), null, 2)}\n`);
+    return mismatches.length ? EXIT.VERIFY_FAILED : EXIT.OK;
+  }
+  if (opts.batch) {
+    const result = await runBatch(gdb!, scripts.gdb, gdbArgs);
+    if (opts.json) io.stdout.write(`${JSON.stringify(reportJson(report, result), null, 2)}\n`);
+    else {
+      io.stdout.write(formatReport(report));
+      io.stdout.write(`\n=== signal ===\n${signalLine(summary)}\n`);
+      io.stdout.write(result.stdout.endsWith('\n') || result.stdout === '' ? result.stdout : `${result.stdout}\n`);
+    }
+    if (result.stderr.trim() && !opts.json) io.stderr.write(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`);
+    if (result.failure) throw new CliError(result.failure, EXIT.VERIFY_FAILED);
+    if (mismatches.length) {
+      io.stderr.write(`corepack: ${mismatches.length} bundled file${mismatches.length === 1 ? ' does' : 's do'} not match the core (see "build IDs" above)\n`);
+      return EXIT.VERIFY_FAILED;
+    }
+    return EXIT.OK;
+  }
+  io.stderr.write(formatReport(report));
+  io.stderr.write('\n');
+  return runInteractive(gdb!, scripts.gdb, gdbArgs);
+}
+
+/** Runs `fn` with SIGINT/SIGTERM turned into an abort, so extraction cleans up before exiting. */
+async function withInterrupts<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  let which: 'SIGINT' | 'SIGTERM' | undefined;
+  const onInt = () => {
+    which = 'SIGINT';
+    ac.abort();
+  };
+  const onTerm = () => {
+    which = 'SIGTERM';
+    ac.abort();
+  };
+  process.once('SIGINT', onInt);
+  process.once('SIGTERM', onTerm);
+  try {
+    return await fn(ac.signal);
+  } catch (err) {
+    if (which) throw new CliError('interrupted; nothing was left behind', which === 'SIGINT' ? EXIT.INTERRUPTED : EXIT.TERMINATED);
+    throw err;
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}
+
+function verificationJson(checksums: readonly ChecksumResult[]): Json {
+  return { ok: checksumFailures(checksums).length === 0, files: checksums as unknown as Json };
+}
+
+export function reportJson(r: ReplayReport, batch?: BatchResult): { [key: string]: Json } {
+  const p = r.prepared;
+  return {
+    schema: REPLAY_REPORT_SCHEMA,
+    ok: !r.buildIds.some((c) => c.status === 'mismatch') && !(batch?.failure ?? null),
+    bundle: r.bundle,
+    bundleSha256: p.bundleSha256,
+    format: p.state.format,
+    decompressor: p.state.decompressor,
+    dir: p.dir,
+    extractedDir: p.root,
+    reused: p.reused,
+    scripts: { gdb: r.scripts.gdb, lldb: r.scripts.lldb },
+    executable: r.executable,
+    core: { path: path.join(p.root, p.manifest.core.bundlePath), originalPath: p.manifest.core.originalPath },
+    signal: signalLine(r.summary),
+    crashedThread: r.summary.threads.find((t) => t.crashed)?.tid ?? null,
+    verification: verificationJson(p.state.checksums),
+    buildIds: { ok: !r.buildIds.some((c) => c.status === 'mismatch'), modules: r.buildIds as unknown as Json },
+    debugInfo: r.debugInfo as unknown as Json,
+    threadDb: r.threadDb,
+    notes: p.state.notes,
+    collectWarnings: p.manifest.warnings,
+    ...(batch ? { gdb: { exitCode: batch.exitCode, failure: batch.failure, stdout: batch.stdout, stderr: batch.stderr } } : {}),
+  };
+}
+
+/** The short text report printed before gdb starts. */
+export function formatReport(r: ReplayReport): string {
+  const p = r.prepared;
+  const L: string[] = [];
+  const sums = p.state.checksums;
+  const unchecked = sums.filter((c) => c.status === 'unchecked').length;
+  L.push(`corepack replay: ${r.bundle}`);
+  L.push(
+    p.reused
+      ? `  extracted:  ${p.root} (reused: extracted and verified earlier from the same bundle)`
+      : `  extracted:  ${p.root} (${p.state.format}, ${p.state.decompressor})`,
+  );
+  L.push(`  verified:   ${sums.length - unchecked} file${sums.length - unchecked === 1 ? '' : 's'} match manifest.json (sha256)${unchecked ? `, ${unchecked} without a recorded checksum` : ''}`);
+  L.push(`  crash:      ${signalLine(r.summary)}`);
+  L.push(`  executable: ${r.executable ?? '(not in the bundle)'}`);
+  if (p.manifest.host?.hostname) L.push(`  collected:  on ${p.manifest.host.hostname}${p.manifest.createdAt ? ` at ${p.manifest.createdAt}` : ''}`);
+
+  L.push('', 'build IDs (core vs bundle):');
+  const label: Record<BuildIdCheck['status'], string> = { ok: 'ok', mismatch: 'MISMATCH', 'not-bundled': 'missing', 'no-build-id': 'unproven' };
+  for (const c of r.buildIds) {
+    if (c.status === 'ok') L.push(`  ${label.ok.padEnd(9)} ${c.inCore}  ${c.module}`);
+    else L.push(`  ${label[c.status].padEnd(9)} ${c.message}`);
+  }
+
+  L.push('', 'debug info:');
+  for (const d of r.debugInfo) {
+    if (d.status === 'embedded') L.push(`  ${'embedded'.padEnd(12)} ${d.module}`);
+    else if (d.status === 'separate') L.push(`  ${'separate'.padEnd(12)} ${d.module} → ${d.debugFile} (${d.from === 'bundle' ? 'from the bundle' : 'this machine'}, by ${d.via})`);
+    else if (d.status === 'not-bundled') L.push(`  ${'-'.padEnd(12)} ${d.module} (not in the bundle)`);
+    else L.push(`  ${d.status.padEnd(12)} ${d.hint}`);
+  }
+  const notes = [...p.state.notes, ...p.manifest.warnings.map((w) => `collect: ${w}`)];
+  if (r.threadDb.length) notes.push(`gdb will load the bundle's libthread_db (native code from the bundle; use --host-thread-db to use this machine's instead)`);
+  if (notes.length) {
+    L.push('', 'notes:');
+    for (const n of notes) L.push(`  - ${n}`);
+  }
+  L.push('', `gdb script:  ${r.scripts.gdb}`, `lldb script: ${r.scripts.lldb}`);
+  return `${L.join('\n')}\n`;
+}

@@ -1,0 +1,168 @@
+/**
+ * Where a bundle is extracted for replay, and reusing an earlier extraction.
+ *
+ * A replay directory holds:
+ *
+ *   DIR/bundle/               the extracted bundle root (manifest.json, core/, sysroot/, debug/)
+ *   DIR/replay.gdb            gdb script  (rewritten on every replay)
+ *   DIR/replay.lldb           lldb script (rewritten on every replay)
+ *   DIR/.corepack/core        symlink to the core, a fixed name for the scripts
+ *   DIR/.corepack/state.json  marker, written LAST: which bundle (by sha256)
+ *                             is in DIR/bundle, verified and complete
+ *
+ * Without --dir, DIR is a per-bundle cache directory keyed by the bundle's
+ * sha256, so replaying the same bundle again skips the extraction.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CliError, EXIT } from '../cli/exit.js';
+import { stageBundle, type StageOptions } from '../bundle/extract.js';
+import { parseManifest, type Manifest } from '../bundle/manifest.js';
+import { checksumFailures, verifyChecksums, type ChecksumResult } from '../bundle/verify.js';
+import { VERSION } from '../version.js';
+
+export const BUNDLE_DIR = 'bundle';
+export const STATE_DIR = '.corepack';
+const STATE_FILE = 'state.json';
+const STATE_SCHEMA = 1;
+
+export interface State {
+  schema: number;
+  bundleSha256: string;
+  format: string;
+  decompressor: string;
+  extractedAt: string;
+  corepackVersion: string;
+  checksums: ChecksumResult[];
+  notes: string[];
+}
+
+export interface PreparedBundle {
+  /** The replay directory. */
+  dir: string;
+  /** DIR/bundle. */
+  root: string;
+  manifest: Manifest;
+  bundleSha256: string;
+  /** True when an earlier, complete extraction of the same bundle was reused. */
+  reused: boolean;
+  state: State;
+}
+
+/** A bundle whose files do not match their recorded checksums. Carries every result, for --json. */
+export class BundleVerifyError extends CliError {
+  constructor(readonly checksums: ChecksumResult[]) {
+    const bad = checksumFailures(checksums);
+    super(
+      `the bundle is corrupt: ${bad.length} file${bad.length === 1 ? '' : 's'} failed verification\n${bad.map((r) => `  ${r.message}`).join('\n')}`,
+      EXIT.VERIFY_FAILED,
+      'ask for the bundle again (a transfer may have damaged it); nothing was extracted',
+    );
+  }
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** $XDG_CACHE_HOME/corepack/bundles, or ~/.cache/corepack/bundles. */
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_CACHE_HOME;
+  const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(env.HOME || os.homedir(), '.cache');
+  return path.join(base, 'corepack', 'bundles');
+}
+
+/** The cache directory for a bundle: 16 hex digits of its sha256 are plenty to tell bundles apart. */
+export function cacheDirFor(sha256: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(cacheRoot(env), sha256.slice(0, 16));
+}
+
+async function readState(dir: string): Promise<State | undefined> {
+  try {
+    const s = JSON.parse(await fs.readFile(path.join(dir, STATE_DIR, STATE_FILE), 'utf8')) as State;
+    return s && s.schema === STATE_SCHEMA && typeof s.bundleSha256 === 'string' ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function isDir(p: string): Promise<boolean> {
+  return (await fs.lstat(p).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+async function writeAtomically(file: string, data: string): Promise<void> {
+  const temp = `${file}.tmp-${process.pid}`;
+  await fs.writeFile(temp, data, { mode: 0o644 });
+  await fs.rename(temp, file);
+}
+
+async function reuse(dir: string, sha: string): Promise<PreparedBundle | undefined> {
+  const state = await readState(dir);
+  const root = path.join(dir, BUNDLE_DIR);
+  if (!state || state.bundleSha256 !== sha || !(await isDir(root))) return undefined;
+  // Our own file, but a bundle's text all the same: validate it again.
+  const manifest = parseManifest(await fs.readFile(path.join(root, 'manifest.json'), 'utf8'));
+  return { dir, root, manifest, bundleSha256: sha, reused: true, state };
+}
+
+/**
+ * Extracts and verifies `bundle` into `dir` (default: its cache dir), or
+ * reuses a complete earlier extraction of the same bundle there.
+ */
+export async function prepareBundle(bundle: string, dirOpt: string | undefined, opts: StageOptions = {}): Promise<PreparedBundle> {
+  const st = await fs.stat(bundle);
+  if (!st.isFile()) throw new CliError(`${bundle}: not a regular file`, EXIT.BAD_INPUT);
+  const sha = await sha256File(bundle);
+  const dir = path.resolve(dirOpt ?? cacheDirFor(sha));
+  await fs.mkdir(dir, { recursive: true, mode: dirOpt ? 0o755 : 0o700 });
+  if (!(await isDir(dir))) throw new CliError(`${dir} is not a directory`, EXIT.USAGE);
+
+  const earlier = await reuse(dir, sha);
+  if (earlier) return earlier;
+
+  const root = path.join(dir, BUNDLE_DIR);
+  const stateDir = path.join(dir, STATE_DIR);
+  if ((await fs.lstat(root).catch(() => undefined)) && !(await isDir(stateDir))) {
+    throw new CliError(`${root} already exists and was not made by corepack`, EXIT.USAGE, 'pass another --dir, or remove it');
+  }
+
+  const staged = await stageBundle(bundle, dir, opts);
+  const checksums = verifyChecksums(staged.manifest, staged.files);
+  if (checksumFailures(checksums).length > 0) {
+    await staged.discard();
+    throw new BundleVerifyError(checksums);
+  }
+  const state: State = {
+    schema: STATE_SCHEMA,
+    bundleSha256: sha,
+    format: staged.format,
+    decompressor: staged.program,
+    extractedAt: new Date().toISOString(),
+    corepackVersion: VERSION,
+    checksums,
+    notes: staged.notes,
+  };
+  try {
+    // Replacing an earlier bundle: unmark first, so a crash half-way is never taken for complete.
+    await fs.mkdir(stateDir, { recursive: true, mode: 0o755 });
+    await fs.rm(path.join(stateDir, STATE_FILE), { force: true });
+    if (await fs.lstat(root).catch(() => undefined)) {
+      const old = path.join(staged.tempDir, 'old');
+      await fs.rename(root, old);
+    }
+    await staged.commit(root);
+  } catch (err) {
+    await staged.discard();
+    // Another replay of the same bundle may have won the race: use its result.
+    const other = await reuse(dir, sha);
+    if (other) return other;
+    throw err;
+  }
+  await writeAtomically(path.join(stateDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
+  return { dir, root, manifest: staged.manifest, bundleSha256: sha, reused: false, state };
+}

@@ -1,0 +1,99 @@
+/**
+ * Running gdb on a replay script: interactively (gdb gets the terminal), or
+ * in batch mode for a support ticket (signal, crashed thread, libraries,
+ * every thread's backtrace, on stdout).
+ */
+import { access, constants as fsConstants } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { execa } from 'execa';
+import { CliError, EXIT } from '../cli/exit.js';
+
+const INSTALL_HINT = 'install gdb (e.g. apt-get install gdb), or pass --gdb PATH';
+
+async function executable(p: string): Promise<boolean> {
+  try {
+    await access(p, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The gdb to run: `explicit` (--gdb) or the first `gdb` on PATH; MISSING_TOOL otherwise. */
+export async function resolveGdb(explicit?: string): Promise<string> {
+  if (explicit !== undefined) {
+    if (explicit.includes('/')) {
+      if (await executable(explicit)) return explicit;
+      throw new CliError(`gdb not found: ${explicit} does not exist or is not executable`, EXIT.MISSING_TOOL, INSTALL_HINT);
+    }
+  }
+  const name = explicit ?? 'gdb';
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && (await executable(join(dir, name)))) return join(dir, name);
+  }
+  throw new CliError(`${name} is not installed (not found on PATH)`, EXIT.MISSING_TOOL, INSTALL_HINT);
+}
+
+/** Section markers in batch output; stable, so support tooling can split on them. */
+export const SECTION = {
+  crashed: '=== crashed thread ===',
+  libraries: '=== shared libraries ===',
+  threads: '=== threads ===',
+} as const;
+
+/** The commands batch mode runs after the script, in order. */
+export function batchCommands(): string[] {
+  const echo = (s: string) => `echo \\n${s}\\n`;
+  return [echo(SECTION.crashed), 'thread', 'bt', echo(SECTION.libraries), 'info sharedlibrary', echo(SECTION.threads), 'thread apply all bt'];
+}
+
+export interface BatchResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** One line saying what went wrong, when gdb failed. */
+  failure: string | null;
+}
+
+/**
+ * gdb -batch -nx -x SCRIPT -ex ...: -nx keeps the developer's ~/.gdbinit out
+ * of the output, so two runs on two machines print the same.
+ */
+export async function runBatch(gdb: string, script: string, extraArgs: readonly string[]): Promise<BatchResult> {
+  const args = ['-batch', '-nx', '-iex', 'set pagination off', '-iex', 'set width 0', '-iex', 'set confirm off', '-x', script];
+  for (const c of batchCommands()) args.push('-ex', c);
+  args.push(...extraArgs);
+  const r = await execa(gdb, args, { reject: false, stdin: 'ignore', all: false, env: { LC_ALL: 'C' }, maxBuffer: 256 * 1024 * 1024 });
+  if (r.failed && r.exitCode === undefined) {
+    const code = (r as unknown as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'EACCES') throw new CliError(`cannot run ${gdb} (${code})`, EXIT.MISSING_TOOL, INSTALL_HINT);
+    throw new CliError(`gdb failed: ${r.shortMessage ?? r.message}`, EXIT.VERIFY_FAILED);
+  }
+  const stdout = String(r.stdout ?? '');
+  const stderr = String(r.stderr ?? '');
+  let failure: string | null = null;
+  // An error in the script (file, core-file) does not change gdb's exit status in batch mode.
+  const scriptError = /^(.*): Error in sourced command file:\n(.*)$/m.exec(stderr);
+  if (scriptError) failure = `gdb could not load the crash: ${scriptError[2]}`;
+  else if (r.exitCode !== 0) failure = `gdb exited with code ${r.exitCode ?? r.signal}: ${stderr.trim().split('\n').pop() ?? ''}`;
+  else if (!stdout.includes(SECTION.threads)) failure = 'gdb printed no backtraces';
+  return { exitCode: r.exitCode ?? 1, stdout, stderr, failure };
+}
+
+/**
+ * gdb with the terminal. Ctrl-C belongs to gdb (it interrupts a command);
+ * corepack ignores SIGINT meanwhile so it does not die under gdb.
+ */
+export async function runInteractive(gdb: string, script: string, extraArgs: readonly string[]): Promise<number> {
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
+  try {
+    const r = await execa(gdb, ['-q', '-x', script, ...extraArgs], { stdio: 'inherit', reject: false });
+    if (r.failed && r.exitCode === undefined && !r.signal) {
+      throw new CliError(`cannot run ${gdb}: ${r.shortMessage ?? r.message}`, EXIT.MISSING_TOOL, INSTALL_HINT);
+    }
+    return r.exitCode ?? 128 + 2;
+  } finally {
+    process.off('SIGINT', ignore);
+  }
+}

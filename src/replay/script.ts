@@ -1,0 +1,200 @@
+/**
+ * The gdb and lldb scripts replay writes, rendered from templates/ with every
+ * path made safe for the command that reads it.
+ *
+ * Paths come from two places: the replay directory (the user's choice; may
+ * hold spaces, quotes, `$`, backslashes) and the bundle (untrusted: the
+ * customer's paths). Measured with gdb 13.1 and lldb 14:
+ *
+ *  - gdb reads a script line by line, so the only way to inject a command is
+ *    a newline (or another line break) in a path: every path with a control
+ *    character is refused, here and already in parseManifest/extraction.
+ *  - `set sysroot`, `set debug-file-directory`, `set solib-search-path`,
+ *    `set libthread-db-search-path`, `add-auto-load-safe-path` and
+ *    `core-file` take the rest of the line literally: no quoting, `"`, `$`,
+ *    `'`, `` ` ``, `#`, `\` and spaces are all kept as they are (gdb runs no
+ *    shell). Trailing whitespace is stripped and a leading `~` expanded: our
+ *    paths are absolute and end in a name we choose.
+ *  - The list settings split at `:`, so a path holding one cannot be put
+ *    there: the replay directory must not contain `:`, and bundle
+ *    directories with one are left out of solib-search-path (a fallback).
+ *  - `file` parses its argument like a shell word (libiberty buildargv):
+ *    inside double quotes, `\` escapes any character, so quoting `\` and `"`
+ *    with a backslash is exact; `$`, `'` and `` ` `` are literal.
+ *  - lldb: double-quoted arguments, where `\` escapes `\`, `"` and `` ` ``
+ *    (backquotes would otherwise run an expression); `$` must NOT be escaped.
+ *  - The core is referenced through a fixed-name symlink, DIR/.corepack/core,
+ *    so its bundle-chosen name never appears in a script.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CliError, EXIT } from '../cli/exit.js';
+import { VERSION } from '../version.js';
+
+export const TEMPLATE_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** Throws unless `p` can go into a script line: absolute, no control characters. */
+export function checkScriptPath(p: string, what: string): string {
+  if (CONTROL.test(p)) throw new CliError(`${what} ${JSON.stringify(p)} contains a control character; it cannot be written into a gdb script safely`, EXIT.BAD_INPUT);
+  if (!path.isAbsolute(p)) throw new CliError(`${what} ${JSON.stringify(p)} is not absolute`, EXIT.INTERNAL);
+  return p;
+}
+
+/** The replay directory must also fit gdb's `:`-separated path lists. */
+export function checkReplayDir(dir: string): string {
+  checkScriptPath(dir, 'replay directory');
+  if (dir.includes(':')) {
+    throw new CliError(`replay directory ${JSON.stringify(dir)} contains ':', which gdb's path lists cannot hold`, EXIT.USAGE, 'pass --dir with a path without ":"');
+  }
+  return dir;
+}
+
+/** For commands that take the rest of the line as one path. */
+export function restOfLine(p: string, what: string): string {
+  checkScriptPath(p, what);
+  if (p !== p.trim()) throw new CliError(`${what} ${JSON.stringify(p)} begins or ends with whitespace, which gdb strips`, EXIT.BAD_INPUT);
+  return p;
+}
+
+/** For gdb's `:`-separated lists; entries that cannot be expressed are refused. */
+export function pathList(paths: readonly string[], what: string): string {
+  for (const p of paths) {
+    restOfLine(p, what);
+    if (p.includes(':')) throw new CliError(`${what} ${JSON.stringify(p)} contains ':'`, EXIT.BAD_INPUT);
+  }
+  return paths.join(':');
+}
+
+/** A double-quoted argument for gdb's `file` (buildargv rules). */
+export function gdbQuote(p: string, what: string): string {
+  checkScriptPath(p, what);
+  return `"${p.replace(/[\\"]/g, '\\$&')}"`;
+}
+
+/** A double-quoted argument for lldb. */
+export function lldbQuote(p: string, what: string): string {
+  checkScriptPath(p, what);
+  return `"${p.replace(/[\\"`]/g, '\\$&')}"`;
+}
+
+/**
+ * Replaces every {{name}} in `template`. Each value must be one line unless
+ * the caller built it from checked lines; an unknown or unused name is a bug.
+ */
+export function renderTemplate(template: string, values: Record<string, string>): string {
+  const used = new Set<string>();
+  const out = template.replace(/\{\{([a-z_]+)\}\}/g, (_, name: string) => {
+    const v = values[name];
+    if (v === undefined) throw new Error(`template placeholder {{${name}}} has no value`);
+    used.add(name);
+    return v;
+  });
+  const unused = Object.keys(values).filter((k) => !used.has(k));
+  if (unused.length) throw new Error(`template has no placeholder for ${unused.join(', ')}`);
+  return out;
+}
+
+export async function loadTemplate(name: string): Promise<string> {
+  return fs.readFile(path.join(TEMPLATE_DIR, name), 'utf8');
+}
+
+export interface ScriptInputs {
+  /** The replay directory (scripts and .corepack/ live here). */
+  dir: string;
+  /** DIR/bundle/sysroot. */
+  sysroot: string;
+  /** DIR/bundle/debug. */
+  bundleDebugDir: string;
+  hostDebugDirs: readonly string[];
+  /** Absolute path of the extracted executable, or null when it is not bundled. */
+  executable: string | null;
+  /** Absolute path of the extracted core. */
+  core: string;
+  /** Directories (extracted) holding bundled libraries, for solib-search-path. */
+  libraryDirs: readonly string[];
+  /** Bundled libthread_db files to trust, or [] to let gdb use the host's. */
+  threadDb: readonly string[];
+  /** DEBUGINFOD_URLS is set. */
+  debuginfod: boolean;
+  /** The core's OS, for lldb's platform. */
+  os: string;
+}
+
+export interface WrittenScripts {
+  gdb: string;
+  lldb: string;
+  /** DIR/.corepack/core */
+  coreLink: string;
+}
+
+const LLDB_PLATFORM: Record<string, string> = { linux: 'remote-linux', freebsd: 'remote-freebsd', netbsd: 'remote-netbsd', openbsd: 'remote-openbsd' };
+
+/** Paths from the bundle that fit a `:`-list; the others are left out of optional settings. */
+const listable = (p: string) => !p.includes(':') && !CONTROL.test(p) && p === p.trim();
+
+export function renderGdbScript(template: string, inp: ScriptInputs, scriptPath: string, coreLink: string): string {
+  const sysroot = restOfLine(inp.sysroot, 'sysroot');
+  const libDirs = [...new Set(inp.libraryDirs)].filter(listable);
+  const threadDbFiles = inp.threadDb.filter(listable);
+  const threadDb = threadDbFiles.length
+    ? [
+        `set libthread-db-search-path ${pathList([...new Set(threadDbFiles.map((f) => path.dirname(f)))], 'libthread_db directory')}`,
+        // Only these exact files: gdb refuses to load a libthread_db outside its auto-load safe-path.
+        ...threadDbFiles.map((f) => `add-auto-load-safe-path ${pathList([f], 'libthread_db')}`),
+      ].join('\n')
+    : '# (none bundled, or --host-thread-db: gdb uses this machine\'s libthread_db)';
+  return renderTemplate(template, {
+    version: VERSION,
+    script_path_comment: restOfLine(scriptPath, 'script path'),
+    debuginfod: inp.debuginfod ? 'set debuginfod enabled on' : 'set debuginfod enabled off',
+    sysroot,
+    solib_search_path: pathList(libDirs, 'library directory'),
+    debug_file_directory: pathList([inp.bundleDebugDir, ...inp.hostDebugDirs], 'debug directory'),
+    thread_db: threadDb,
+    file_command: inp.executable ? `file ${gdbQuote(inp.executable, 'executable')}` : '# The executable is not in the bundle: load a copy with `file PATH`.',
+    core: restOfLine(coreLink, 'core'),
+  });
+}
+
+export function renderLldbScript(template: string, inp: ScriptInputs, scriptPath: string, coreLink: string): string {
+  const core = lldbQuote(coreLink, 'core');
+  return renderTemplate(template, {
+    version: VERSION,
+    script_path_comment: restOfLine(scriptPath, 'script path'),
+    debug_file_search_paths: [inp.bundleDebugDir, ...inp.hostDebugDirs].map((d) => lldbQuote(d, 'debug directory')).join(' '),
+    sysroot: lldbQuote(inp.sysroot, 'sysroot'),
+    platform: LLDB_PLATFORM[inp.os] ?? 'remote-linux',
+    target_create: inp.executable ? `target create --core ${core} ${lldbQuote(inp.executable, 'executable')}` : `target create --core ${core}`,
+  });
+}
+
+/** Writes DIR/replay.gdb, DIR/replay.lldb and the DIR/.corepack/core link. */
+export async function writeScripts(inp: ScriptInputs): Promise<WrittenScripts> {
+  checkReplayDir(inp.dir);
+  const stateDir = path.join(inp.dir, '.corepack');
+  await fs.mkdir(stateDir, { recursive: true });
+  const coreLink = path.join(stateDir, 'core');
+  await replaceSymlink(path.relative(stateDir, inp.core), coreLink);
+  const gdb = path.join(inp.dir, 'replay.gdb');
+  const lldb = path.join(inp.dir, 'replay.lldb');
+  await writeFileAtomically(gdb, renderGdbScript(await loadTemplate('replay.gdb'), inp, gdb, coreLink));
+  await writeFileAtomically(lldb, renderLldbScript(await loadTemplate('replay.lldb'), inp, lldb, coreLink));
+  return { gdb, lldb, coreLink };
+}
+
+async function replaceSymlink(target: string, link: string): Promise<void> {
+  const temp = `${link}.tmp-${process.pid}`;
+  await fs.rm(temp, { force: true });
+  await fs.symlink(target, temp);
+  await fs.rename(temp, link);
+}
+
+async function writeFileAtomically(file: string, text: string): Promise<void> {
+  const temp = `${file}.tmp-${process.pid}`;
+  await fs.writeFile(temp, text, { mode: 0o644 });
+  await fs.rename(temp, file);
+}

@@ -1,0 +1,399 @@
+/**
+ * Mutation fuzzing of the core reader.
+ *
+ * Seeds are real cores (the shared corpus, the suite's own kernel cores,
+ * synthetic FreeBSD cores); each input is one seed with a few structured or
+ * random mutations, chosen by a seeded PRNG so every run is reproducible and
+ * every failure can be replayed from (seed name, input number).
+ *
+ * The property: every input either parses or raises FormatError, within a
+ * time bound, and never allocates more than a bound proportional to its size.
+ */
+import { CoreFile } from '../../src/core/open.js';
+import { FormatError } from '../../src/elf/errors.js';
+import { BufferReader } from '../../src/elf/reader.js';
+import { ElfFile } from '../../src/elf/file.js';
+import { findRDebug, walkLinkMap } from '../../src/core/linkmap.js';
+import { CoreMemory } from '../../src/core/memory.js';
+
+/** mulberry32: small, fast, good enough to pick mutations. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Seed {
+  name: string;
+  bytes: Buffer;
+  /** Structure of the seed, found once: where its fields are. */
+  layout: SeedLayout;
+}
+
+interface Phdr {
+  at: number; // file offset of the program header
+  type: number;
+  offset: number;
+  filesz: number;
+  vaddr: bigint;
+}
+
+interface NoteLoc {
+  header: number; // file offset of the note header
+  name: string;
+  type: number;
+  desc: number;
+  descsz: number;
+}
+
+export interface SeedLayout {
+  is64: boolean;
+  le: boolean;
+  phoff: number;
+  phentsize: number;
+  phnum: number;
+  phdrs: Phdr[];
+  notes: NoteLoc[];
+  /** File offsets of link_map l_next fields, in chain order. */
+  linkMapNext: number[];
+  linkMapAddrs: bigint[];
+}
+
+function u(buf: Buffer, off: number, size: number, le: boolean): bigint {
+  if (off < 0 || off + size > buf.length) return 0n;
+  if (size === 8) return le ? buf.readBigUInt64LE(off) : buf.readBigUInt64BE(off);
+  if (size === 4) return BigInt(le ? buf.readUInt32LE(off) : buf.readUInt32BE(off));
+  return BigInt(le ? buf.readUInt16LE(off) : buf.readUInt16BE(off));
+}
+
+function put(buf: Buffer, off: number, size: number, le: boolean, value: bigint): void {
+  if (off < 0 || off + size > buf.length) return;
+  const v = BigInt.asUintN(size * 8, value);
+  if (size === 8) le ? buf.writeBigUInt64LE(v, off) : buf.writeBigUInt64BE(v, off);
+  else if (size === 4) le ? buf.writeUInt32LE(Number(v), off) : buf.writeUInt32BE(Number(v), off);
+  else le ? buf.writeUInt16LE(Number(v), off) : buf.writeUInt16BE(Number(v), off);
+}
+
+/** Finds the seed's structure with the reader itself (the seeds are valid). */
+export async function analyse(name: string, bytes: Buffer): Promise<Seed> {
+  const is64 = bytes[4] === 2;
+  const le = bytes[5] === 1;
+  const w = is64 ? 8 : 4;
+  const phoff = Number(u(bytes, is64 ? 32 : 28, w, le));
+  const phentsize = Number(u(bytes, is64 ? 54 : 42, 2, le));
+  const phnum = Math.min(Number(u(bytes, is64 ? 56 : 44, 2, le)), 4096);
+  const phdrs: Phdr[] = [];
+  for (let i = 0; i < phnum; i++) {
+    const at = phoff + i * phentsize;
+    if (at + phentsize > bytes.length) break;
+    phdrs.push({
+      at,
+      type: Number(u(bytes, at, 4, le)),
+      offset: Number(u(bytes, at + (is64 ? 8 : 4), w, le)),
+      vaddr: u(bytes, at + (is64 ? 16 : 8), w, le),
+      filesz: Number(u(bytes, at + (is64 ? 32 : 16), w, le)),
+    });
+  }
+  const notes: NoteLoc[] = [];
+  for (const p of phdrs.filter((x) => x.type === 4)) {
+    let off = p.offset;
+    const end = Math.min(p.offset + p.filesz, bytes.length);
+    while (off + 12 <= end) {
+      const namesz = Number(u(bytes, off, 4, le));
+      const descsz = Number(u(bytes, off + 4, 4, le));
+      const type = Number(u(bytes, off + 8, 4, le));
+      const desc = off + 12 + Math.ceil(namesz / 4) * 4;
+      if (desc + descsz > end) break;
+      notes.push({ header: off, name: bytes.toString('latin1', off + 12, off + 12 + Math.max(0, namesz - 1)), type, desc, descsz });
+      off = desc + Math.ceil(descsz / 4) * 4;
+    }
+  }
+  const linkMapNext: number[] = [];
+  const linkMapAddrs: bigint[] = [];
+  try {
+    const core = await CoreFile.fromReader(new BufferReader(bytes), { allowTruncated: true });
+    const exe = core.summary.modules.find((m) => m.kind === 'executable');
+    void exe;
+    const elf = await ElfFile.open(new BufferReader(bytes));
+    const mem = new CoreMemory(elf);
+    // Find r_debug the way the reader does, through the executable's dynamic section in the auxv.
+    const aux = (n: string) => core.summary.auxv.find((a) => a.name === n)?.a_val;
+    const phdr = aux('AT_PHDR');
+    const nph = Number(aux('AT_PHNUM') ?? 0n);
+    if (phdr !== undefined && nph > 0 && nph < 256) {
+      const ent = is64 ? 56 : 32;
+      const table = await mem.read(phdr, nph * ent);
+      if (table) {
+        let bias = 0n;
+        let dyn: { vaddr: bigint; size: bigint } | undefined;
+        for (let i = 0; i < nph; i++) {
+          const t = Number(u(table, i * ent, 4, le));
+          const vaddr = u(table, i * ent + (is64 ? 16 : 8), w, le);
+          const memsz = u(table, i * ent + (is64 ? 40 : 20), w, le);
+          if (t === 6) bias = phdr - vaddr;
+          if (t === 2) dyn = { vaddr, size: memsz };
+        }
+        if (dyn) {
+          const ctx = { mem, elfClass: (is64 ? 64 : 32) as 32 | 64, byteOrder: (le ? 'little' : 'big') as 'little' | 'big' };
+          const r = await findRDebug(ctx, BigInt.asUintN(w * 8, bias + dyn.vaddr), dyn.size);
+          if (r !== undefined) {
+            const { entries } = await walkLinkMap(ctx, r);
+            for (const e of entries) {
+              const seg = mem.segmentAt(e.addr + BigInt(3 * w));
+              if (!seg) continue;
+              linkMapNext.push(Number(seg.offset + (e.addr + BigInt(3 * w) - seg.vaddr)));
+              linkMapAddrs.push(e.addr);
+            }
+          }
+        }
+      }
+    }
+  } catch {
+    // a seed the reader cannot follow still gets byte-level mutations
+  }
+  return { name, bytes, layout: { is64, le, phoff, phentsize, phnum, phdrs, notes, linkMapNext, linkMapAddrs } };
+}
+
+type Mutator = (buf: Buffer, s: SeedLayout, r: () => number) => { buf: Buffer; what: string };
+
+const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+
+function interesting(r: () => number, size: number, fileSize: number): bigint {
+  const max = (1n << BigInt(size * 8)) - 1n;
+  return pick(r, [0n, 1n, max, max - 1n, BigInt(fileSize), BigInt(fileSize + 1), BigInt(fileSize + 4096), 0x7fffffffn, 0x80000000n, 0xffffn]);
+}
+
+export const MUTATORS: ReadonlyArray<[string, Mutator]> = [
+  [
+    'bit flips',
+    (buf, _s, r) => {
+      const n = 1 + Math.floor(r() * 8);
+      for (let i = 0; i < n; i++) buf[Math.floor(r() * buf.length)]! ^= 1 << Math.floor(r() * 8);
+      return { buf, what: `${n} bit flips` };
+    },
+  ],
+  [
+    'byte sets',
+    (buf, _s, r) => {
+      const n = 1 + Math.floor(r() * 16);
+      for (let i = 0; i < n; i++) buf[Math.floor(r() * buf.length)] = pick(r, [0, 0xff, 0x7f, 0x80, 0x01]);
+      return { buf, what: `${n} byte sets` };
+    },
+  ],
+  [
+    'truncation at a header boundary',
+    (buf, s, r) => {
+      const points = [0, 1, 4, 16, 20, s.is64 ? 64 : 52, s.phoff, ...s.phdrs.map((p) => p.at), ...s.phdrs.map((p) => p.offset), ...s.notes.map((n) => n.header), ...s.notes.map((n) => n.desc), ...s.notes.map((n) => n.desc + n.descsz)];
+      const at = Math.max(0, Math.min(buf.length, pick(r, points) + pick(r, [-1, 0, 1, 3])));
+      return { buf: buf.subarray(0, at), what: `truncated at ${at}` };
+    },
+  ],
+  ['truncation anywhere', (buf, _s, r) => {
+    const at = Math.floor(r() * buf.length);
+    return { buf: buf.subarray(0, at), what: `truncated at ${at}` };
+  }],
+  [
+    'ELF header count and size fields',
+    (buf, s, r) => {
+      const w = s.is64 ? 8 : 4;
+      const fields: Array<[string, number, number]> = s.is64
+        ? [['e_phoff', 32, 8], ['e_shoff', 40, 8], ['e_phentsize', 54, 2], ['e_phnum', 56, 2], ['e_shnum', 60, 2]]
+        : [['e_phoff', 28, 4], ['e_shoff', 32, 4], ['e_phentsize', 42, 2], ['e_phnum', 44, 2], ['e_shnum', 48, 2]];
+      const [name, off, size] = pick(r, fields);
+      const v = interesting(r, size, buf.length);
+      put(buf, off, size, s.le, v);
+      void w;
+      return { buf, what: `${name} = ${v}` };
+    },
+  ],
+  [
+    'PN_XNUM lie',
+    (buf, s, r) => {
+      put(buf, s.is64 ? 56 : 44, 2, s.le, 0xffffn);
+      const shoff = pick(r, [0n, BigInt(s.phoff), BigInt(buf.length - 16), BigInt(buf.length)]);
+      put(buf, s.is64 ? 40 : 32, s.is64 ? 8 : 4, s.le, shoff);
+      const info = interesting(r, 4, buf.length);
+      if (Number(shoff) + 64 <= buf.length) put(buf, Number(shoff) + (s.is64 ? 44 : 28), 4, s.le, info);
+      return { buf, what: `e_phnum=PN_XNUM, e_shoff=${shoff}, sh_info=${info}` };
+    },
+  ],
+  [
+    'program header offset and size fields',
+    (buf, s, r) => {
+      if (!s.phdrs.length) return { buf, what: 'no phdrs' };
+      const p = pick(r, s.phdrs);
+      const w = s.is64 ? 8 : 4;
+      const fields: Array<[string, number]> = s.is64 ? [['p_offset', 8], ['p_vaddr', 16], ['p_filesz', 32], ['p_memsz', 40]] : [['p_offset', 4], ['p_vaddr', 8], ['p_filesz', 16], ['p_memsz', 20]];
+      const [name, off] = pick(r, fields);
+      const v = interesting(r, w, buf.length);
+      put(buf, p.at + off, w, s.le, v);
+      return { buf, what: `phdr@${p.at} ${name} = ${v}` };
+    },
+  ],
+  [
+    'overlapping PT_LOAD segments',
+    (buf, s, r) => {
+      const loads = s.phdrs.filter((p) => p.type === 1);
+      if (loads.length < 2) return { buf, what: 'too few loads' };
+      const a = pick(r, loads);
+      const b = pick(r, loads);
+      put(buf, b.at + (s.is64 ? 16 : 8), s.is64 ? 8 : 4, s.le, a.vaddr + BigInt(Math.floor(r() * 64)));
+      return { buf, what: `PT_LOAD@${b.at} moved over PT_LOAD@${a.at}` };
+    },
+  ],
+  [
+    'note sizes',
+    (buf, s, r) => {
+      if (!s.notes.length) return { buf, what: 'no notes' };
+      const n = pick(r, s.notes);
+      const field = pick(r, [0, 4]);
+      const v = interesting(r, 4, buf.length);
+      put(buf, n.header + field, 4, s.le, v);
+      return { buf, what: `note ${n.name}/${n.type} ${field ? 'descsz' : 'namesz'} = ${v}` };
+    },
+  ],
+  [
+    'zero-length and duplicated notes',
+    (buf, s, r) => {
+      const seg = s.phdrs.find((p) => p.type === 4);
+      if (!seg || !s.notes.length) return { buf, what: 'no notes' };
+      // Rebuild the note segment at the end of the file: each note kept, doubled or emptied.
+      const parts: Buffer[] = [];
+      const ops: string[] = [];
+      for (const n of s.notes) {
+        const whole = buf.subarray(n.header, n.desc + Math.ceil(n.descsz / 4) * 4);
+        const op = pick(r, ['keep', 'keep', 'dup', 'empty']);
+        ops.push(op);
+        if (op === 'empty') {
+          const h = Buffer.from(whole.subarray(0, n.desc - n.header));
+          put(h, 4, 4, s.le, 0n);
+          parts.push(h);
+        } else parts.push(whole, ...(op === 'dup' ? [whole] : []));
+      }
+      const notes = Buffer.concat(parts);
+      const out = Buffer.concat([buf, notes]);
+      const w = s.is64 ? 8 : 4;
+      put(out, seg.at + (s.is64 ? 8 : 4), w, s.le, BigInt(buf.length));
+      put(out, seg.at + (s.is64 ? 32 : 16), w, s.le, BigInt(notes.length));
+      return { buf: out, what: `notes rebuilt: ${ops.join(',')}` };
+    },
+  ],
+  [
+    'NT_FILE count disagrees with its size',
+    (buf, s, r) => {
+      const n = s.notes.find((x) => x.name === 'CORE' && x.type === 0x46494c45);
+      if (!n) return { buf, what: 'no NT_FILE' };
+      const w = s.is64 ? 8 : 4;
+      const count = u(buf, n.desc, w, s.le);
+      const v = pick(r, [0n, 1n, count + 1n, count * 2n, (1n << BigInt(w * 8)) - 1n, BigInt(Math.floor(n.descsz / (3 * w)))]);
+      put(buf, n.desc, w, s.le, v);
+      return { buf, what: `NT_FILE count ${count} → ${v}` };
+    },
+  ],
+  [
+    'unterminated strings',
+    (buf, s, r) => {
+      const n = s.notes.find((x) => x.type === pick(r, [0x46494c45, 3]));
+      if (!n) return { buf, what: 'no string note' };
+      for (let i = n.desc; i < n.desc + n.descsz; i++) if (buf[i] === 0 && r() < 0.8) buf[i] = 0x41;
+      return { buf, what: `NULs removed from note type ${n.type}` };
+    },
+  ],
+  [
+    'cyclic link_map',
+    (buf, s, r) => {
+      const k = s.linkMapNext.length;
+      if (k === 0) return { buf, what: 'no link_map' };
+      const from = Math.floor(r() * k);
+      const to = Math.floor(r() * (from + 1));
+      put(buf, s.linkMapNext[from]!, s.is64 ? 8 : 4, s.le, s.linkMapAddrs[to]!);
+      return { buf, what: `link_map[${from}].l_next → link_map[${to}]` };
+    },
+  ],
+  [
+    'kinfo_vmentry kve_structsize',
+    (buf, s, r) => {
+      const n = s.notes.find((x) => x.name === 'FreeBSD' && x.type === 10);
+      if (!n) return { buf, what: 'no vmmap' };
+      // Walk the packed records and corrupt one's size.
+      let off = n.desc + 4;
+      const recs: number[] = [];
+      while (off + 136 <= n.desc + n.descsz) {
+        recs.push(off);
+        const size = Number(u(buf, off, 4, s.le));
+        if (size <= 0) break;
+        off += size;
+      }
+      if (!recs.length) return { buf, what: 'no records' };
+      const at = pick(r, recs);
+      const v = pick(r, [0n, 1n, 135n, 0xffffffffn, 0x7fffffffn, BigInt(n.descsz)]);
+      put(buf, at, 4, s.le, v);
+      return { buf, what: `kve_structsize@${at} = ${v}` };
+    },
+  ],
+];
+
+
+export interface FuzzResult {
+  inputs: number;
+  parsed: number;
+  formatErrors: number;
+  failures: Array<{ seed: string; input: number; what: string; error: string }>;
+  slowest: { seed: string; input: number; what: string; ms: number };
+}
+
+/** Builds input `i` of a run from its seeds: deterministic in (runSeed, i). */
+export function makeInput(seeds: Seed[], runSeed: number, i: number, forced?: Seed): { seed: Seed; buf: Buffer; what: string } {
+  const r = prng(runSeed * 1_000_003 + i);
+  const picked = seeds[Math.floor(r() * seeds.length)];
+  // A regression replays input i of a run on the seed it was found with.
+  const seed = forced ?? picked!;
+  let buf = Buffer.from(seed.bytes);
+  const whats: string[] = [];
+  const rounds = 1 + Math.floor(r() * 3);
+  for (let k = 0; k < rounds; k++) {
+    const [name, m] = MUTATORS[Math.floor(r() * MUTATORS.length)]!;
+    const out = m(buf, seed.layout, r);
+    buf = out.buf;
+    whats.push(`${name}: ${out.what}`);
+  }
+  return { seed, buf, what: whats.join('; ') };
+}
+
+/** Parses one input; returns the outcome instead of throwing. */
+export async function parseOne(buf: Buffer): Promise<'parsed' | 'format-error' | Error> {
+  try {
+    const core = await CoreFile.fromReader(new BufferReader(buf), { allowTruncated: true });
+    JSON.stringify(core.summary, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+    return 'parsed';
+  } catch (err) {
+    if (err instanceof FormatError) return 'format-error';
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+export async function fuzz(seeds: Seed[], opts: { inputs: number; runSeed: number; maxMs: number }): Promise<FuzzResult> {
+  const result: FuzzResult = { inputs: 0, parsed: 0, formatErrors: 0, failures: [], slowest: { seed: '', input: -1, what: '', ms: 0 } };
+  for (let i = 0; i < opts.inputs; i++) {
+    const { seed, buf, what } = makeInput(seeds, opts.runSeed, i);
+    const heapBefore = process.memoryUsage().arrayBuffers;
+    const t0 = performance.now();
+    const outcome = await parseOne(buf);
+    const ms = performance.now() - t0;
+    const grew = process.memoryUsage().arrayBuffers - heapBefore;
+    result.inputs++;
+    if (ms > result.slowest.ms) result.slowest = { seed: seed.name, input: i, what, ms };
+    if (outcome === 'parsed') result.parsed++;
+    else if (outcome === 'format-error') result.formatErrors++;
+    else result.failures.push({ seed: seed.name, input: i, what, error: `${outcome.name}: ${outcome.message}` });
+    if (ms > opts.maxMs) result.failures.push({ seed: seed.name, input: i, what, error: `took ${ms.toFixed(0)} ms (bound ${opts.maxMs} ms)` });
+    // External buffers beyond 4× the input plus 1 MiB would mean a size field drove an allocation.
+    if (grew > buf.length * 4 + (1 << 20)) result.failures.push({ seed: seed.name, input: i, what, error: `allocated ${grew} bytes for a ${buf.length}-byte input` });
+  }
+  return result;
+}
