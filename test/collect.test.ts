@@ -172,3 +172,51 @@ async function collectJson(name: string): Promise<string> {
   expect(run.exitCode, run.stderr).toBe(0);
   return out;
 }
+
+describe('collect options and environment', () => {
+  it('--with-debug bundles the separate debug file for a build ID and reports their size', async () => {
+    // A debug directory laid out like /usr/lib/debug, holding libfoo's debug info.
+    const debugDir = await mkdtemp(join(work, 'debug-'));
+    const id = (await execa('eu-readelf', ['-n', program.lib])).stdout.match(/Build ID: ([0-9a-f]+)/)![1]!;
+    const target = join(debugDir, '.build-id', id.slice(0, 2), `${id.slice(2)}.debug`);
+    await execa('mkdir', ['-p', dirname(target)]);
+    await execa('objcopy', ['--only-keep-debug', program.lib, target]);
+    const out = join(work, 'debug.tbz2');
+    const run = await corepack(['collect', crash.core, '-e', program.exe, '-o', out, '--with-debug', '--debug-dir', debugDir]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/debug files: 1, [\d.]+ (KiB|MiB)/);
+    const { root, manifest } = await unpack(out, '-j');
+    const dbg = manifest.files.find((f) => f.role === 'debug')!;
+    expect(dbg.bundlePath).toBe(`debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`);
+    expect(sha256(await readFile(join(root, dbg.bundlePath!)))).toBe(sha256(await readFile(target)));
+  });
+
+  it('names the package to install when no compressor for the format is installed (exit 6)', async () => {
+    const emptyPath = await mkdtemp(join(work, 'path-'));
+    const run = await execa(process.execPath, [BIN, 'collect', crash.core, '-e', program.exe, '-o', join(work, 'nope.tbz2')], { reject: false, env: { PATH: emptyPath } });
+    expect(run.exitCode).toBe(6);
+    expect(run.stderr).toMatch(/no bzip2 program is installed \(looked for lbzip2, pbzip2, bzip2\)/);
+    expect(run.stderr).toMatch(/install lbzip2 .*a format that works here: \.tar\.gz/);
+    await expect(stat(join(work, 'nope.tbz2'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('takes the executable from the core when -e is omitted, and says so', async () => {
+    const out = join(work, 'noexe.tar.gz');
+    const run = await corepack(['collect', crash.core, '-o', out]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toContain(`executable taken from the core: ${program.exe}`);
+    const { manifest } = await unpack(out, '-z');
+    expect(manifest.executable).toEqual({ path: program.exe, chosenBy: 'core' });
+  });
+
+  it('draws a progress bar on stderr only when it is a terminal', async () => {
+    const out = join(work, 'tty.tar.gz');
+    // script(1) gives the command a pseudo-terminal.
+    const cmd = [process.execPath, BIN, 'collect', crash.core, '-e', program.exe, '-o', out].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const tty = await execa('script', ['-qec', cmd, '/dev/null'], { reject: false });
+    expect(tty.exitCode).toBe(0);
+    expect(tty.stdout).toMatch(/\r(checksum|bundling)\s+\[[#.]+\]\s+\d+%/);
+    const plain = await corepack(['collect', crash.core, '-e', program.exe, '-o', out]);
+    expect(plain.stderr).not.toMatch(/\[[#.]{30}\]/);
+  });
+});

@@ -9,6 +9,7 @@ export interface CollectCliOptions {
   exe?: string;
   output?: string;
   withDebug?: boolean;
+  debugDir?: string;
   json?: boolean;
 }
 
@@ -20,6 +21,7 @@ export async function collectCommand(core: string, opts: CollectCliOptions): Pro
       executable: opts.exe,
       output: opts.output,
       withDebug: opts.withDebug,
+      debugDir: opts.debugDir,
       signal,
       onProgress: (phase, done, total) => bar.update(phase === 'checksum' ? 'checksum' : 'bundling', done, total),
     }),

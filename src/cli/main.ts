@@ -69,6 +69,7 @@ Examples:
     .option('-e, --exe <path>', 'the executable that crashed (default: the one the core names)')
     .option('-o, --output <bundle>', 'bundle to write; the extension picks the format: .tbz2/.tar.bz2, .tar.gz/.tgz, .tar.zst/.tzst (default: <core>.tbz2)')
     .option('--with-debug', 'also bundle separate debug files found for the build IDs (/usr/lib/debug/.build-id)')
+    .option('--debug-dir <dir>', 'where --with-debug looks for .build-id/ (default: /usr/lib/debug)')
     .option('--json', 'print the result (path, size, per-file status) as JSON on stdout')
     .addHelpText(
       'after',

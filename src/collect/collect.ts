@@ -25,6 +25,8 @@ export interface CollectOptions {
   executable?: string | undefined;
   output?: string | undefined;
   withDebug?: boolean | undefined;
+  /** Where --with-debug looks for .build-id/ (default /usr/lib/debug). */
+  debugDir?: string | undefined;
   /** Progress callback: phase, bytes done, bytes total. */
   onProgress?: ((phase: 'checksum' | 'write', done: number, total: number) => void) | undefined;
   signal?: AbortSignal | undefined;
@@ -115,7 +117,7 @@ export async function collect(opts: CollectOptions): Promise<CollectResult> {
   } finally {
     await core.close();
   }
-  const plan = await planBundle(summary, { executable: opts.executable, withDebug: opts.withDebug });
+  const plan = await planBundle(summary, { executable: opts.executable, withDebug: opts.withDebug, ...(opts.debugDir ? { debugDir: opts.debugDir } : {}) });
   const codec = await codecFor(fmt.format, 'compress');
 
   const coreStat = await stat(corePath);
