@@ -79,8 +79,10 @@ export class TarWriter {
   async addFile(path: string, source: string, size: number, executable: boolean, onBytes?: (n: number) => void): Promise<void> {
     await this.header({ path, type: 'File', size, mode: executable ? 0o755 : 0o644 });
     let got = 0;
-    // 1 MiB reads: few syscalls, and the compressor pipe takes 64 KiB-1 MiB at a time.
     const rs = createReadStream(source, { highWaterMark: 1 << 20 });
+    // A file that vanished between planning and writing: say so in our terms.
+    rs.on('error', () => undefined);
+    // 1 MiB reads: few syscalls, and the compressor pipe takes 64 KiB-1 MiB at a time.
     try {
       for await (const chunk of rs as AsyncIterable<Buffer>) {
         let part = chunk;
@@ -90,6 +92,9 @@ export class TarWriter {
         onBytes?.(chunk.length);
         if (got >= size && chunk.length !== part.length) throw new FileChangedError(source, size, 'grew');
       }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FileChangedError(source, size, 'disappeared');
+      throw err;
     } finally {
       rs.destroy();
     }
@@ -115,8 +120,8 @@ export class FileChangedError extends Error {
   constructor(
     readonly file: string,
     readonly expectedSize: number,
-    how: 'grew' | 'shrank',
+    how: 'grew' | 'shrank' | 'changed' | 'disappeared',
   ) {
-    super(`${file} ${how} while it was being bundled (expected ${expectedSize} bytes): is something still writing it? Run collect again once it is stable`);
+    super(`${file} ${how} while it was being bundled (expected ${expectedSize} bytes): is something still writing it (a package upgrade)? Run collect again once it is stable`);
   }
 }

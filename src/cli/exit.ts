@@ -17,6 +17,8 @@ export const EXIT = {
   VERIFY_FAILED: 5,
   /** A tool corepack needs is not installed (gdb, a compressor). */
   MISSING_TOOL: 6,
+  /** The output could not be written: disk full, file size limit, permissions. Nothing partial was left. */
+  WRITE_FAILED: 7,
   /** Interrupted by SIGINT (128 + 2) or SIGTERM (128 + 15); nothing partial was left behind. */
   INTERRUPTED: 130,
   TERMINATED: 143,

@@ -19,6 +19,7 @@ Exit codes:
   4    collect: bundle written, but a file was missing or replaced since the crash
   5    replay: bundle corrupt or not matching its core, or gdb failed
   6    a required tool (gdb, a compressor) is not installed
+  7    the output could not be written (disk full, file size limit); nothing partial left
   130  interrupted (SIGINT); 143 terminated (SIGTERM): no partial output left`;
 
 export function buildProgram(argv: readonly string[] = process.argv): Command {
@@ -156,7 +157,7 @@ export function describeError(err: unknown, subject?: string): { message: string
       EFBIG: 'file too large (file size limit reached)',
       EROFS: 'read-only file system',
     };
-    return { message: `${what}: ${reasons[e.code] ?? e.message}`, code: e.code === 'ENOSPC' || e.code === 'EFBIG' ? EXIT.INTERNAL : EXIT.BAD_INPUT };
+    return { message: `${what}: ${reasons[e.code] ?? e.message}`, code: e.code === 'ENOSPC' || e.code === 'EFBIG' || e.code === 'EROFS' ? EXIT.WRITE_FAILED : EXIT.BAD_INPUT };
   }
   return { message: `internal error: ${e?.message ?? String(err)} (set COREPACK_DEBUG=1 for a stack trace, and please report it)`, code: EXIT.INTERNAL };
 }

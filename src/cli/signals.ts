@@ -9,12 +9,20 @@ export async function interruptible<T>(run: (signal: AbortSignal) => Promise<T>)
   const ac = new AbortController();
   const onInt = (): void => ac.abort(new CliError('interrupted by SIGINT; no partial output was left behind', EXIT.INTERRUPTED));
   const onTerm = (): void => ac.abort(new CliError('terminated by SIGTERM; no partial output was left behind', EXIT.TERMINATED));
-  process.once('SIGINT', onInt);
-  process.once('SIGTERM', onTerm);
+  // Past a file size limit (ulimit -f) the kernel sends SIGXFSZ, whose default
+  // action kills us mid-write; with a handler the write fails with EFBIG
+  // instead, and the command can remove its temporary file and say why.
+  const onXfsz = (): void => {};
+  // `on`, not `once`: execa's child cleanup (signal-exit) re-raises a signal
+  // when it finds no other listener left, which would kill us mid-cleanup.
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  process.on('SIGXFSZ', onXfsz);
   try {
     return await run(ac.signal);
   } finally {
     process.removeListener('SIGINT', onInt);
     process.removeListener('SIGTERM', onTerm);
+    process.removeListener('SIGXFSZ', onXfsz);
   }
 }

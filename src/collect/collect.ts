@@ -15,7 +15,7 @@ import { summaryJson } from '../core/json.js';
 import { CliError, EXIT } from '../cli/exit.js';
 import { codecFor, DEFAULT_EXTENSION, formatForName, supportedExtensions, type Format } from '../bundle/formats.js';
 import { MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile } from '../bundle/manifest.js';
-import { streamSink, TarWriter } from '../bundle/create.js';
+import { FileChangedError, streamSink, TarWriter } from '../bundle/create.js';
 import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
 import { planBundle, type PlannedFile } from './plan.js';
@@ -101,7 +101,24 @@ export async function removeStaleTemporaries(dir: string): Promise<string[]> {
   return removed;
 }
 
+/** Attempts at a consistent bundle when files change while they are read (a package upgrade running). */
+const MAX_ATTEMPTS = 3;
+
 export async function collect(opts: CollectOptions): Promise<CollectResult> {
+  const notes: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await collectOnce(opts, notes);
+    } catch (err) {
+      if (!(err instanceof FileChangedError) || attempt >= MAX_ATTEMPTS) throw err;
+      // Start over from the core: the new plan sees the file as it is now
+      // (a replaced library then shows up as a build-ID mismatch).
+      notes.push(`${err.message.split(':')[0]}; collected again (attempt ${attempt + 1})`);
+    }
+  }
+}
+
+async function collectOnce(opts: CollectOptions, notes: string[]): Promise<CollectResult> {
   const corePath = resolve(opts.core);
   const output = resolve(opts.output ?? `${basename(corePath)}${DEFAULT_EXTENSION}`);
   const fmt = formatForName(output);
@@ -132,7 +149,14 @@ export async function collect(opts: CollectOptions): Promise<CollectResult> {
     opts.onProgress?.(phase, done, total);
   };
   const coreSha = await sha256File(corePath, tick('checksum'), opts.signal);
-  for (const f of bundled) f.sha256 = await sha256File(f.source, tick('checksum'), opts.signal);
+  for (const f of bundled) {
+    try {
+      f.sha256 = await sha256File(f.source, tick('checksum'), opts.signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FileChangedError(f.source, f.size ?? 0, 'disappeared');
+      throw err;
+    }
+  }
 
   const root = bundleRootName(output);
   const coreName = `core/${basename(corePath).replace(/[^A-Za-z0-9._+-]/g, '_') || 'core'}`;
@@ -147,7 +171,7 @@ export async function collect(opts: CollectOptions): Promise<CollectResult> {
     summary: summaryJson(summary),
     files: plan.files.map(toManifestFile),
     links: plan.links,
-    warnings: [...summary.warnings, ...plan.warnings],
+    warnings: [...summary.warnings, ...plan.warnings, ...notes],
   };
 
   const dir = dirname(output);
@@ -179,16 +203,15 @@ export async function collect(opts: CollectOptions): Promise<CollectResult> {
     await tar.addFile(`${root}/${coreName}`, corePath, coreStat.size, false, tick('write'));
     for (const f of bundled) {
       await tar.addFile(`${root}/${f.bundlePath}`, f.source, f.size ?? 0, f.executableBit, tick('write'));
-      const after = await stat(f.source);
-      if (after.size !== f.size || Math.floor(after.mtimeMs) !== f.mtimeMs) {
-        throw new CliError(`${f.source} changed while it was being bundled`, EXIT.INTERNAL, 'run collect again once the file is stable (a package upgrade in progress?)');
-      }
+      const after = await stat(f.source).catch(() => undefined);
+      if (!after || after.size !== f.size || Math.floor(after.mtimeMs) !== f.mtimeMs) throw new FileChangedError(f.source, f.size ?? 0, after ? 'changed' : 'disappeared');
     }
     for (const l of plan.links) await tar.addSymlink(`${root}/${l.path}`, l.target);
     await tar.finish();
     cs.input.end();
-    await cs.done;
-    await written;
+    // Together: if the file cannot be written (disk full, size limit) the
+    // compressor blocks on a full pipe and would never finish on its own.
+    await Promise.all([cs.done, written]);
     // Data on disk before the name: a crash after the rename cannot expose a torn bundle.
     const fh = await open(tmp, 'r');
     await fh.sync();
@@ -201,7 +224,7 @@ export async function collect(opts: CollectOptions): Promise<CollectResult> {
     if (opts.signal?.aborted) throw abortError(opts.signal);
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EFBIG' || code === 'EDQUOT') {
-      throw new CliError(`cannot write ${output}: ${code === 'ENOSPC' ? 'no space left on the device' : code === 'EFBIG' ? 'file size limit reached' : 'disk quota exceeded'}; no bundle was written`, EXIT.INTERNAL, 'free some space or write the bundle elsewhere with -o');
+      throw new CliError(`cannot write ${output}: ${code === 'ENOSPC' ? 'no space left on the device' : code === 'EFBIG' ? 'file size limit reached' : 'disk quota exceeded'}; no bundle was written`, EXIT.WRITE_FAILED, 'free some space or write the bundle elsewhere with -o');
     }
     throw err;
   } finally {

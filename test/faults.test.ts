@@ -1,0 +1,145 @@
+/**
+ * Faults while collecting: signals, SIGKILL, a file size limit, files that
+ * change or vanish while they are read. In every case the core is untouched
+ * and no partial bundle exists under the final name.
+ */
+import { createHash } from 'node:crypto';
+import { appendFile, copyFile, mkdtemp, readFile, readdir, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCrashProgram, makeCrash, type CrashFixture, type CrashProgram } from './helpers/crash.js';
+import { BIN } from './helpers/cli.js';
+import { collect } from '../src/collect/collect.js';
+
+let program: CrashProgram;
+let crash: CrashFixture;
+let work: string;
+let big: string;
+let coreHash: string;
+
+const sha = async (p: string): Promise<string> => createHash('sha256').update(await readFile(p)).digest('hex');
+
+beforeAll(async () => {
+  program = await buildCrashProgram();
+  crash = await makeCrash('segv-main', { program });
+  work = await mkdtemp(join(tmpdir(), 'corepack-faults-'));
+  // The real core padded with a 2 GiB hole: long enough to interrupt.
+  big = join(work, 'big.core');
+  await copyFile(crash.core, big);
+  await truncate(big, 2 * 1024 ** 3);
+  coreHash = await sha(crash.core);
+});
+
+afterAll(async () => {
+  expect(await sha(crash.core)).toBe(coreHash); // never modified, whatever happened
+  await crash?.cleanup();
+  if (program) await rm(dirname(program.dir), { recursive: true, force: true });
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+const temporaries = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((n) => n.includes('.corepack-tmp-'));
+
+async function waitFor(cond: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('collect under faults', () => {
+  it('SIGTERM mid-way: exit 143, no bundle, no temporary file', async () => {
+    const dir = await mkdtemp(join(work, 'term-'));
+    const out = join(dir, 'b.tbz2');
+    const child = execa(process.execPath, [BIN, 'collect', big, '-e', program.exe, '-o', out], { reject: false });
+    await waitFor(async () => (await temporaries(dir)).length > 0); // in the writing phase
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode).toBe(143);
+    expect(String(r.stderr)).toMatch(/terminated by SIGTERM; no partial output was left behind/);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('SIGKILL mid-write: nothing under the final name; the next run removes that leftover and only that', async () => {
+    const dir = await mkdtemp(join(work, 'kill-'));
+    const out = join(dir, 'b.tbz2');
+    const child = execa(process.execPath, [BIN, 'collect', big, '-e', program.exe, '-o', out], { reject: false });
+    await waitFor(async () => (await temporaries(dir)).length > 0);
+    child.kill('SIGKILL');
+    await child;
+    const [left] = await temporaries(dir);
+    expect(left).toMatch(/^\.b\.tbz2\.corepack-tmp-\d+$/);
+    await expect(stat(out)).rejects.toThrow(/ENOENT/);
+    // Not ours to remove: a live process's temporary file, and an unrelated file.
+    const live = `.other.tbz2.corepack-tmp-${process.pid}`;
+    await writeFile(join(dir, live), 'busy');
+    await writeFile(join(dir, 'notes.txt'), 'keep me');
+    const again = await execa(process.execPath, [BIN, 'collect', crash.core, '-e', program.exe, '-o', join(dir, 'c.tar.gz')], { reject: false });
+    expect(again.exitCode, String(again.stderr)).toBe(0);
+    expect((await readdir(dir)).sort()).toEqual([live, 'c.tar.gz', 'notes.txt'].sort());
+  });
+
+  it('a file size limit (ulimit -f): a clear error, exit 7, no bundle and no temporary file', async () => {
+    const dir = await mkdtemp(join(work, 'fsize-'));
+    const out = join(dir, 'b.tbz2');
+    const r = await execa('bash', ['-c', 'ulimit -f 64; exec "$@"', 'bash', process.execPath, BIN, 'collect', crash.core, '-e', program.exe, '-o', out], { reject: false });
+    expect(r.exitCode).toBe(7);
+    expect(r.stderr).toMatch(/^corepack: error: cannot write .*: file size limit reached; no bundle was written$/m);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('a library that changes while it is bundled: collected again, the manifest says so and matches the new file', async () => {
+    const dir = await mkdtemp(join(work, 'change-'));
+    const plugin = join(dir, 'plugin-copy.so');
+    await copyFile(program.plugin, plugin);
+    let changed = false;
+    const result = await collect({
+      core: crash.core,
+      executable: program.exe,
+      output: join(dir, 'b.tar.gz'),
+      onProgress: (phase) => {
+        if (phase === 'write' && !changed) {
+          changed = true;
+          // The real plugin grows mid-write, like a package manager rewriting it.
+          void appendFile(program.plugin, Buffer.alloc(4096, 1));
+        }
+      },
+    });
+    try {
+      expect(changed).toBe(true);
+      expect(result.manifest.warnings.join('\n')).toMatch(/plugin\.so (grew|changed) while it was being bundled[^\n]*; collected again \(attempt 2\)/);
+      const entry = result.manifest.files.find((f) => f.path === program.plugin)!;
+      expect(entry.sha256).toBe(await sha(program.plugin));
+      expect(entry.size).toBe((await stat(program.plugin)).size);
+    } finally {
+      await copyFile(plugin, program.plugin);
+    }
+  });
+
+  it('a library that disappears while it is bundled: collected again and marked missing', async () => {
+    const dir = await mkdtemp(join(work, 'vanish-'));
+    const saved = join(dir, 'plugin-copy.so');
+    await copyFile(program.plugin, saved);
+    let removed = false;
+    try {
+      const result = await collect({
+        core: crash.core,
+        executable: program.exe,
+        output: join(dir, 'b.tar.gz'),
+        onProgress: (phase) => {
+          if (phase === 'checksum' && !removed) {
+            removed = true;
+            void unlink(program.plugin);
+          }
+        },
+      });
+      expect(result.exact).toBe(false);
+      expect(result.manifest.files.find((f) => f.path === program.plugin)).toMatchObject({ status: 'missing', bundlePath: null });
+      expect(result.manifest.warnings.join('\n')).toMatch(/plugin\.so disappeared while it was being bundled/);
+    } finally {
+      await copyFile(saved, program.plugin);
+    }
+  });
+});
