@@ -155,7 +155,8 @@ describe('collect interrupted', () => {
     await truncate(big, 3 * 1024 ** 3);
     const out = join(work, 'big.tbz2');
     const child = execa(process.execPath, [BIN, 'collect', big, '-e', program.exe, '-o', out], { reject: false });
-    await new Promise((r) => setTimeout(r, 700));
+    // Interrupt once it is writing: the temporary file beside the output exists.
+    for (let i = 0; i < 1500 && !(await readdir(work)).some((n) => n.includes('corepack-tmp')); i++) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGINT');
     const r = await child;
     expect(r.exitCode).toBe(130);
