@@ -8,11 +8,23 @@ process.stdout.on('error', (err) => {
   throw err;
 });
 
+let settled = false;
+// If the event loop drains while a command is still pending, something waits
+// on an event that can no longer come: say so instead of exiting 0 silently.
+process.on('beforeExit', () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write('corepack: error: internal error: the command stopped without finishing (please report it)\n');
+  process.exitCode = 1;
+});
+
 main(process.argv).then(
   (code) => {
+    settled = true;
     process.exitCode = code;
   },
   (err) => {
+    settled = true;
     process.stderr.write(`corepack: error: internal error: ${err?.message ?? err}\n`);
     process.exitCode = 1;
   },

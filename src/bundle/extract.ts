@@ -165,7 +165,7 @@ async function checkFreeSpace(dir: string, need: number): Promise<void> {
     const st = await fs.statfs(dir);
     const free = st.bavail * st.bsize;
     if (free < need) {
-      throw new CliError(`not enough space in ${dir}: the bundle needs ${need} bytes, ${free} are free`, EXIT.INTERNAL, 'free some space, or pass --dir on a larger file system');
+      throw new CliError(`not enough space in ${dir}: the bundle needs ${need} bytes, ${free} are free`, EXIT.WRITE_FAILED, 'free some space, or pass --dir on a larger file system');
     }
   } catch (err) {
     if (err instanceof CliError) throw err;
@@ -263,7 +263,7 @@ async function extractInto(
     input.destroy();
     rejectRun(err);
   };
-  const onAbort = () => fail(new CliError('interrupted', EXIT.INTERRUPTED));
+  const onAbort = () => fail(opts.signal?.reason instanceof Error ? opts.signal.reason : new CliError('interrupted; nothing was left behind', EXIT.INTERRUPTED));
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -365,19 +365,20 @@ async function extractInto(
       await new Promise<void>((resolve, reject) => {
         // A failure elsewhere (budget, decompressor) stops the feed: never wait for an end that cannot come.
         runDone.catch(reject);
-        entry.on('end', resolve);
-        entry.on('error', reject);
+        // Each chunk is written at its own offset, strictly after the one before it:
+        // the bytes on disk are the bytes hashed, whatever order events arrive in.
+        let queue: Promise<void> = Promise.resolve();
         entry.on('data', (chunk: Buffer) => {
-          entry.pause();
+          const at = written;
+          written += chunk.length;
           hash.update(chunk);
           keep?.push(chunk);
-          written += chunk.length;
-          handle.write(chunk).then(
-            () => entry.resume(),
-            (err) => reject(err),
-          );
+          entry.pause(); // backpressure: the parser (and the decompressor) wait for the disk
+          queue = queue.then(() => writeAt(handle, chunk, at));
+          queue.then(() => entry.resume(), reject);
         });
-        entry.resume();
+        entry.on('end', () => queue.then(resolve, reject));
+        entry.on('error', reject);
       });
       await handle.chmod(mode);
     } finally {
@@ -451,7 +452,14 @@ async function extractInto(
     }
   });
   output.on('end', () => {
-    if (failure === undefined) parser.end();
+    // A decompressor that failed explains a short stream better than the tar parser would.
+    const settled = stream ? stream.done : Promise.resolve();
+    settled.then(
+      () => {
+        if (failure === undefined) parser.end();
+      },
+      () => {},
+    );
   });
   output.on('error', (err: Error) => fail(refuse(`cannot read it: ${err.message}`)));
   input.on('error', (err) => fail(err));
@@ -474,6 +482,15 @@ async function extractInto(
   if (failure !== undefined) throw failure;
   if (rootName === undefined || manifest === undefined) throw refuse(`it has no ${MANIFEST_NAME}: not a corepack bundle`);
   return { rootName, manifest, files, symlinks, notes };
+}
+
+/** Writes all of `chunk` at `position` (a write may be partial). */
+async function writeAt(handle: fs.FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
+    done += bytesWritten;
+  }
 }
 
 function rethrowExists(err: unknown, entryPath: string): never {

@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import type { Json } from '../core/json.js';
+import { FormatError } from '../elf/errors.js';
 import type { CoreSummary } from '../core/model.js';
 import { checkBuildIds, checksumFailures, type BuildIdCheck, type ChecksumResult } from '../bundle/verify.js';
 import { sysrootPath, type Manifest } from '../bundle/manifest.js';
@@ -14,6 +15,7 @@ import { findDebugInfo, HOST_DEBUG_DIRS, type ModuleDebugInfo } from '../replay/
 import { checkReplayDir, writeScripts, type WrittenScripts } from '../replay/script.js';
 import { resolveGdb, runBatch, runInteractive, type BatchResult } from '../replay/gdb.js';
 import { CliError, EXIT } from './exit.js';
+import { interruptible } from './signals.js';
 
 export interface ReplayOptions {
   dir?: string;
@@ -74,7 +76,7 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
 
   let prepared: PreparedBundle;
   try {
-    prepared = await withInterrupts((signal) => prepareBundle(bundle, opts.dir, { signal }));
+    prepared = await interruptible((signal) => prepareBundle(bundle, opts.dir, { signal }));
   } catch (err) {
     if (err instanceof BundleVerifyError && opts.json) {
       io.stdout.write(`${JSON.stringify({ schema: REPLAY_REPORT_SCHEMA, ok: false, bundle: path.resolve(bundle), error: err.message.split('\n')[0], verification: verificationJson(err.checksums) }, null, 2)}\n`);
@@ -84,7 +86,10 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
   checkReplayDir(prepared.dir);
 
   const { manifest, root } = prepared;
-  const { checks, summary } = await checkBuildIds(root, manifest);
+  const { checks, summary } = await checkBuildIds(root, manifest).catch((err: unknown) => {
+    if (err instanceof FormatError) throw new CliError(`the bundle's core (${manifest.core.bundlePath}): ${err.message}`, EXIT.BAD_INPUT);
+    throw err;
+  });
   const hostDebugDirs = opts.hostDebugDirs ?? HOST_DEBUG_DIRS;
   const debuginfod = Boolean(process.env.DEBUGINFOD_URLS?.trim());
   const bundleDebugDir = path.join(root, 'debug');
@@ -138,31 +143,6 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
   return runInteractive(gdb!, scripts.gdb, gdbArgs);
 }
 
-/** Runs `fn` with SIGINT/SIGTERM turned into an abort, so extraction cleans up before exiting. */
-async function withInterrupts<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ac = new AbortController();
-  let which: 'SIGINT' | 'SIGTERM' | undefined;
-  const onInt = () => {
-    which = 'SIGINT';
-    ac.abort();
-  };
-  const onTerm = () => {
-    which = 'SIGTERM';
-    ac.abort();
-  };
-  process.once('SIGINT', onInt);
-  process.once('SIGTERM', onTerm);
-  try {
-    return await fn(ac.signal);
-  } catch (err) {
-    if (which) throw new CliError('interrupted; nothing was left behind', which === 'SIGINT' ? EXIT.INTERRUPTED : EXIT.TERMINATED);
-    throw err;
-  } finally {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
-  }
-}
-
 function verificationJson(checksums: readonly ChecksumResult[]): Json {
   return { ok: checksumFailures(checksums).length === 0, files: checksums as unknown as Json };
 }
@@ -206,7 +186,8 @@ export function formatReport(r: ReplayReport): string {
       ? `  extracted:  ${p.root} (reused: extracted and verified earlier from the same bundle)`
       : `  extracted:  ${p.root} (${p.state.format}, ${p.state.decompressor})`,
   );
-  L.push(`  verified:   ${sums.length - unchecked} file${sums.length - unchecked === 1 ? '' : 's'} match manifest.json (sha256)${unchecked ? `, ${unchecked} without a recorded checksum` : ''}`);
+  const others = sums.length - 1; // the first result is the core's
+  L.push(`  verified:   the core and ${others} file${others === 1 ? '' : 's'} match manifest.json (sha256)${unchecked ? `; ${unchecked} had no checksum to compare` : ''}`);
   L.push(`  crash:      ${signalLine(r.summary)}`);
   L.push(`  executable: ${r.executable ?? '(not in the bundle)'}`);
   if (p.manifest.host?.hostname) L.push(`  collected:  on ${p.manifest.host.hostname}${p.manifest.createdAt ? ` at ${p.manifest.createdAt}` : ''}`);

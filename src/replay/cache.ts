@@ -56,8 +56,10 @@ export interface PreparedBundle {
 export class BundleVerifyError extends CliError {
   constructor(readonly checksums: ChecksumResult[]) {
     const bad = checksumFailures(checksums);
+    const what = (r: ChecksumResult) => `${r.file} (${r.status === 'missing' ? 'missing' : r.actualSize !== r.expectedSize && r.expectedSize !== null ? 'wrong size' : 'sha256 mismatch'})`;
+    // One line, naming every file; --json has the hashes.
     super(
-      `the bundle is corrupt: ${bad.length} file${bad.length === 1 ? '' : 's'} failed verification\n${bad.map((r) => `  ${r.message}`).join('\n')}`,
+      `the bundle is corrupt: ${bad.length} file${bad.length === 1 ? '' : 's'} failed verification: ${bad.map(what).join(', ')}`,
       EXIT.VERIFY_FAILED,
       'ask for the bundle again (a transfer may have damaged it); nothing was extracted',
     );

@@ -137,12 +137,12 @@ export async function findDebugInfo(checks: readonly BuildIdCheck[], opts: Debug
 }
 
 function howToGetSymbols(module: string, buildId: string | null, opts: DebugInfoOptions): string {
-  const where = buildId ? `${opts.bundleDebugDir}/.build-id/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug` : undefined;
-  const parts = [`${path.posix.basename(module)} has no debug info${buildId ? ` (build ID ${buildId})` : ''}`];
-  parts.push(`install its debug package where it came from (Debian/Ubuntu: the -dbgsym or -dbg package; Fedora/RHEL: debuginfo-install), matching that build ID`);
-  if (where) parts.push(`or put the debug file at ${where}`);
+  const name = path.posix.basename(module);
+  const parts = [`${name}: no debug info${buildId ? ` (build ID ${buildId})` : ''}`];
+  parts.push('install its debug package for exactly that build (Debian/Ubuntu: -dbgsym/-dbg, Fedora/RHEL: debuginfo-install)');
+  if (buildId) parts.push(`or put the file at ${opts.bundleDebugDir}/.build-id/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug`);
   parts.push('or ask for a bundle made with collect --with-debug');
-  if (opts.debuginfod) parts.push('DEBUGINFOD_URLS is set, so gdb will also ask debuginfod for it');
-  else if (buildId) parts.push('or set DEBUGINFOD_URLS to let gdb download it from a debuginfod server');
+  if (opts.debuginfod) parts.push('DEBUGINFOD_URLS is set: gdb will also ask debuginfod');
+  else if (buildId) parts.push('or set DEBUGINFOD_URLS so gdb downloads it');
   return parts.join('; ');
 }

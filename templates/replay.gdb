@@ -1,0 +1,24 @@
+# gdb script written by `corepack replay` {{version}}: debug the bundled crash
+# with the customer's own executable and libraries.
+#   gdb -x {{script_path_comment}}
+# Regenerated on every replay; edit a copy if you want to keep changes.
+
+# The bundle is untrusted input: never run scripts that come with it.
+set auto-load python-scripts off
+set auto-load gdb-scripts off
+set auto-load local-gdbinit off
+{{debuginfod}}
+
+# Resolve every library the core names inside the bundle's sysroot (the
+# customer's files at their original paths), never on this machine.
+set sysroot {{sysroot}}
+set solib-search-path {{solib_search_path}}
+
+# Separate debug files: the bundle's first, then this machine's.
+set debug-file-directory {{debug_file_directory}}
+
+# Thread library: the one from the customer's glibc.
+{{thread_db}}
+
+{{file_command}}
+core-file {{core}}
