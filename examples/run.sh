@@ -36,7 +36,5 @@ echo
 echo "\$ corepack inspect $core"
 "${corepack[@]}" inspect "$core"
 echo
-if "${corepack[@]}" replay --help >/dev/null 2>&1; then
-  echo "\$ corepack replay --batch crash.tbz2"
-  "${corepack[@]}" replay --batch --dir replay crash.tbz2
-fi
+echo "\$ corepack replay --batch --dir replay crash.tbz2"
+"${corepack[@]}" replay --batch --dir replay crash.tbz2
