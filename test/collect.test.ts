@@ -110,6 +110,23 @@ describe('collect writes a bundle gdb can use anywhere', () => {
     expect(r.stdout).toMatch(/crash_here[\s\S]*foo_crash[\s\S]*main/);
   });
 
+  it('is self-describing: inspect shows the manifest without unpacking, as text and as JSON', async () => {
+    const text = await corepack(['inspect', bundle]);
+    expect(text.exitCode, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^bundle: +.*crash\.tbz2 \(bzip2, /m);
+    expect(text.stdout).toMatch(/^signal: +SIGSEGV \(11\), SEGV_MAPERR/m);
+    expect(text.stdout).toContain(`ok                 library      ${program.lib}`);
+    expect(text.stdout).toContain('every file matched the crash when it was collected.');
+    const json = await corepack(['inspect', bundle, '--json']);
+    expect(JSON.parse(json.stdout)).toEqual(manifest);
+    // A tarball that is not a bundle is named as such.
+    const other = join(work, 'other.tar.gz');
+    await execa('tar', ['-czf', other, '-C', dirname(program.lib), 'libfoo.so.1.2.3']);
+    const bad = await corepack(['inspect', other]);
+    expect(bad.exitCode).toBe(3);
+    expect(bad.stderr).toMatch(/not a corepack bundle \(its first entry is "libfoo\.so\.1\.2\.3", not <name>\/manifest\.json\)/);
+  });
+
   it('writes .tar.zst and .tar.gz as well, readable by GNU tar', async () => {
     for (const [name, flag] of [['b.tar.zst', '--zstd'], ['b.tar.gz', '-z']] as const) {
       const out = join(work, name);

@@ -5,6 +5,10 @@
 import { CoreFile } from '../core/open.js';
 import { locate, moduleLabel, summaryJson } from '../core/json.js';
 import type { CoreSummary } from '../core/model.js';
+import { stat } from 'node:fs/promises';
+import { readBundleManifest, sniffBundle } from '../bundle/peek.js';
+import type { Manifest } from '../bundle/manifest.js';
+import { humanBytes } from './progress.js';
 
 export interface InspectOptions {
   json?: boolean;
@@ -13,6 +17,14 @@ export interface InspectOptions {
 const hex = (v: bigint | undefined): string => (v === undefined ? '?' : `0x${v.toString(16)}`);
 
 export async function inspectCommand(corePath: string, opts: InspectOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  // A bundle describes itself: show its manifest without unpacking it.
+  const format = await sniffBundle(corePath);
+  if (format) {
+    const manifest = await readBundleManifest(corePath, format);
+    if (opts.json) out.write(`${JSON.stringify(manifest, null, 2)}\n`);
+    else out.write(formatBundle(manifest, corePath, format, (await stat(corePath)).size));
+    return 0;
+  }
   const core = await CoreFile.open(corePath);
   try {
     const s = core.summary;
@@ -61,5 +73,43 @@ export function formatSummary(s: CoreSummary, corePath: string): string {
     lines.push('', 'warnings:');
     for (const w of s.warnings) lines.push(`  - ${w}`);
   }
+  return `${lines.join('\n')}\n`;
+}
+
+type J = { [key: string]: unknown };
+
+/** The text report for a bundle: who made it where, what crashed, and the state of every file. */
+export function formatBundle(m: Manifest, bundlePath: string, format: string, size: number): string {
+  const s = m.summary as J;
+  const proc = (s.process ?? {}) as J;
+  const sig = s.signal as J | null;
+  const os = m.host?.osRelease?.PRETTY_NAME ?? m.host?.uname?.sysname ?? 'unknown OS';
+  const lines: string[] = [];
+  lines.push(`bundle:      ${bundlePath} (${format}, ${humanBytes(size)})`);
+  lines.push(`collected:   ${m.createdAt} on ${m.host?.hostname ?? '?'} (${os}${m.host?.libc ? `, ${m.host.libc}` : ''}) by corepack ${m.corepackVersion}`);
+  lines.push(`core:        ${m.core.originalPath} (${humanBytes(m.core.size)}; ${s.os ?? '?'} ${s.arch ?? '?'})`);
+  if (m.executable) lines.push(`executable:  ${m.executable.path}${m.executable.chosenBy === 'core' ? ' (taken from the core)' : ''}`);
+  if (proc.psargs || proc.fname) lines.push(`command:     ${String(proc.psargs || proc.fname)}`);
+  lines.push(`pid:         ${String(proc.pid ?? '?')}`);
+  if (sig) {
+    const parts = [`${String(sig.name ?? 'signal')} (${String(sig.signo)})`];
+    if (sig.codeName) parts.push(String(sig.codeName));
+    if (sig.addr) parts.push(`fault address ${String(sig.addr)}`);
+    lines.push(`signal:      ${parts.join(', ')}`);
+  }
+  if (s.crashedThread !== null && s.crashedThread !== undefined) lines.push(`crashed:     thread ${String(s.crashedThread)} of ${Array.isArray(s.threads) ? s.threads.length : '?'}`);
+  lines.push('', `files (${m.files.length}, ${m.links.length} alias links):`);
+  for (const f of m.files) {
+    const status = f.status === 'ok' ? 'ok' : f.status.toUpperCase();
+    lines.push(`  ${status.padEnd(18)} ${f.role.padEnd(12)} ${f.path}${f.bundlePath ? '' : '  (not bundled)'}`);
+    if (f.status !== 'ok' && f.message) lines.push(`  ${''.padEnd(18)} ${''.padEnd(12)} ${f.message}`);
+  }
+  if (m.warnings.length) {
+    lines.push('', 'warnings:');
+    for (const w of m.warnings) lines.push(`  - ${w}`);
+  }
+  const exact = m.files.every((f) => f.status === 'ok');
+  lines.push('', exact ? 'every file matched the crash when it was collected.' : 'NOT exact: the files marked above were missing or different when it was collected.');
+  lines.push(`replay it with: npx corepack replay ${bundlePath} --batch`);
   return `${lines.join('\n')}\n`;
 }

@@ -49,15 +49,16 @@ name; its alias corepack-crash always reaches it.`,
 
   program
     .command('inspect')
-    .description('Show what a core says: command, signal, threads with PC/SP, and the loaded modules with build IDs.')
-    .argument('<core>', 'the core file')
+    .description('Show what a core says (command, signal, threads with PC/SP, modules with build IDs), or what a bundle holds.')
+    .argument('<core>', 'a core file, or a bundle made by collect (its manifest is shown without unpacking it)')
     .option('--json', 'print one JSON object on stdout (schema in the README)')
     .addHelpText(
       'after',
       `
 Examples:
   $ npx corepack inspect core.1234
-  $ npx corepack inspect core.1234 --json > crash.json`,
+  $ npx corepack inspect core.1234 --json > crash.json
+  $ npx corepack inspect ticket-4711.tbz2          # who collected it, what crashed, the state of every file`,
     )
     .action(async (core: string, opts: { json?: boolean }) => {
       process.exitCode = await inspectCommand(core, opts);
