@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import SummaryReporter from './test/helpers/summaryReporter.js';
 
 export default defineConfig({
   test: {
@@ -9,5 +10,6 @@ export default defineConfig({
     // workers keep a 2-core machine busy without thrashing it.
     pool: 'forks',
     maxWorkers: 2,
+    reporters: ['default', new SummaryReporter()],
   },
 });
