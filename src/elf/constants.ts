@@ -109,8 +109,8 @@ export const NT_NETBSD = { ELF_NOTE_NETBSD_CORE_PROCINFO: 1, ELF_NOTE_NETBSD_COR
 /** Note types in notes named "GNU". */
 export const NT_GNU = { NT_GNU_ABI_TAG: 1, NT_GNU_HWCAP: 2, NT_GNU_BUILD_ID: 3, NT_GNU_PROPERTY_TYPE_0: 5 } as const;
 
-/** Auxiliary vector entry types (Linux numbering; shared by most systems for the low values). */
-export const AT = {
+/** Auxiliary vector types every system numbers alike (the System V ABI's). */
+const AT_COMMON = {
   AT_NULL: 0,
   AT_IGNORE: 1,
   AT_EXECFD: 2,
@@ -126,6 +126,11 @@ export const AT = {
   AT_EUID: 12,
   AT_GID: 13,
   AT_EGID: 14,
+} as const;
+
+/** Auxiliary vector entry types, Linux numbering. */
+export const AT = {
+  ...AT_COMMON,
   AT_PLATFORM: 15,
   AT_HWCAP: 16,
   AT_CLKTCK: 17,
@@ -139,23 +144,9 @@ export const AT = {
   AT_MINSIGSTKSZ: 51,
 } as const;
 
-/** FreeBSD's auxiliary vector numbering differs above AT_ENTRY (sys/elf_common.h). */
+/** FreeBSD's auxiliary vector numbering differs from AT_EXECPATH (15) on (sys/elf_common.h). */
 export const AT_FREEBSD = {
-  AT_NULL: 0,
-  AT_IGNORE: 1,
-  AT_EXECFD: 2,
-  AT_PHDR: 3,
-  AT_PHENT: 4,
-  AT_PHNUM: 5,
-  AT_PAGESZ: 6,
-  AT_BASE: 7,
-  AT_FLAGS: 8,
-  AT_ENTRY: 9,
-  AT_NOTELF: 10,
-  AT_UID: 11,
-  AT_EUID: 12,
-  AT_GID: 13,
-  AT_EGID: 14,
+  ...AT_COMMON,
   AT_EXECPATH: 15,
   AT_CANARY: 16,
   AT_CANARYLEN: 17,
