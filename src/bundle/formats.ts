@@ -10,8 +10,10 @@ import { delimiter, join } from 'node:path';
 import type { Transform } from "node:stream";
 import { execa, type ResultPromise } from 'execa';
 import { CliError, EXIT } from '../cli/exit.js';
+import type { Format } from './magic.js';
 
-export type Format = 'bzip2' | 'gzip' | 'zstd';
+export { detectFormat, type Format } from './magic.js';
+
 
 export interface FormatInfo {
   format: Format;
@@ -60,14 +62,6 @@ export function formatForName(name: string): FormatInfo | undefined {
 
 export function supportedExtensions(): string {
   return FORMATS.flatMap((f) => f.extensions).join(', ');
-}
-
-/** Detects the compression of a bundle from its first bytes. */
-export function detectFormat(head: Buffer): Format | undefined {
-  if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2'; // "BZh"
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-  return undefined;
 }
 
 async function onPath(cmd: string): Promise<string | undefined> {

@@ -4,24 +4,11 @@
  * what makes a bundle self-describing for `corepack inspect`.
  */
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { Parser, type ReadEntry } from 'tar';
 import { CliError, EXIT } from '../cli/exit.js';
-import { codecFor, detectFormat, type Format } from './formats.js';
+import { codecFor, type Format } from './formats.js';
 import { MANIFEST_NAME, parseManifest, ManifestError, type Manifest } from './manifest.js';
 import { MAX_MANIFEST_BYTES } from './extract.js';
-
-/** True when the file starts like a compressed bundle rather than an ELF core. */
-export async function sniffBundle(path: string): Promise<Format | undefined> {
-  const fh = await open(path, 'r');
-  try {
-    const head = Buffer.alloc(8);
-    const { bytesRead } = await fh.read(head, 0, 8, 0);
-    return detectFormat(head.subarray(0, bytesRead));
-  } finally {
-    await fh.close();
-  }
-}
 
 export async function readBundleManifest(path: string, format: Format): Promise<Manifest> {
   const codec = await codecFor(format, 'decompress');

@@ -6,7 +6,7 @@ import { CoreFile } from '../core/open.js';
 import { locate, moduleLabel, summaryJson } from '../core/json.js';
 import type { CoreSummary } from '../core/model.js';
 import { stat } from 'node:fs/promises';
-import { readBundleManifest, sniffBundle } from '../bundle/peek.js';
+import { sniffBundle } from '../bundle/magic.js';
 import type { Manifest } from '../bundle/manifest.js';
 import { humanBytes } from './progress.js';
 
@@ -20,6 +20,8 @@ export async function inspectCommand(corePath: string, opts: InspectOptions, out
   // A bundle describes itself: show its manifest without unpacking it.
   const format = await sniffBundle(corePath);
   if (format) {
+    // Loaded only for bundles: reading a core needs none of the tar machinery.
+    const { readBundleManifest } = await import('../bundle/peek.js');
     const manifest = await readBundleManifest(corePath, format);
     if (opts.json) out.write(`${JSON.stringify(manifest, null, 2)}\n`);
     else out.write(formatBundle(manifest, corePath, format, (await stat(corePath)).size));

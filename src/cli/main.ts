@@ -5,9 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { FormatError } from '../elf/errors.js';
 import { CliError, EXIT } from './exit.js';
-import { inspectCommand } from './inspect.js';
-import { replayCommand } from './replay.js';
-import { collectCommand, type CollectCliOptions } from './collect.js';
+import type { CollectCliOptions } from './collect.js';
 import { VERSION } from '../version.js';
 
 const EXIT_CODES_HELP = `
@@ -61,6 +59,8 @@ Examples:
   $ npx corepack inspect ticket-4711.tbz2          # who collected it, what crashed, the state of every file`,
     )
     .action(async (core: string, opts: { json?: boolean }) => {
+      // Each command loads its own modules: start-up stays short for the light ones.
+      const { inspectCommand } = await import('./inspect.js');
       process.exitCode = await inspectCommand(core, opts);
     });
 
@@ -85,6 +85,7 @@ Exit code 0 means every file matched the crash; 4 means the bundle was written
 but a file was missing or replaced since the crash (the messages say which).`,
     )
     .action(async (core: string, opts: CollectCliOptions) => {
+      const { collectCommand } = await import('./collect.js');
       process.exitCode = await collectCommand(core, opts);
     });
 
@@ -131,6 +132,7 @@ Examples:
       if (gdbArgs.length > 0 && !argv.includes('--')) {
         throw new CliError(`unexpected argument ${JSON.stringify(gdbArgs[0])}`, EXIT.USAGE, 'arguments for gdb go after --, e.g. corepack replay BUNDLE -- -ex "info registers"');
       }
+      const { replayCommand } = await import('./replay.js');
       process.exitCode = await replayCommand(bundle, gdbArgs, {
         dir: opts.dir,
         batch: opts.batch,
