@@ -76,11 +76,20 @@ export function formatSeconds(s: number | null | undefined): string {
   return `${s.toFixed(0)} s`;
 }
 
-/** "3.45 s (3.40–3.61)": the median, with the range when there is more than one sample. */
+/**
+ * "3.45 s (3.40–3.61)": the median, with the range when there is more than
+ * one sample; the range drops the unit when it is the median's.
+ */
 export function formatStats(st: Stats | null, fmt: (v: number) => string = formatSeconds): string {
   if (!st) return 'n/a';
-  if (st.n < 2) return fmt(st.median);
-  return `${fmt(st.median)} (${fmt(st.min)}–${fmt(st.max)})`;
+  const med = fmt(st.median);
+  if (st.n < 2) return med;
+  const unit = (t: string): string => t.slice(t.lastIndexOf(' ') + 1);
+  const lo = fmt(st.min);
+  const hi = fmt(st.max);
+  const same = lo.includes(' ') && unit(lo) === unit(med) && unit(hi) === unit(med);
+  const bare = (t: string): string => (same ? t.slice(0, t.lastIndexOf(' ')) : t);
+  return `${med} (${bare(lo)}–${bare(hi)})`;
 }
 
 export function formatRatio(r: number | null | undefined): string {

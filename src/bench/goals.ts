@@ -1,0 +1,139 @@
+/**
+ * The goals the benchmark reports against, and their verdicts. Pure: it only
+ * reads measured results (unit-tested in test/bench-smoke.test.ts).
+ */
+import { formatBytes, formatRatio, MiB, ratio } from './stats.js';
+import type { Figure, FigureId, GoalResult, Measured, SizeResult, Verdict } from './types.js';
+
+export const LIMITS = {
+  inspectVsEuUnstrip: 3,
+  inspectFlat: 1.5,
+  collectVsSameCompressor: 1.15,
+  tbz2SpeedupVsTarCjf: 2,
+  zstSpeedupVsTarCjf: 10,
+  peakMemoryBytes: 200 * MiB,
+  replayVsByHand: 1.2,
+} as const;
+
+/** PASS when every value is within the limit, FALL SHORT when any is not, N/A when there is nothing to judge. */
+export function verdict(values: ReadonlyArray<number | null>, limit: number, cmp: '<=' | '>='): Verdict {
+  const known = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  if (known.length === 0) return 'N/A';
+  return known.every((v) => (cmp === '<=' ? v <= limit : v >= limit)) ? 'PASS' : 'FALL SHORT';
+}
+
+/** "64 MiB .tbz2: 1.32× (limit ≤ 1.15×)" */
+export function detailLine(what: string, value: number | null, limit: number, cmp: '<=' | '>=', why?: string): string {
+  const shown = value === null ? `n/a${why ? ` (${why})` : ''}` : formatRatio(value);
+  const ok = value === null ? '' : (cmp === '<=' ? value <= limit : value >= limit) ? '' : '  <-- falls short';
+  return `${what}: ${shown} (goal ${cmp === '<=' ? '≤' : '≥'} ${formatRatio(limit)})${ok}`;
+}
+
+function figure(s: SizeResult, id: FigureId): Figure | undefined {
+  return s.figures.find((f) => f.id === id);
+}
+
+function alt(f: Figure | undefined, labelStart: string): Measured | undefined {
+  return f?.comparisons.find((c) => c.alt.label.startsWith(labelStart))?.alt;
+}
+
+const EXT: Record<string, string> = { 'collect-tbz2': '.tbz2', 'collect-tgz': '.tar.gz', 'collect-zst': '.tar.zst' };
+
+/** The peak memory of one measured command: the larger of GNU time's %M and the sampled tree sum, bytes. */
+export function peakBytes(m: Measured): number | null {
+  const a = m.maxRssKiB ? m.maxRssKiB.max : null;
+  const b = m.treeRssKiB ? m.treeRssKiB.max : null;
+  if (a === null && b === null) return null;
+  return Math.max(a ?? 0, b ?? 0) * 1024;
+}
+
+export function evaluateGoals(sizes: readonly SizeResult[]): GoalResult[] {
+  const goals: GoalResult[] = [];
+  const sz = (s: SizeResult): string => formatBytes(s.heapBytes);
+
+  // 1. inspect vs eu-unstrip
+  {
+    const rows = sizes.map((s) => {
+      const f = figure(s, 'inspect');
+      const r = f?.comparisons[0]?.timeRatio ?? null;
+      return { r, line: detailLine(`${sz(s)} core`, r, LIMITS.inspectVsEuUnstrip, '<=', f?.comparisons[0]?.alt.unavailable ?? undefined) };
+    });
+    goals.push({ id: 'inspect-vs-eu-unstrip', goal: `inspect ≤ ${LIMITS.inspectVsEuUnstrip}× the time of eu-unstrip -n --core`, verdict: verdict(rows.map((x) => x.r), LIMITS.inspectVsEuUnstrip, '<='), details: rows.map((x) => x.line) });
+  }
+
+  // 2. inspect flat in core size
+  {
+    const timed = sizes
+      .map((s) => ({ s, t: figure(s, 'inspect')?.corepack.wall?.median ?? null }))
+      .filter((x): x is { s: SizeResult; t: number } => x.t !== null)
+      .sort((a, b) => a.s.core.size - b.s.core.size);
+    let r: number | null = null;
+    let line = 'needs two core sizes (run without --quick, or with --size 64M,1G)';
+    if (timed.length >= 2) {
+      const small = timed[0]!;
+      const large = timed[timed.length - 1]!;
+      r = ratio(large.t, small.t);
+      line = detailLine(`inspect time, ${formatBytes(large.s.core.size)} core / ${formatBytes(small.s.core.size)} core`, r, LIMITS.inspectFlat, '<=');
+    }
+    goals.push({ id: 'inspect-flat', goal: `inspect flat in core size (largest/smallest core time ≤ ${LIMITS.inspectFlat}×)`, verdict: verdict([r], LIMITS.inspectFlat, '<='), details: [line] });
+  }
+
+  // 3. collect vs tar | same compressor
+  {
+    const rows: Array<{ r: number | null; line: string }> = [];
+    for (const s of sizes) {
+      for (const id of ['collect-tbz2', 'collect-tgz', 'collect-zst'] as const) {
+        const f = figure(s, id);
+        if (!f) continue;
+        const c = f.comparisons[0];
+        const r = c?.timeRatio ?? null;
+        rows.push({ r, line: detailLine(`${sz(s)} ${EXT[id]} vs ${c?.alt.label ?? '?'}`, r, LIMITS.collectVsSameCompressor, '<=', f.corepack.unavailable ?? c?.alt.unavailable ?? undefined) });
+      }
+    }
+    goals.push({ id: 'collect-vs-same-compressor', goal: `collect ≤ ${LIMITS.collectVsSameCompressor}× the time of GNU tar piped into the same compressor`, verdict: verdict(rows.map((x) => x.r), LIMITS.collectVsSameCompressor, '<='), details: rows.map((x) => x.line) });
+  }
+
+  // 4./5. speed-up over `tar cjf`
+  for (const [id, limit, gid, ext] of [
+    ['collect-tbz2', LIMITS.tbz2SpeedupVsTarCjf, 'tbz2-vs-tar-cjf', '.tbz2'],
+    ['collect-zst', LIMITS.zstSpeedupVsTarCjf, 'zst-vs-tar-cjf', '.tar.zst'],
+  ] as const) {
+    const rows = sizes.map((s) => {
+      const f = figure(s, id);
+      const cjf = alt(f, 'tar cjf');
+      const speedup = ratio(cjf?.wall?.median, f?.corepack.wall?.median);
+      // What the same compressor fed by GNU tar reaches: no bundler can do much better.
+      const same = f?.comparisons[0]?.alt;
+      const bound = ratio(cjf?.wall?.median, same?.wall?.median);
+      const limitNote = bound === null ? '' : `; ${same!.label} itself: ${formatRatio(bound)}`;
+      return { r: speedup, line: detailLine(`${sz(s)} tar cjf time / corepack ${ext} time`, speedup, limit, '>=') + limitNote };
+    });
+    goals.push({ id: gid, goal: `collect ${ext} ≥ ${limit}× faster than the old script's \`tar cjf\` (single-threaded bzip2)`, verdict: verdict(rows.map((x) => x.r), limit, '>='), details: rows.map((x) => x.line) });
+  }
+
+  // 6. peak memory of every corepack run
+  {
+    const rows: Array<{ v: number | null; line: string }> = [];
+    for (const s of sizes) {
+      for (const f of s.figures) {
+        const v = peakBytes(f.corepack);
+        if (v === null) continue;
+        const over = v > LIMITS.peakMemoryBytes ? '  <-- falls short' : '';
+        rows.push({ v, line: `${sz(s)} ${f.title}: ${formatBytes(v)} (goal ≤ ${formatBytes(LIMITS.peakMemoryBytes)})${over}` });
+      }
+    }
+    const v = verdict(rows.map((x) => x.v), LIMITS.peakMemoryBytes, '<=');
+    goals.push({ id: 'peak-memory', goal: `peak memory of every corepack run ≤ ${formatBytes(LIMITS.peakMemoryBytes)} at every size`, verdict: v, details: rows.length ? rows.map((x) => x.line) : ['n/a (/usr/bin/time missing and nothing sampled)'] });
+  }
+
+  // 7. replay
+  {
+    const rows = sizes.map((s) => {
+      const f = figure(s, 'replay');
+      const r = f?.comparisons[0]?.timeRatio ?? null;
+      return { r, line: detailLine(`${sz(s)} core`, r, LIMITS.replayVsByHand, '<=', f?.corepack.unavailable ?? undefined) };
+    });
+    goals.push({ id: 'replay-vs-by-hand', goal: `replay --batch ≤ ${LIMITS.replayVsByHand}× the by-hand route (tar x + gdb -batch with a sysroot script)`, verdict: verdict(rows.map((x) => x.r), LIMITS.replayVsByHand, '<='), details: rows.map((x) => x.line) });
+  }
+  return goals;
+}
