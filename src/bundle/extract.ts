@@ -55,6 +55,8 @@ const SLACK_PER_ENTRY = 4096;
 /** Files outside manifest.json's lists are tolerated only at the top level, small. */
 const MAX_EXTRA_FILE_BYTES = 1024 * 1024;
 const MAX_ENTRIES = 1_000_000;
+/** Bytes of one entry that may be queued for writing before the parser is paused. */
+const WRITE_WINDOW = 8 * 1024 * 1024;
 /** Trees that hold symlinks, and the tree each one's links must stay in. */
 const LINK_TREES = ['sysroot', 'debug'] as const;
 
@@ -368,14 +370,32 @@ async function extractInto(
         // Each chunk is written at its own offset, strictly after the one before it:
         // the bytes on disk are the bytes hashed, whatever order events arrive in.
         let queue: Promise<void> = Promise.resolve();
+        // Backpressure with a window: up to WRITE_WINDOW bytes may wait for the
+        // disk before the parser (and the decompressor) are paused. Pausing on
+        // every 64 KiB chunk until its write returned stalled the decompressor
+        // on a full pipe (replay of a 64 MiB core: -0.2 s of 2.7 s).
+        let queued = 0;
+        let paused = false;
         entry.on('data', (chunk: Buffer) => {
           const at = written;
           written += chunk.length;
           hash.update(chunk);
           keep?.push(chunk);
-          entry.pause(); // backpressure: the parser (and the decompressor) wait for the disk
-          queue = queue.then(() => writeAt(handle, chunk, at));
-          queue.then(() => entry.resume(), reject);
+          queued += chunk.length;
+          queue = queue
+            .then(() => writeAt(handle, chunk, at))
+            .then(() => {
+              queued -= chunk.length;
+              if (paused && queued <= WRITE_WINDOW / 2) {
+                paused = false;
+                entry.resume();
+              }
+            });
+          queue.catch(reject);
+          if (!paused && queued >= WRITE_WINDOW) {
+            paused = true;
+            entry.pause();
+          }
         });
         entry.on('end', () => queue.then(resolve, reject));
         entry.on('error', reject);
