@@ -4,7 +4,7 @@
  */
 import { CoreFile } from '../core/open.js';
 import { locate, moduleLabel, summaryJson } from '../core/json.js';
-import type { CoreSummary } from '../core/model.js';
+import type { CoreSummary, SignalInfo } from '../core/model.js';
 import { stat } from 'node:fs/promises';
 import { sniffBundle } from '../bundle/magic.js';
 import type { Manifest } from '../bundle/manifest.js';
@@ -38,6 +38,14 @@ export async function inspectCommand(corePath: string, opts: InspectOptions, out
   }
 }
 
+/** "SIGSEGV (11), SEGV_MAPERR, fault address 0x0": how every command names a signal. */
+export function signalText(sig: SignalInfo): string {
+  const parts = [`${sig.name ?? 'signal'} (${sig.signo})`];
+  if (sig.codeName ?? sig.code !== undefined) parts.push(sig.codeName ?? `code ${sig.code}`);
+  if (sig.addr !== undefined) parts.push(`fault address ${hex(sig.addr)}`);
+  return parts.join(', ');
+}
+
 export function formatSummary(s: CoreSummary, corePath: string): string {
   const lines: string[] = [];
   const p = s.process;
@@ -46,13 +54,7 @@ export function formatSummary(s: CoreSummary, corePath: string): string {
   if (p.psargs !== undefined || p.fname !== undefined) lines.push(`command:     ${p.psargs || p.fname}`);
   const ids = [p.ppid !== undefined ? `ppid ${p.ppid}` : '', p.uid !== undefined ? `uid ${p.uid}` : '', p.gid !== undefined ? `gid ${p.gid}` : ''].filter(Boolean);
   lines.push(`pid:         ${p.pid ?? '?'}${ids.length ? ` (${ids.join(', ')})` : ''}`);
-  if (s.signal) {
-    const sig = s.signal;
-    const parts = [`${sig.name ?? 'signal'} (${sig.signo})`];
-    if (sig.codeName ?? sig.code !== undefined) parts.push(sig.codeName ?? `code ${sig.code}`);
-    if (sig.addr !== undefined) parts.push(`fault address ${hex(sig.addr)}`);
-    lines.push(`signal:      ${parts.join(', ')}`);
-  } else lines.push('signal:      none recorded');
+  lines.push(`signal:      ${s.signal ? signalText(s.signal) : 'none recorded'}`);
   const crashed = s.threads.find((t) => t.crashed);
   if (crashed) lines.push(`crashed:     thread ${crashed.tid}${crashed.name ? ` "${crashed.name}"` : ''}`);
 

@@ -15,6 +15,7 @@ import { findDebugInfo, HOST_DEBUG_DIRS, type ModuleDebugInfo } from '../replay/
 import { checkReplayDir, writeScripts, type WrittenScripts } from '../replay/script.js';
 import { resolveGdb, runBatch, runInteractive, type BatchResult } from '../replay/gdb.js';
 import { CliError, EXIT } from './exit.js';
+import { signalText } from './inspect.js';
 import { interruptible } from './signals.js';
 
 export interface ReplayOptions {
@@ -46,17 +47,12 @@ export interface ReplayReport {
   threadDb: string[];
 }
 
-const hex = (v: bigint | undefined) => (v === undefined ? '?' : `0x${v.toString(16)}`);
 
 /** "SIGSEGV (11), SEGV_MAPERR, fault address 0x0 in thread 1234", as inspect says it. */
 export function signalLine(s: CoreSummary): string {
   if (!s.signal) return 'no signal recorded in the core';
-  const sig = s.signal;
-  const parts = [`${sig.name ?? 'signal'} (${sig.signo})`];
-  if (sig.codeName ?? sig.code !== undefined) parts.push(sig.codeName ?? `code ${sig.code}`);
-  if (sig.addr !== undefined) parts.push(`fault address ${hex(sig.addr)}`);
   const crashed = s.threads.find((t) => t.crashed);
-  return `${parts.join(', ')}${crashed ? ` in thread ${crashed.tid}${crashed.name ? ` "${crashed.name}"` : ''}` : ''}`;
+  return `${signalText(s.signal)}${crashed ? ` in thread ${crashed.tid}${crashed.name ? ` "${crashed.name}"` : ''}` : ''}`;
 }
 
 /** The bundled executable: the one manifest.executable names, else the file with role "executable". */
