@@ -121,7 +121,7 @@ function makeSignal(signo: number, code: number | undefined, addr: bigint | unde
 }
 
 /** Runs one note decoder; a malformed note becomes a warning naming it, not the end of the whole core. */
-function tryNote<T>(warnings: string[], what: string, note: Note, fn: () => T): T | undefined {
+function tryNote<T>(warnings: string[], what: string, fn: () => T): T | undefined {
   try {
     return fn();
   } catch (err) {
@@ -144,7 +144,7 @@ function decodeLinux(elf: ElfFile, notes: readonly Note[], arch: string): Decode
     if (n.name !== 'CORE' && n.name !== 'LINUX') continue;
     const d = elf.decoder(n.desc, n.descOffset, nameOf(NT_LINUX, n.n_type));
     if (n.name === 'CORE' && n.n_type === NT_LINUX.NT_PRSTATUS) {
-      const st = tryNote(out.warnings, 'NT_PRSTATUS', n, () => decodePrStatus(d, regs));
+      const st = tryNote(out.warnings, 'NT_PRSTATUS', () => decodePrStatus(d, regs));
       if (!st) continue;
       out.threads.push({
         tid: st.pr_pid,
@@ -157,15 +157,15 @@ function decodeLinux(elf: ElfFile, notes: readonly Note[], arch: string): Decode
       });
       if (out.process.pid === undefined) out.process.ppid = st.pr_ppid;
     } else if (n.name === 'CORE' && n.n_type === NT_LINUX.NT_PRPSINFO) {
-      const ps = tryNote(out.warnings, 'NT_PRPSINFO', n, () => decodePrPsInfo(d));
+      const ps = tryNote(out.warnings, 'NT_PRPSINFO', () => decodePrPsInfo(d));
       if (ps) out.process = { pid: ps.pr_pid, ppid: ps.pr_ppid, uid: ps.pr_uid, gid: ps.pr_gid, fname: ps.pr_fname, psargs: ps.pr_psargs };
     } else if (n.name === 'CORE' && n.n_type === NT_LINUX.NT_SIGINFO) {
-      const si = tryNote(out.warnings, 'NT_SIGINFO', n, () => decodeSigInfo(d, h.e_machine === EM.EM_MIPS));
+      const si = tryNote(out.warnings, 'NT_SIGINFO', () => decodeSigInfo(d, h.e_machine === EM.EM_MIPS));
       if (si && siginfo === undefined) siginfo = { signo: si.si_signo, code: si.si_code, addr: si.si_addr };
     } else if (n.name === 'CORE' && n.n_type === NT_LINUX.NT_AUXV) {
-      out.auxv = tryNote(out.warnings, 'NT_AUXV', n, () => decodeAuxv(d)) ?? [];
+      out.auxv = tryNote(out.warnings, 'NT_AUXV', () => decodeAuxv(d)) ?? [];
     } else if (n.name === 'CORE' && n.n_type === NT_LINUX.NT_FILE) {
-      const nf = tryNote(out.warnings, 'NT_FILE', n, () => decodeNtFile(d));
+      const nf = tryNote(out.warnings, 'NT_FILE', () => decodeNtFile(d));
       for (const e of nf?.entries ?? []) {
         const deleted = e.path.endsWith(' (deleted)');
         out.mappings.push({
@@ -198,27 +198,27 @@ function decodeFreebsd(elf: ElfFile, notes: readonly Note[], arch: string): Deco
     const d = elf.decoder(n.desc, n.descOffset, nameOf(NT_FREEBSD, n.n_type));
     switch (n.n_type) {
       case NT_FREEBSD.NT_PRSTATUS: {
-        const st = tryNote(out.warnings, 'NT_PRSTATUS', n, () => decodeFbsdPrStatus(d, h.e_machine));
+        const st = tryNote(out.warnings, 'NT_PRSTATUS', () => decodeFbsdPrStatus(d, h.e_machine));
         if (st) out.threads.push({ tid: st.pr_pid, cursig: st.pr_cursig, name: undefined, registers: st.pr_reg, pc: st.pc, sp: st.sp, crashed: false });
         break;
       }
       case NT_FREEBSD.NT_THRMISC: {
         // Each NT_THRMISC follows the NT_PRSTATUS of the thread it names.
-        const name = tryNote(out.warnings, 'NT_THRMISC', n, () => decodeFbsdThrMisc(d));
+        const name = tryNote(out.warnings, 'NT_THRMISC', () => decodeFbsdThrMisc(d));
         const t = out.threads[out.threads.length - 1];
         if (t && name !== undefined) t.name = name;
         break;
       }
       case NT_FREEBSD.NT_PRPSINFO: {
-        const ps = tryNote(out.warnings, 'NT_PRPSINFO', n, () => decodeFbsdPrPsInfo(d));
+        const ps = tryNote(out.warnings, 'NT_PRPSINFO', () => decodeFbsdPrPsInfo(d));
         if (ps) out.process = { ...out.process, pid: ps.pr_pid, fname: ps.pr_fname, psargs: ps.pr_psargs };
         break;
       }
       case NT_FREEBSD.NT_PROCSTAT_AUXV:
-        out.auxv = tryNote(out.warnings, 'NT_PROCSTAT_AUXV', n, () => decodeFbsdAuxv(d)) ?? [];
+        out.auxv = tryNote(out.warnings, 'NT_PROCSTAT_AUXV', () => decodeFbsdAuxv(d)) ?? [];
         break;
       case NT_FREEBSD.NT_PROCSTAT_VMMAP:
-        for (const e of tryNote(out.warnings, 'NT_PROCSTAT_VMMAP', n, () => decodeVmmap(d)) ?? []) {
+        for (const e of tryNote(out.warnings, 'NT_PROCSTAT_VMMAP', () => decodeVmmap(d)) ?? []) {
           if (e.kve_type !== KVME_TYPE_VNODE || e.kve_path === '') continue;
           const p = e.kve_protection;
           out.mappings.push({
@@ -251,13 +251,13 @@ function decodeNetbsd(elf: ElfFile, notes: readonly Note[], arch: string): Decod
   for (const n of notes) {
     const d = elf.decoder(n.desc, n.descOffset, `${n.name} note`);
     if (n.name === 'NetBSD-CORE' && n.n_type === NT_NETBSD.ELF_NOTE_NETBSD_CORE_PROCINFO) {
-      const pi = tryNote(out.warnings, 'NetBSD procinfo', n, () => decodeNetbsdProcInfo(d));
+      const pi = tryNote(out.warnings, 'NetBSD procinfo', () => decodeNetbsdProcInfo(d));
       if (!pi) continue;
       out.process = { pid: pi.cpi_pid, ppid: pi.cpi_ppid, uid: pi.cpi_ruid, gid: pi.cpi_rgid, fname: pi.cpi_name, psargs: undefined };
       siglwp = pi.cpi_siglwp;
       if (pi.cpi_signo > 0) out.signal = makeSignal(pi.cpi_signo, undefined, undefined, 'netbsd', arch);
     } else if (n.name === 'NetBSD-CORE' && n.n_type === NT_NETBSD.ELF_NOTE_NETBSD_CORE_AUXV) {
-      out.auxv = tryNote(out.warnings, 'NetBSD auxv', n, () => decodeAuxv(d)) ?? [];
+      out.auxv = tryNote(out.warnings, 'NetBSD auxv', () => decodeAuxv(d)) ?? [];
     } else {
       const lwp = netbsdLwpId(n.name);
       if (lwp === undefined) continue;
