@@ -37,6 +37,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
 Examples:
   $ npx corepack inspect core.1234
   $ npx corepack inspect core.1234 --json | jq .signal
+  $ npx corepack collect core.1234 -e /opt/app/bin/server     # at the customer's site
   $ npx corepack replay crash-1234.tbz2
   $ npx corepack replay crash-1234.tbz2 --batch > ticket.txt
 ${EXIT_CODES_HELP}
