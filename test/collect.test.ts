@@ -238,3 +238,33 @@ describe('collect options and environment', () => {
     expect(plain.stderr).not.toMatch(/\[[#.]{30}\]/);
   });
 });
+
+describe('collect --with-debug by .gnu_debuglink', () => {
+  it('bundles the file a stripped library links to, where gdb and replay find it', async () => {
+    // A second install whose libfoo is stripped and points at libfoo.debug beside it.
+    const prog = await buildCrashProgram();
+    try {
+      const debug = join(prog.libDir, 'libfoo.debug');
+      await execa('objcopy', ['--only-keep-debug', prog.lib, debug]);
+      await execa('objcopy', ['--strip-debug', `--add-gnu-debuglink=${debug}`, prog.lib], { cwd: prog.libDir });
+      const c = await makeCrash('segv-main', { program: prog });
+      const out = join(work, 'debuglink.tbz2');
+      const emptyDebugDir = await mkdtemp(join(work, 'nodebug-'));
+      const run = await corepack(['collect', c.core, '-e', prog.exe, '-o', out, '--with-debug', '--debug-dir', emptyDebugDir]);
+      expect(run.exitCode, run.stderr).toBe(0);
+      const { root, manifest } = await unpack(out, '-j');
+      const entry = manifest.files.find((f) => f.role === 'debug' && f.sources.includes('debuglink'))!;
+      expect(entry.bundlePath).toBe(`sysroot${prog.libDir}/.debug/libfoo.debug`);
+      expect(sha256(await readFile(join(root, entry.bundlePath!)))).toBe(sha256(await readFile(debug)));
+      // replay finds it in the bundle and gdb reads lines from it.
+      const replay = await corepack(['replay', out, '--batch', '--dir', await mkdtemp(join(work, 'replay-'))]);
+      expect(replay.exitCode, replay.stderr).toBe(0);
+      expect(replay.stdout).toMatch(/separate\s+.*libfoo\.so\.1\.2\.3 → .*\/lib\/\.debug\/libfoo\.debug \(from the bundle, by debuglink\)/);
+      // Line numbers in the stripped library come from the bundled debug file.
+      expect(replay.stdout).toMatch(/crash_here \(\) at \S*libfoo\.c:\d+/);
+      await c.cleanup();
+    } finally {
+      await rm(dirname(prog.dir), { recursive: true, force: true });
+    }
+  });
+});

@@ -4,11 +4,15 @@
  * the executable, the matching libthread_db, and optionally debug files;
  * each checked against the build ID the core recorded.
  */
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import * as zlib from 'node:zlib';
 import { basename, dirname, isAbsolute, join, posix } from 'node:path';
 import type { CoreSummary, Module } from '../core/model.js';
 import { readFileElfInfo } from '../core/image.js';
 import { FormatError } from '../elf/errors.js';
+import { FileReader } from '../elf/reader.js';
+import { summarizeDebugSections } from '../elf/sections.js';
 import {
   isSafeAbsolutePath,
   relativeLinkTarget,
@@ -297,39 +301,92 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions = {}): 
   return { files, links: safeLinks, executable, warnings };
 }
 
-/** Separate debug files for the bundled objects, by build ID under debugDir/.build-id. */
+/** CRC-32 of a file, as .gnu_debuglink records it; undefined where Node has no zlib.crc32 (before 20.15). */
+async function crc32File(file: string): Promise<number | undefined> {
+  const crc32 = (zlib as unknown as { crc32?: (data: Buffer, value?: number) => number }).crc32;
+  if (!crc32) return undefined;
+  let crc = 0;
+  for await (const chunk of createReadStream(file)) crc = crc32(chunk as Buffer, crc);
+  return crc >>> 0;
+}
+
+/**
+ * The file a .gnu_debuglink names, where gdb looks for it: beside the object,
+ * in its .debug/ directory, then under the debug directory at the object's
+ * path. The CRC must match, as gdb requires.
+ */
+async function findDebugLinkTarget(object: string, debugDir: string): Promise<string | undefined> {
+  let link;
+  try {
+    const reader = await FileReader.open(object);
+    try {
+      link = (await summarizeDebugSections(reader)).debugLink;
+    } finally {
+      await reader.close();
+    }
+  } catch {
+    return undefined; // no sections to read: nothing links anywhere
+  }
+  if (!link) return undefined;
+  const dir = dirname(object);
+  for (const candidate of [join(dir, link.file), join(dir, '.debug', link.file), join(debugDir, dir, link.file)]) {
+    if (candidate === object) continue;
+    try {
+      if (!(await stat(candidate)).isFile()) continue;
+    } catch {
+      continue;
+    }
+    const crc = await crc32File(candidate);
+    if (crc === undefined || crc === link.crc) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * Separate debug files for the bundled objects: by build ID under
+ * debugDir/.build-id (bundled as debug/.build-id/…), else by .gnu_debuglink
+ * (bundled in the object's .debug/ directory in the sysroot, where gdb and
+ * replay look first).
+ */
 async function findDebugFiles(files: PlannedFile[], debugDir: string, warnings: string[]): Promise<PlannedFile[]> {
   const out: PlannedFile[] = [];
+  const debugFile = async (source: string, bundlePath: string, via: 'build-id-dir' | 'debuglink', forPath: string): Promise<PlannedFile> => {
+    const real = await realpath(source);
+    const s = await stat(real);
+    return {
+      path: real,
+      bundlePath,
+      role: 'debug',
+      aliases: [],
+      size: s.size,
+      sha256: null,
+      buildIdOnDisk: null,
+      buildIdInCore: null,
+      status: 'ok',
+      sources: [via],
+      message: `debug info for ${forPath}`,
+      source: real,
+      executableBit: false,
+      mtimeMs: mtimeOf(s),
+    };
+  };
   for (const f of files) {
+    if (!f.source || f.status !== 'ok' || f.role === 'debug') continue;
     const id = f.buildIdOnDisk;
-    if (!id || id.length < 4 || f.status !== 'ok') continue;
-    const rel = `.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
-    const candidate = join(debugDir, rel);
-    try {
-      const st = await lstat(candidate);
-      if (!st.isFile() && !st.isSymbolicLink()) continue;
-      const real = await realpath(candidate);
-      const s = await stat(real);
-      out.push({
-        path: real,
-        bundlePath: `debug/${rel}`,
-        role: 'debug',
-        aliases: [],
-        size: s.size,
-        sha256: null,
-        buildIdOnDisk: id,
-        buildIdInCore: null,
-        status: 'ok',
-        sources: ['build-id-dir'],
-        message: `debug info for ${f.path}`,
-        source: real,
-        executableBit: false,
-        mtimeMs: mtimeOf(s),
-      });
-    } catch {
-      // no debug file for this build ID
+    if (id && id.length >= 4) {
+      const rel = `.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
+      try {
+        if ((await stat(join(debugDir, rel))).isFile()) {
+          out.push({ ...(await debugFile(join(debugDir, rel), `debug/${rel}`, 'build-id-dir', f.path)), buildIdOnDisk: id });
+          continue;
+        }
+      } catch {
+        // no debug file for this build ID; try the debuglink
+      }
     }
+    const linked = await findDebugLinkTarget(f.source, debugDir);
+    if (linked) out.push(await debugFile(linked, `${sysrootPath(posix.dirname(f.path))}/.debug/${basename(linked)}`, 'debuglink', f.path));
   }
-  if (out.length === 0) warnings.push(`--with-debug: no separate debug files found under ${debugDir}/.build-id for the bundled files`);
+  if (out.length === 0) warnings.push(`--with-debug: no separate debug files found (by build ID under ${debugDir}/.build-id, or by .gnu_debuglink) for the bundled files`);
   return out;
 }
