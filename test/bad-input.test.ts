@@ -2,31 +2,21 @@
  * Bad input gets one line naming the problem and a nonzero exit: never a
  * stack trace, never a hang. Cores are cut and corrupted from a real one.
  */
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCrashProgram, makeCrash, type CrashFixture, type CrashProgram } from './helpers/crash.js';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useCrash } from './helpers/crash.js';
 import { corepack, expectOneLineError } from './helpers/cli.js';
 import { CoreFile } from '../src/core/open.js';
 import { FormatError } from '../src/elf/errors.js';
 
-let program: CrashProgram;
-let crash: CrashFixture;
+const env = useCrash('segv-main', 'corepack-bad-');
 let dir: string;
 let core: Buffer;
 
 beforeAll(async () => {
-  program = await buildCrashProgram();
-  crash = await makeCrash('segv-main', { program });
-  dir = await mkdtemp(join(tmpdir(), 'corepack-bad-'));
-  core = await readFile(crash.core);
-});
-
-afterAll(async () => {
-  await crash?.cleanup();
-  if (program) await rm(dirname(program.dir), { recursive: true, force: true });
-  if (dir) await rm(dir, { recursive: true, force: true });
+  dir = env.work;
+  core = await readFile(env.crash.core);
 });
 
 async function file(name: string, bytes: Buffer | string): Promise<string> {
@@ -63,7 +53,7 @@ describe('bad input to inspect and collect', () => {
   });
 
   it('an executable where a core is expected', async () => {
-    const run = await corepack(['inspect', program.exe]);
+    const run = await corepack(['inspect', env.program.exe]);
     expect(run.exitCode).toBe(3);
     expect(expectOneLineError(run)).toMatch(/not a core file: the ELF type is ET_DYN/);
   });
@@ -135,15 +125,15 @@ describe('bad input to inspect and collect', () => {
   it('usage errors exit 2', async () => {
     expect((await corepack(['inspect'])).exitCode).toBe(2);
     expect((await corepack(['frobnicate'])).exitCode).toBe(2);
-    const badName = await corepack(['collect', crash.core, '-o', join(dir, 'bundle.rar')]);
+    const badName = await corepack(['collect', env.crash.core, '-o', join(dir, 'bundle.rar')]);
     expect(badName.exitCode).toBe(2);
     expect(badName.stderr).toMatch(/cannot tell the bundle format.*\n.*\.tbz2/);
   });
 
   it('the core is never modified', async () => {
-    const before = await readFile(crash.core);
-    await corepack(['collect', crash.core, '-o', join(dir, 'ok.tar.gz')]);
-    expect((await readFile(crash.core)).equals(before)).toBe(true);
-    await copyFile(crash.core, join(dir, 'copy')); // the core is still readable and whole
+    const before = await readFile(env.crash.core);
+    await corepack(['collect', env.crash.core, '-o', join(dir, 'ok.tar.gz')]);
+    expect((await readFile(env.crash.core)).equals(before)).toBe(true);
+    await copyFile(env.crash.core, join(dir, 'copy')); // the core is still readable and whole
   });
 });

@@ -6,32 +6,17 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, stat, truncate, copyFile, unlink, lstat, readlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCrashProgram, makeCrash, rebuildLibfoo, type CrashFixture, type CrashProgram } from './helpers/crash.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildCrashProgram, makeCrash, rebuildLibfoo, useCrash } from './helpers/crash.js';
 import { BIN, corepack } from './helpers/cli.js';
 import type { Manifest } from '../src/bundle/manifest.js';
 
-let program: CrashProgram;
-let crash: CrashFixture;
-let work: string;
-
-beforeAll(async () => {
-  program = await buildCrashProgram();
-  crash = await makeCrash('segv-main', { program });
-  work = await mkdtemp(join(tmpdir(), 'corepack-collect-'));
-});
-
-afterAll(async () => {
-  await crash?.cleanup();
-  if (program) await rm(dirname(program.dir), { recursive: true, force: true });
-  if (work) await rm(work, { recursive: true, force: true });
-});
+const env = useCrash('segv-main', 'corepack-collect-');
 
 async function unpack(bundle: string, flag: string): Promise<{ root: string; manifest: Manifest }> {
-  const dest = await mkdtemp(join(work, 'x-'));
+  const dest = await mkdtemp(join(env.work, 'x-'));
   await execa('tar', [flag, '-x', '-f', bundle, '-C', dest]);
   const [rootName] = await readdir(dest);
   const root = join(dest, rootName!);
@@ -49,8 +34,8 @@ describe('collect writes a bundle gdb can use anywhere', () => {
   let json: { exact: boolean; files: Array<{ path: string; status: string }> };
 
   beforeAll(async () => {
-    bundle = join(work, 'crash.tbz2');
-    const run = await corepack(['collect', crash.core, '-e', program.exe, '-o', bundle, '--json']);
+    bundle = join(env.work, 'crash.tbz2');
+    const run = await corepack(['collect', env.crash.core, '-e', env.program.exe, '-o', bundle, '--json']);
     expect(run.exitCode, run.stderr).toBe(0);
     json = JSON.parse(run.stdout);
     ({ root, manifest } = await unpack(bundle, '-j'));
@@ -62,12 +47,12 @@ describe('collect writes a bundle gdb can use anywhere', () => {
     const top = names[0]!.split('/')[0];
     expect(names[0]).toBe(`${top}/manifest.json`);
     expect(names.every((n) => n.startsWith(`${top}/`))).toBe(true);
-    expect(names).toContain(`${top}/sysroot${program.lib}`);
-    expect(names).toContain(`${top}/sysroot${program.plugin}`);
+    expect(names).toContain(`${top}/sysroot${env.program.lib}`);
+    expect(names).toContain(`${top}/sysroot${env.program.plugin}`);
   });
 
   it('holds the core unchanged and every file with the sha256 the manifest states', async () => {
-    expect(sha256(await readFile(join(root, manifest.core.bundlePath)))).toBe(sha256(await readFile(crash.core)));
+    expect(sha256(await readFile(join(root, manifest.core.bundlePath)))).toBe(sha256(await readFile(env.crash.core)));
     const bundled = manifest.files.filter((f) => f.bundlePath);
     expect(bundled.length).toBeGreaterThanOrEqual(7);
     for (const f of bundled) expect(sha256(await readFile(join(root, f.bundlePath!))), f.path).toBe(f.sha256);
@@ -87,7 +72,7 @@ describe('collect writes a bundle gdb can use anywhere', () => {
 
   it('makes every other name a relative symlink that stays inside the sysroot', async () => {
     const sysroot = join(root, 'sysroot');
-    const soname = join(sysroot, program.libDir, 'libfoo.so.1');
+    const soname = join(sysroot, env.program.libDir, 'libfoo.so.1');
     expect((await lstat(soname)).isSymbolicLink()).toBe(true);
     expect(await readlink(soname)).toBe('libfoo.so.1.2.3');
     for (const l of manifest.links) {
@@ -100,7 +85,7 @@ describe('collect writes a bundle gdb can use anywhere', () => {
   it('lets gdb resolve every shared library from inside the sysroot', async () => {
     const sysroot = join(root, 'sysroot');
     // Executable and core as arguments (no gdb quoting involved); the sysroot before they load.
-    const r = await execa('gdb', ['-batch', '-nx', '-iex', `set sysroot ${sysroot}`, '-ex', 'info sharedlibrary', '-ex', 'bt', join(sysroot, program.exe), join(root, manifest.core.bundlePath)], { reject: false });
+    const r = await execa('gdb', ['-batch', '-nx', '-iex', `set sysroot ${sysroot}`, '-ex', 'info sharedlibrary', '-ex', 'bt', join(sysroot, env.program.exe), join(root, manifest.core.bundlePath)], { reject: false });
     const rows = r.stdout.split('\n').filter((l) => /^0x[0-9a-f]+\s+0x[0-9a-f]+\s+(Yes|No)/.test(l));
     expect(rows.length).toBeGreaterThanOrEqual(5);
     for (const row of rows) {
@@ -115,13 +100,13 @@ describe('collect writes a bundle gdb can use anywhere', () => {
     expect(text.exitCode, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^bundle: +.*crash\.tbz2 \(bzip2, /m);
     expect(text.stdout).toMatch(/^signal: +SIGSEGV \(11\), SEGV_MAPERR/m);
-    expect(text.stdout).toContain(`ok                 library      ${program.lib}`);
+    expect(text.stdout).toContain(`ok                 library      ${env.program.lib}`);
     expect(text.stdout).toContain('every file matched the crash when it was collected.');
     const json = await corepack(['inspect', bundle, '--json']);
     expect(JSON.parse(json.stdout)).toEqual(manifest);
     // A tarball that is not a bundle is named as such.
-    const other = join(work, 'other.tar.gz');
-    await execa('tar', ['-czf', other, '-C', dirname(program.lib), 'libfoo.so.1.2.3']);
+    const other = join(env.work, 'other.tar.gz');
+    await execa('tar', ['-czf', other, '-C', dirname(env.program.lib), 'libfoo.so.1.2.3']);
     const bad = await corepack(['inspect', other]);
     expect(bad.exitCode).toBe(3);
     expect(bad.stderr).toMatch(/not a corepack bundle \(its first entry is "libfoo\.so\.1\.2\.3", not <name>\/manifest\.json\)/);
@@ -129,8 +114,8 @@ describe('collect writes a bundle gdb can use anywhere', () => {
 
   it('writes .tar.zst and .tar.gz as well, readable by GNU tar', async () => {
     for (const [name, flag] of [['b.tar.zst', '--zstd'], ['b.tar.gz', '-z']] as const) {
-      const out = join(work, name);
-      const run = await corepack(['collect', crash.core, '-e', program.exe, '-o', out]);
+      const out = join(env.work, name);
+      const run = await corepack(['collect', env.crash.core, '-e', env.program.exe, '-o', out]);
       expect(run.exitCode, run.stderr).toBe(0);
       const { manifest: m } = await unpack(out, flag);
       expect(m.files.length).toBe(manifest.files.length);
@@ -141,25 +126,25 @@ describe('collect writes a bundle gdb can use anywhere', () => {
 describe('collect after the customer changed the system', () => {
   it('reports a library rebuilt since the crash with both build IDs, and a deleted plugin, and still writes the bundle', async () => {
     const { manifest: before } = await unpack(await collectJson('before.tbz2'), '-j');
-    const oldId = before.files.find((f) => f.path === program.lib)!.buildIdOnDisk;
-    await rebuildLibfoo(program.libDir, 7);
-    const pluginCopy = join(work, 'plugin.so.bak');
-    await copyFile(program.plugin, pluginCopy);
-    await unlink(program.plugin);
+    const oldId = before.files.find((f) => f.path === env.program.lib)!.buildIdOnDisk;
+    await rebuildLibfoo(env.program.libDir, 7);
+    const pluginCopy = join(env.work, 'plugin.so.bak');
+    await copyFile(env.program.plugin, pluginCopy);
+    await unlink(env.program.plugin);
     try {
-      const out = join(work, 'after.tbz2');
-      const run = await corepack(['collect', crash.core, '-e', program.exe, '-o', out]);
+      const out = join(env.work, 'after.tbz2');
+      const run = await corepack(['collect', env.crash.core, '-e', env.program.exe, '-o', out]);
       expect(run.exitCode).toBe(4);
-      const newId = (await execa('eu-readelf', ['-n', program.lib])).stdout.match(/Build ID: ([0-9a-f]+)/)![1];
+      const newId = (await execa('eu-readelf', ['-n', env.program.lib])).stdout.match(/Build ID: ([0-9a-f]+)/)![1];
       expect(newId).not.toBe(oldId);
-      expect(run.stderr).toContain(`REPLACED SINCE THE CRASH: ${program.lib} was replaced after the crash: build ID on disk ${newId}, in the core ${oldId}`);
-      expect(run.stderr).toContain(`MISSING: ${program.plugin} no longer exists`);
+      expect(run.stderr).toContain(`REPLACED SINCE THE CRASH: ${env.program.lib} was replaced after the crash: build ID on disk ${newId}, in the core ${oldId}`);
+      expect(run.stderr).toContain(`MISSING: ${env.program.plugin} no longer exists`);
       const { manifest } = await unpack(out, '-j');
-      expect(manifest.files.find((f) => f.path === program.lib)).toMatchObject({ status: 'build-id-mismatch', buildIdOnDisk: newId, buildIdInCore: oldId });
-      expect(manifest.files.find((f) => f.path === program.plugin)).toMatchObject({ status: 'missing', bundlePath: null });
+      expect(manifest.files.find((f) => f.path === env.program.lib)).toMatchObject({ status: 'build-id-mismatch', buildIdOnDisk: newId, buildIdInCore: oldId });
+      expect(manifest.files.find((f) => f.path === env.program.plugin)).toMatchObject({ status: 'missing', bundlePath: null });
     } finally {
-      await copyFile(pluginCopy, program.plugin);
-      await rebuildLibfoo(program.libDir, 1);
+      await copyFile(pluginCopy, env.program.plugin);
+      await rebuildLibfoo(env.program.libDir, 1);
     }
   });
 });
@@ -167,26 +152,26 @@ describe('collect after the customer changed the system', () => {
 describe('collect interrupted', () => {
   it('SIGINT mid-way leaves no output file and no temporary file, and exits 130', async () => {
     // A core padded to 3 GiB with a hole: its checksum alone takes seconds.
-    const big = join(work, 'big.core');
-    await copyFile(crash.core, big);
+    const big = join(env.work, 'big.core');
+    await copyFile(env.crash.core, big);
     await truncate(big, 3 * 1024 ** 3);
-    const out = join(work, 'big.tbz2');
-    const child = execa(process.execPath, [BIN, 'collect', big, '-e', program.exe, '-o', out], { reject: false });
+    const out = join(env.work, 'big.tbz2');
+    const child = execa(process.execPath, [BIN, 'collect', big, '-e', env.program.exe, '-o', out], { reject: false });
     // Interrupt once it is writing: the temporary file beside the output exists.
-    for (let i = 0; i < 1500 && !(await readdir(work)).some((n) => n.includes('corepack-tmp')); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 1500 && !(await readdir(env.work)).some((n) => n.includes('corepack-tmp')); i++) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGINT');
     const r = await child;
     expect(r.exitCode).toBe(130);
     expect(String(r.stderr)).toMatch(/interrupted by SIGINT; no partial output was left behind/);
     await expect(stat(out)).rejects.toThrow(/ENOENT/);
-    expect((await readdir(work)).filter((n) => n.includes('corepack-tmp'))).toEqual([]);
+    expect((await readdir(env.work)).filter((n) => n.includes('corepack-tmp'))).toEqual([]);
     await rm(big);
   });
 });
 
 async function collectJson(name: string): Promise<string> {
-  const out = join(work, name);
-  const run = await corepack(['collect', crash.core, '-e', program.exe, '-o', out]);
+  const out = join(env.work, name);
+  const run = await corepack(['collect', env.crash.core, '-e', env.program.exe, '-o', out]);
   expect(run.exitCode, run.stderr).toBe(0);
   return out;
 }
@@ -194,13 +179,13 @@ async function collectJson(name: string): Promise<string> {
 describe('collect options and environment', () => {
   it('--with-debug bundles the separate debug file for a build ID and reports their size', async () => {
     // A debug directory laid out like /usr/lib/debug, holding libfoo's debug info.
-    const debugDir = await mkdtemp(join(work, 'debug-'));
-    const id = (await execa('eu-readelf', ['-n', program.lib])).stdout.match(/Build ID: ([0-9a-f]+)/)![1]!;
+    const debugDir = await mkdtemp(join(env.work, 'debug-'));
+    const id = (await execa('eu-readelf', ['-n', env.program.lib])).stdout.match(/Build ID: ([0-9a-f]+)/)![1]!;
     const target = join(debugDir, '.build-id', id.slice(0, 2), `${id.slice(2)}.debug`);
     await execa('mkdir', ['-p', dirname(target)]);
-    await execa('objcopy', ['--only-keep-debug', program.lib, target]);
-    const out = join(work, 'debug.tbz2');
-    const run = await corepack(['collect', crash.core, '-e', program.exe, '-o', out, '--with-debug', '--debug-dir', debugDir]);
+    await execa('objcopy', ['--only-keep-debug', env.program.lib, target]);
+    const out = join(env.work, 'debug.tbz2');
+    const run = await corepack(['collect', env.crash.core, '-e', env.program.exe, '-o', out, '--with-debug', '--debug-dir', debugDir]);
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/debug files: 1, [\d.]+ (KiB|MiB)/);
     const { root, manifest } = await unpack(out, '-j');
@@ -210,31 +195,31 @@ describe('collect options and environment', () => {
   });
 
   it('names the package to install when no compressor for the format is installed (exit 6)', async () => {
-    const emptyPath = await mkdtemp(join(work, 'path-'));
-    const run = await execa(process.execPath, [BIN, 'collect', crash.core, '-e', program.exe, '-o', join(work, 'nope.tbz2')], { reject: false, env: { PATH: emptyPath } });
+    const emptyPath = await mkdtemp(join(env.work, 'path-'));
+    const run = await execa(process.execPath, [BIN, 'collect', env.crash.core, '-e', env.program.exe, '-o', join(env.work, 'nope.tbz2')], { reject: false, env: { PATH: emptyPath } });
     expect(run.exitCode).toBe(6);
     expect(run.stderr).toMatch(/no bzip2 program is installed \(looked for lbzip2, pbzip2, bzip2\)/);
     expect(run.stderr).toMatch(/install lbzip2 .*a format that works here: \.tar\.gz/);
-    await expect(stat(join(work, 'nope.tbz2'))).rejects.toThrow(/ENOENT/);
+    await expect(stat(join(env.work, 'nope.tbz2'))).rejects.toThrow(/ENOENT/);
   });
 
   it('takes the executable from the core when -e is omitted, and says so', async () => {
-    const out = join(work, 'noexe.tar.gz');
-    const run = await corepack(['collect', crash.core, '-o', out]);
+    const out = join(env.work, 'noexe.tar.gz');
+    const run = await corepack(['collect', env.crash.core, '-o', out]);
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(run.stderr).toContain(`executable taken from the core: ${program.exe}`);
+    expect(run.stderr).toContain(`executable taken from the core: ${env.program.exe}`);
     const { manifest } = await unpack(out, '-z');
-    expect(manifest.executable).toEqual({ path: program.exe, chosenBy: 'core' });
+    expect(manifest.executable).toEqual({ path: env.program.exe, chosenBy: 'core' });
   });
 
   it('draws a progress bar on stderr only when it is a terminal', async () => {
-    const out = join(work, 'tty.tar.gz');
+    const out = join(env.work, 'tty.tar.gz');
     // script(1) gives the command a pseudo-terminal.
-    const cmd = [process.execPath, BIN, 'collect', crash.core, '-e', program.exe, '-o', out].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const cmd = [process.execPath, BIN, 'collect', env.crash.core, '-e', env.program.exe, '-o', out].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
     const tty = await execa('script', ['-qec', cmd, '/dev/null'], { reject: false });
     expect(tty.exitCode).toBe(0);
     expect(tty.stdout).toMatch(/\r(checksum|bundling)\s+\[[#.]+\]\s+\d+%/);
-    const plain = await corepack(['collect', crash.core, '-e', program.exe, '-o', out]);
+    const plain = await corepack(['collect', env.crash.core, '-e', env.program.exe, '-o', out]);
     expect(plain.stderr).not.toMatch(/\[[#.]{30}\]/);
   });
 });
@@ -248,8 +233,8 @@ describe('collect --with-debug by .gnu_debuglink', () => {
       await execa('objcopy', ['--only-keep-debug', prog.lib, debug]);
       await execa('objcopy', ['--strip-debug', `--add-gnu-debuglink=${debug}`, prog.lib], { cwd: prog.libDir });
       const c = await makeCrash('segv-main', { program: prog });
-      const out = join(work, 'debuglink.tbz2');
-      const emptyDebugDir = await mkdtemp(join(work, 'nodebug-'));
+      const out = join(env.work, 'debuglink.tbz2');
+      const emptyDebugDir = await mkdtemp(join(env.work, 'nodebug-'));
       const run = await corepack(['collect', c.core, '-e', prog.exe, '-o', out, '--with-debug', '--debug-dir', emptyDebugDir]);
       expect(run.exitCode, run.stderr).toBe(0);
       const { root, manifest } = await unpack(out, '-j');
@@ -257,7 +242,7 @@ describe('collect --with-debug by .gnu_debuglink', () => {
       expect(entry.bundlePath).toBe(`sysroot${prog.libDir}/.debug/libfoo.debug`);
       expect(sha256(await readFile(join(root, entry.bundlePath!)))).toBe(sha256(await readFile(debug)));
       // replay finds it in the bundle and gdb reads lines from it.
-      const replay = await corepack(['replay', out, '--batch', '--dir', await mkdtemp(join(work, 'replay-'))]);
+      const replay = await corepack(['replay', out, '--batch', '--dir', await mkdtemp(join(env.work, 'replay-'))]);
       expect(replay.exitCode, replay.stderr).toBe(0);
       expect(replay.stdout).toMatch(/separate\s+.*libfoo\.so\.1\.2\.3 → .*\/lib\/\.debug\/libfoo\.debug \(from the bundle, by debuglink\)/);
       // Line numbers in the stripped library come from the bundled debug file.

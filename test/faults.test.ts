@@ -4,17 +4,15 @@
  * and no partial bundle exists under the final name.
  */
 import { createHash } from 'node:crypto';
-import { appendFile, copyFile, mkdtemp, readFile, readdir, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { appendFile, copyFile, mkdtemp, readFile, readdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCrashProgram, makeCrash, type CrashFixture, type CrashProgram } from './helpers/crash.js';
+import { useCrash } from './helpers/crash.js';
 import { BIN } from './helpers/cli.js';
 import { collect } from '../src/collect/collect.js';
 
-let program: CrashProgram;
-let crash: CrashFixture;
+const env = useCrash('segv-main', 'corepack-faults-');
 let work: string;
 let big: string;
 let coreHash: string;
@@ -22,21 +20,16 @@ let coreHash: string;
 const sha = async (p: string): Promise<string> => createHash('sha256').update(await readFile(p)).digest('hex');
 
 beforeAll(async () => {
-  program = await buildCrashProgram();
-  crash = await makeCrash('segv-main', { program });
-  work = await mkdtemp(join(tmpdir(), 'corepack-faults-'));
+  work = env.work;
   // The real core padded with a 2 GiB hole: long enough to interrupt.
   big = join(work, 'big.core');
-  await copyFile(crash.core, big);
+  await copyFile(env.crash.core, big);
   await truncate(big, 2 * 1024 ** 3);
-  coreHash = await sha(crash.core);
+  coreHash = await sha(env.crash.core);
 });
 
 afterAll(async () => {
-  expect(await sha(crash.core)).toBe(coreHash); // never modified, whatever happened
-  await crash?.cleanup();
-  if (program) await rm(dirname(program.dir), { recursive: true, force: true });
-  if (work) await rm(work, { recursive: true, force: true });
+  expect(await sha(env.crash.core)).toBe(coreHash); // never modified, whatever happened
 });
 
 const temporaries = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((n) => n.includes('.corepack-tmp-'));
@@ -53,7 +46,7 @@ describe('collect under faults', () => {
   it('SIGTERM mid-way: exit 143, no bundle, no temporary file', async () => {
     const dir = await mkdtemp(join(work, 'term-'));
     const out = join(dir, 'b.tbz2');
-    const child = execa(process.execPath, [BIN, 'collect', big, '-e', program.exe, '-o', out], { reject: false });
+    const child = execa(process.execPath, [BIN, 'collect', big, '-e', env.program.exe, '-o', out], { reject: false });
     await waitFor(async () => (await temporaries(dir)).length > 0); // in the writing phase
     child.kill('SIGTERM');
     const r = await child;
@@ -65,7 +58,7 @@ describe('collect under faults', () => {
   it('SIGKILL mid-write: nothing under the final name; the next run removes that leftover and only that', async () => {
     const dir = await mkdtemp(join(work, 'kill-'));
     const out = join(dir, 'b.tbz2');
-    const child = execa(process.execPath, [BIN, 'collect', big, '-e', program.exe, '-o', out], { reject: false });
+    const child = execa(process.execPath, [BIN, 'collect', big, '-e', env.program.exe, '-o', out], { reject: false });
     await waitFor(async () => (await temporaries(dir)).length > 0);
     child.kill('SIGKILL');
     await child;
@@ -76,7 +69,7 @@ describe('collect under faults', () => {
     const live = `.other.tbz2.corepack-tmp-${process.pid}`;
     await writeFile(join(dir, live), 'busy');
     await writeFile(join(dir, 'notes.txt'), 'keep me');
-    const again = await execa(process.execPath, [BIN, 'collect', crash.core, '-e', program.exe, '-o', join(dir, 'c.tar.gz')], { reject: false });
+    const again = await execa(process.execPath, [BIN, 'collect', env.crash.core, '-e', env.program.exe, '-o', join(dir, 'c.tar.gz')], { reject: false });
     expect(again.exitCode, String(again.stderr)).toBe(0);
     expect((await readdir(dir)).sort()).toEqual([live, 'c.tar.gz', 'notes.txt'].sort());
   });
@@ -84,7 +77,7 @@ describe('collect under faults', () => {
   it('a file size limit (ulimit -f): a clear error, exit 7, no bundle and no temporary file', async () => {
     const dir = await mkdtemp(join(work, 'fsize-'));
     const out = join(dir, 'b.tbz2');
-    const r = await execa('bash', ['-c', 'ulimit -f 64; exec "$@"', 'bash', process.execPath, BIN, 'collect', crash.core, '-e', program.exe, '-o', out], { reject: false });
+    const r = await execa('bash', ['-c', 'ulimit -f 64; exec "$@"', 'bash', process.execPath, BIN, 'collect', env.crash.core, '-e', env.program.exe, '-o', out], { reject: false });
     expect(r.exitCode).toBe(7);
     expect(r.stderr).toMatch(/^corepack: error: cannot write .*: file size limit reached; no bundle was written$/m);
     expect(await readdir(dir)).toEqual([]);
@@ -93,53 +86,53 @@ describe('collect under faults', () => {
   it('a library that changes while it is bundled: collected again, the manifest says so and matches the new file', async () => {
     const dir = await mkdtemp(join(work, 'change-'));
     const plugin = join(dir, 'plugin-copy.so');
-    await copyFile(program.plugin, plugin);
+    await copyFile(env.program.plugin, plugin);
     let changed = false;
     const result = await collect({
-      core: crash.core,
-      executable: program.exe,
+      core: env.crash.core,
+      executable: env.program.exe,
       output: join(dir, 'b.tar.gz'),
       onProgress: (phase) => {
         if (phase === 'write' && !changed) {
           changed = true;
           // The real plugin grows mid-write, like a package manager rewriting it.
-          void appendFile(program.plugin, Buffer.alloc(4096, 1));
+          void appendFile(env.program.plugin, Buffer.alloc(4096, 1));
         }
       },
     });
     try {
       expect(changed).toBe(true);
       expect(result.manifest.warnings.join('\n')).toMatch(/plugin\.so (grew|changed) while it was being bundled[^\n]*; collected again \(attempt 2\)/);
-      const entry = result.manifest.files.find((f) => f.path === program.plugin)!;
-      expect(entry.sha256).toBe(await sha(program.plugin));
-      expect(entry.size).toBe((await stat(program.plugin)).size);
+      const entry = result.manifest.files.find((f) => f.path === env.program.plugin)!;
+      expect(entry.sha256).toBe(await sha(env.program.plugin));
+      expect(entry.size).toBe((await stat(env.program.plugin)).size);
     } finally {
-      await copyFile(plugin, program.plugin);
+      await copyFile(plugin, env.program.plugin);
     }
   });
 
   it('a library that disappears while it is bundled: collected again and marked missing', async () => {
     const dir = await mkdtemp(join(work, 'vanish-'));
     const saved = join(dir, 'plugin-copy.so');
-    await copyFile(program.plugin, saved);
+    await copyFile(env.program.plugin, saved);
     let removed = false;
     try {
       const result = await collect({
-        core: crash.core,
-        executable: program.exe,
+        core: env.crash.core,
+        executable: env.program.exe,
         output: join(dir, 'b.tar.gz'),
         onProgress: (phase) => {
           if (phase === 'checksum' && !removed) {
             removed = true;
-            void unlink(program.plugin);
+            void unlink(env.program.plugin);
           }
         },
       });
       expect(result.exact).toBe(false);
-      expect(result.manifest.files.find((f) => f.path === program.plugin)).toMatchObject({ status: 'missing', bundlePath: null });
+      expect(result.manifest.files.find((f) => f.path === env.program.plugin)).toMatchObject({ status: 'missing', bundlePath: null });
       expect(result.manifest.warnings.join('\n')).toMatch(/plugin\.so disappeared while it was being bundled/);
     } finally {
-      await copyFile(saved, program.plugin);
+      await copyFile(saved, env.program.plugin);
     }
   });
 });

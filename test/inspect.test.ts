@@ -4,12 +4,10 @@
  * --core` for the module table and gdb's `info threads` for the threads.
  */
 import { execa } from 'execa';
-import { rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readCore } from '../src/core/open.js';
 import type { CoreSummary } from '../src/core/model.js';
-import { buildCrashProgram, makeCrash, type CrashFixture, type CrashProgram } from './helpers/crash.js';
+import { useCrash } from './helpers/crash.js';
 import { corepack } from './helpers/cli.js';
 
 interface UnstripLine {
@@ -39,24 +37,16 @@ function parseUnstrip(text: string): UnstripLine[] {
     });
 }
 
-let program: CrashProgram;
-let crash: CrashFixture;
+const env = useCrash('segv-thread');
 let summary: CoreSummary;
 
 beforeAll(async () => {
-  program = await buildCrashProgram();
-  crash = await makeCrash('segv-thread', { program });
-  summary = await readCore(crash.core);
-});
-
-afterAll(async () => {
-  await crash?.cleanup();
-  if (program) await rm(dirname(program.dir), { recursive: true, force: true });
+  summary = await readCore(env.crash.core);
 });
 
 describe('inspect on a real kernel core (segv in a worker thread)', () => {
   it('agrees with eu-unstrip -n --core on every module: start, build ID and its address', async () => {
-    const { stdout } = await execa('eu-unstrip', ['-n', '--core', crash.core]);
+    const { stdout } = await execa('eu-unstrip', ['-n', '--core', env.crash.core]);
     const oracle = parseUnstrip(stdout);
     expect(oracle.length).toBeGreaterThanOrEqual(6);
     for (const line of oracle) {
@@ -73,18 +63,18 @@ describe('inspect on a real kernel core (segv in a worker thread)', () => {
   it('names every object the process loaded, with the loader names gdb will look up', () => {
     const byBase = (re: RegExp) => summary.modules.find((m) => m.path !== undefined && re.test(m.path));
     const lib = byBase(/libfoo\.so\.1\.2\.3$/);
-    expect(lib?.path).toBe(program.lib);
-    expect(lib?.linkMapName).toBe(`${program.libDir}/libfoo.so.1`);
-    expect(byBase(/plugin\.so$/)?.linkMapName).toBe(program.plugin);
+    expect(lib?.path).toBe(env.program.lib);
+    expect(lib?.linkMapName).toBe(`${env.program.libDir}/libfoo.so.1`);
+    expect(byBase(/plugin\.so$/)?.linkMapName).toBe(env.program.plugin);
     expect(byBase(/libz\.so/)?.linkMapName).toMatch(/libz\.so\.1$/);
     const ld = summary.modules.find((m) => m.kind === 'interpreter');
     expect(ld?.linkMapName).toMatch(/ld-linux.*\.so\.2$/);
-    expect(summary.modules.find((m) => m.kind === 'executable')?.path).toBe(program.exe);
+    expect(summary.modules.find((m) => m.kind === 'executable')?.path).toBe(env.program.exe);
     expect(summary.modules.filter((m) => m.kind === 'vdso')).toHaveLength(1);
   });
 
   it('has the same threads as gdb, with the crashing thread first and not the main thread', async () => {
-    const { stdout } = await execa('gdb', ['-batch', '-nx', '-ex', 'info threads', program.exe, crash.core]);
+    const { stdout } = await execa('gdb', ['-batch', '-nx', '-ex', 'info threads', env.program.exe, env.crash.core]);
     const gdbTids = [...stdout.matchAll(/LWP (\d+)/g)].map((m) => Number(m[1]));
     const current = /^\*\s+\d+\s+Thread \S+ \(LWP (\d+)\)/m.exec(stdout);
     expect(summary.threads.map((t) => t.tid).sort()).toEqual([...new Set(gdbTids)].sort());
@@ -98,7 +88,7 @@ describe('inspect on a real kernel core (segv in a worker thread)', () => {
   it('decodes the process and signal', () => {
     expect(summary.os).toBe('linux');
     expect(summary.arch).toBe('x86_64');
-    expect(summary.process.pid).toBe(crash.pid);
+    expect(summary.process.pid).toBe(env.crash.pid);
     expect(summary.process.fname).toBe('crashme');
     expect(summary.signal?.name).toBe('SIGSEGV');
     expect(summary.signal?.codeName).toBe('SEGV_MAPERR');
@@ -111,7 +101,7 @@ describe('inspect on a real kernel core (segv in a worker thread)', () => {
   });
 
   it('prints the same data as one JSON object with --json', async () => {
-    const run = await corepack(['inspect', crash.core, '--json']);
+    const run = await corepack(['inspect', env.crash.core, '--json']);
     expect(run.exitCode).toBe(0);
     const j = JSON.parse(run.stdout);
     expect(j.schema).toBe(1);
@@ -124,10 +114,10 @@ describe('inspect on a real kernel core (segv in a worker thread)', () => {
   });
 
   it('prints a readable summary without --json', async () => {
-    const run = await corepack(['inspect', crash.core]);
+    const run = await corepack(['inspect', env.crash.core]);
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toMatch(/signal:\s+SIGSEGV \(11\), SEGV_MAPERR, fault address 0x0/);
-    expect(run.stdout).toContain(`(loader: ${program.libDir}/libfoo.so.1)`);
+    expect(run.stdout).toContain(`(loader: ${env.program.libDir}/libfoo.so.1)`);
     expect(run.stdout).toMatch(/threads \(4\):/);
   });
 });

@@ -18,6 +18,7 @@
  * Every external command gets an argv array (never a shell string), so the
  * awkward directory name needs no quoting anywhere.
  */
+import { afterAll, beforeAll } from 'vitest';
 import { execa } from 'execa';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -396,4 +397,31 @@ async function assertElfCore(file: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+export interface CrashEnv {
+  program: CrashProgram;
+  crash: CrashFixture;
+  /** A scratch directory for the test file's own outputs. */
+  work: string;
+}
+
+/**
+ * The usual set-up of an end-to-end test file: build the program once, crash
+ * it once in `mode`, give the file a scratch directory, and remove all of it
+ * afterwards. The returned object is filled in by beforeAll.
+ */
+export function useCrash(mode: CrashMode, scratchPrefix = 'corepack-work-'): CrashEnv {
+  const env = {} as CrashEnv;
+  beforeAll(async () => {
+    env.program = await buildCrashProgram();
+    env.crash = await makeCrash(mode, { program: env.program });
+    env.work = await fs.mkdtemp(path.join(os.tmpdir(), scratchPrefix));
+  });
+  afterAll(async () => {
+    await env.crash?.cleanup();
+    if (env.program) await fs.rm(path.dirname(env.program.dir), { recursive: true, force: true });
+    if (env.work) await fs.rm(env.work, { recursive: true, force: true });
+  });
+  return env;
 }
