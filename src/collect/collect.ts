@@ -6,8 +6,7 @@
  * renamed into place only when complete, so an error, Ctrl-C or a full disk
  * never leaves a partial bundle under the final name. The core is only read.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CoreFile } from '../core/open.js';
@@ -18,6 +17,7 @@ import { MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type Ma
 import { FileChangedError, streamSink, TarWriter } from '../bundle/create.js';
 import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
+import { sha256File } from '../util/digest.js';
 import { planBundle, type PlannedFile } from './plan.js';
 
 export interface CollectOptions {
@@ -53,21 +53,6 @@ export function bundleRootName(output: string): string {
   if (ext) name = name.slice(0, -ext.length);
   name = name.replace(/[^A-Za-z0-9._+-]/g, '_').replace(/^\.+/, '_');
   return name || 'bundle';
-}
-
-async function sha256File(path: string, onBytes: (n: number) => void, signal?: AbortSignal): Promise<string> {
-  const hash = createHash('sha256');
-  const rs = createReadStream(path, { highWaterMark: 1 << 20 });
-  try {
-    for await (const chunk of rs as AsyncIterable<Buffer>) {
-      if (signal?.aborted) throw abortError(signal);
-      hash.update(chunk);
-      onBytes(chunk.length);
-    }
-  } finally {
-    rs.destroy();
-  }
-  return hash.digest('hex');
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -148,10 +133,10 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
     done += n;
     opts.onProgress?.(phase, done, total);
   };
-  const coreSha = await sha256File(corePath, tick('checksum'), opts.signal);
+  const coreSha = await sha256File(corePath, { onBytes: tick('checksum'), signal: opts.signal });
   for (const f of bundled) {
     try {
-      f.sha256 = await sha256File(f.source, tick('checksum'), opts.signal);
+      f.sha256 = await sha256File(f.source, { onBytes: tick('checksum'), signal: opts.signal });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FileChangedError(f.source, f.size ?? 0, 'disappeared');
       throw err;

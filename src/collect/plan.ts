@@ -4,9 +4,7 @@
  * the executable, the matching libthread_db, and optionally debug files;
  * each checked against the build ID the core recorded.
  */
-import { createReadStream } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import * as zlib from 'node:zlib';
 import { basename, dirname, isAbsolute, join, posix } from 'node:path';
 import type { CoreSummary, Module } from '../core/model.js';
 import { readFileElfInfo } from '../core/image.js';
@@ -23,6 +21,7 @@ import {
   type ManifestLink,
 } from '../bundle/manifest.js';
 import { runLdd } from './ldd.js';
+import { crc32File } from '../util/digest.js';
 
 export interface PlannedFile extends ManifestFile {
   /** Where to read the bytes on this machine (resolved path); null when not bundled. */
@@ -299,15 +298,6 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions = {}): 
   // A link whose directory is another link's name would be written through that link: drop it.
   const safeLinks = links.filter((l) => !links.some((o) => o !== l && l.path.startsWith(`${o.path}/`)));
   return { files, links: safeLinks, executable, warnings };
-}
-
-/** CRC-32 of a file, as .gnu_debuglink records it; undefined where Node has no zlib.crc32 (before 20.15). */
-async function crc32File(file: string): Promise<number | undefined> {
-  const crc32 = (zlib as unknown as { crc32?: (data: Buffer, value?: number) => number }).crc32;
-  if (!crc32) return undefined;
-  let crc = 0;
-  for await (const chunk of createReadStream(file)) crc = crc32(chunk as Buffer, crc);
-  return crc >>> 0;
 }
 
 /**

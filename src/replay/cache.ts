@@ -13,11 +13,10 @@
  * Without --dir, DIR is a per-bundle cache directory keyed by the bundle's
  * sha256, so replaying the same bundle again skips the extraction.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { sha256File } from '../util/digest.js';
 import { CliError, EXIT } from '../cli/exit.js';
 import { stageBundle, type StageOptions } from '../bundle/extract.js';
 import { parseManifest, type Manifest } from '../bundle/manifest.js';
@@ -64,12 +63,6 @@ export class BundleVerifyError extends CliError {
       'ask for the bundle again (a transfer may have damaged it); nothing was extracted',
     );
   }
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** $XDG_CACHE_HOME/corepack/bundles, or ~/.cache/corepack/bundles. */

@@ -9,11 +9,10 @@
  *  3. by .gnu_debuglink name (CRC-checked, as gdb does): next to the file,
  *     in .debug/ next to it, and <debugdir>/<the file's customer dir>/.
  */
-import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import { FileReader } from '../elf/reader.js';
+import { crc32File } from '../util/digest.js';
 import { FormatError } from '../elf/errors.js';
 import { summarizeDebugSections, type DebugSummary } from '../elf/sections.js';
 import type { BuildIdCheck } from '../bundle/verify.js';
@@ -64,15 +63,6 @@ async function hasDwarf(file: string): Promise<boolean> {
     if (err instanceof FormatError) return false;
     throw err;
   }
-}
-
-/** CRC-32 of a file, as .gnu_debuglink records it (zlib's polynomial). */
-async function crc32File(file: string): Promise<number | undefined> {
-  const crc32 = (zlib as unknown as { crc32?: (data: Buffer, value?: number) => number }).crc32;
-  if (!crc32) return undefined; // Node without zlib.crc32: accept the name alone.
-  let crc = 0;
-  for await (const chunk of createReadStream(file)) crc = crc32(chunk as Buffer, crc);
-  return crc >>> 0;
 }
 
 /** Finds debug info for every module that build-ID checking looked at. */
