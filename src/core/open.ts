@@ -139,6 +139,7 @@ function decodeLinux(elf: ElfFile, notes: readonly Note[], arch: string): Decode
   const h = elf.header;
   const regs = registerLayout(h.e_machine, h.elfClass, h.e_flags, firstPrStatusSize(notes));
   const out: Decoded = { process: emptyProcess(), threads: [], signal: undefined, auxv: [], mappings: [], warnings: [] };
+  let firstPpid: number | undefined;
   let siginfo: { signo: number; code: number; addr: bigint } | undefined;
   for (const n of notes) {
     if (n.name !== 'CORE' && n.name !== 'LINUX') continue;
@@ -155,7 +156,7 @@ function decodeLinux(elf: ElfFile, notes: readonly Note[], arch: string): Decode
         sp: regs ? st.pr_reg[regs.sp] : undefined,
         crashed: false,
       });
-      if (out.process.pid === undefined) out.process.ppid = st.pr_ppid;
+      firstPpid ??= st.pr_ppid;
     } else if (n.name === 'CORE' && n.n_type === NT_LINUX.NT_PRPSINFO) {
       const ps = tryNote(out.warnings, 'NT_PRPSINFO', () => decodePrPsInfo(d));
       if (ps) out.process = { pid: ps.pr_pid, ppid: ps.pr_ppid, uid: ps.pr_uid, gid: ps.pr_gid, fname: ps.pr_fname, psargs: ps.pr_psargs };
@@ -179,7 +180,8 @@ function decodeLinux(elf: ElfFile, notes: readonly Note[], arch: string): Decode
       }
     }
   }
-  if (out.process.pid === undefined && out.threads[0]) out.process.pid = out.threads[0].tid;
+  // Without NT_PRPSINFO, the first thread's status still names the process.
+  if (out.process.pid === undefined && out.threads[0]) out.process = { ...out.process, pid: out.threads[0].tid, ppid: firstPpid };
   // The kernel writes the dumping (crashing) thread's NT_PRSTATUS first.
   const first = out.threads[0];
   const signo = siginfo?.signo ?? first?.cursig ?? 0;
