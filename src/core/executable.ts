@@ -3,7 +3,8 @@
  * program headers are (AT_PHDR), hence its load bias and dynamic section.
  */
 import { Decoder, type ByteOrder, type ElfClass } from '../elf/decoder.js';
-import { decodeProgHeader, type ProgHeader } from '../elf/file.js';
+import { decodeProgHeaders, type ProgHeader } from '../elf/file.js';
+import { ELF_LAYOUT } from '../elf/layout.js';
 import { PT } from '../elf/constants.js';
 import { readImageFromMemory, type MemoryImage } from './image.js';
 import type { CoreMemory } from './memory.js';
@@ -21,7 +22,7 @@ export function auxValue(auxv: readonly AuxvEntry[], name: string): bigint | und
 }
 
 export async function executableFromAuxv(memory: CoreMemory, auxv: readonly AuxvEntry[], shape: { elfClass: ElfClass; byteOrder: ByteOrder }): Promise<AuxvExecutable> {
-  const minEnt = shape.elfClass === 64 ? 56 : 32;
+  const minEnt = ELF_LAYOUT[shape.elfClass].phdr.size;
   const phdr = auxValue(auxv, 'AT_PHDR');
   const phnum = Number(auxValue(auxv, 'AT_PHNUM') ?? 0n);
   const phent = Number(auxValue(auxv, 'AT_PHENT') ?? BigInt(minEnt));
@@ -30,8 +31,7 @@ export async function executableFromAuxv(memory: CoreMemory, auxv: readonly Auxv
   const table = await memory.read(phdr, phnum * phent);
   if (!table) return none;
   const d = new Decoder(table, shape.byteOrder, shape.elfClass, phdr, 'executable program headers');
-  const progs: ProgHeader[] = [];
-  for (let i = 0; i < phnum; i++) progs.push(decodeProgHeader(d, i * phent, i));
+  const progs = decodeProgHeaders(d, phnum, phent);
   const self = progs.find((p) => p.p_type === PT.PT_PHDR);
   // For a PIE the load bias is where PT_PHDR landed minus where it was linked.
   return { bias: self ? BigInt.asUintN(shape.elfClass, phdr - self.p_vaddr) : undefined, progs };

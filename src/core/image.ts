@@ -8,9 +8,10 @@
  * loaded, without the file.
  */
 import { Decoder, type ByteOrder, type ElfClass } from '../elf/decoder.js';
-import { decodeHeader, decodeProgHeader, ElfFile, type ElfHeader, type ProgHeader } from '../elf/file.js';
+import { decodeHeader, decodeProgHeaders, ElfFile, type ElfHeader, type ProgHeader } from '../elf/file.js';
+import { ELF_LAYOUT } from '../elf/layout.js';
 import { FormatError } from '../elf/errors.js';
-import { PT, PN_XNUM } from '../elf/constants.js';
+import { ELFMAG, PT, PN_XNUM } from '../elf/constants.js';
 import { findBuildId, parseNotes } from '../elf/notes.js';
 import { FileReader } from '../elf/reader.js';
 import type { CoreMemory } from './memory.js';
@@ -48,8 +49,9 @@ export async function readImageFromMemory(
   expect?: { elfClass: ElfClass; byteOrder: ByteOrder },
   headerAt: bigint = base,
 ): Promise<MemoryImage | undefined> {
-  const ident = await mem.read(headerAt, 64);
-  if (!ident || ident.readUInt32BE(0) !== 0x7f454c46) return undefined;
+  // Read as much as the larger (ELF64) header: an ELF32 header fits inside it.
+  const ident = await mem.read(headerAt, ELF_LAYOUT[64].ehdr.size);
+  if (!ident || !ident.subarray(0, ELFMAG.length).equals(ELFMAG)) return undefined;
   let header: ElfHeader;
   try {
     header = decodeHeader(ident, base);
@@ -57,7 +59,7 @@ export async function readImageFromMemory(
     return undefined;
   }
   if (expect && (header.elfClass !== expect.elfClass || header.byteOrder !== expect.byteOrder)) return undefined;
-  const entsize = header.elfClass === 64 ? 56 : 32;
+  const entsize = ELF_LAYOUT[header.elfClass].phdr.size;
   if (header.e_phnum === 0 || header.e_phnum === PN_XNUM || header.e_phentsize < entsize) return undefined;
   const tableSize = header.e_phnum * header.e_phentsize;
   if (tableSize > MAX_PHDR_BYTES) return undefined;
@@ -65,8 +67,7 @@ export async function readImageFromMemory(
   const table = await mem.read(wrap(headerAt + header.e_phoff), tableSize);
   if (!table) return undefined;
   const d = new Decoder(table, header.byteOrder, header.elfClass, wrap(headerAt + header.e_phoff), 'program headers in memory');
-  const progs: ProgHeader[] = [];
-  for (let i = 0; i < header.e_phnum; i++) progs.push(decodeProgHeader(d, i * header.e_phentsize, i));
+  const progs = decodeProgHeaders(d, header.e_phnum, header.e_phentsize);
 
   const loads = progs.filter((p) => p.p_type === PT.PT_LOAD);
   if (loads.length === 0) return undefined;

@@ -23,3 +23,20 @@ export class FormatError extends Error {
 export function isFormatError(err: unknown): err is FormatError {
   return err instanceof FormatError;
 }
+
+/**
+ * An ELF writer was asked for something the format cannot hold: a value wider
+ * than its field (an offset past 4 GiB in an ELF32 file), or a write outside
+ * the structure being built. It names the field and the value.
+ */
+export class EncodeError extends Error {
+  override readonly name = 'EncodeError';
+
+  constructor(
+    readonly problem: string,
+    readonly field: string,
+    readonly value: bigint | number | undefined,
+  ) {
+    super(problem);
+  }
+}

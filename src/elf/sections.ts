@@ -9,7 +9,10 @@
  */
 import { Decoder, toOffset } from './decoder.js';
 import { FormatError } from './errors.js';
-import { ElfFile } from './file.js';
+import { ElfFile, decodeSectionHeader, readSectionHeaderZero, type SectionHeaderFields } from './file.js';
+import { ELF_LAYOUT, fieldOffset, type EhdrFields } from './layout.js';
+
+export { decodeSectionHeader };
 import type { RandomAccessReader } from './reader.js';
 
 export const SHT = {
@@ -33,7 +36,6 @@ export const SHN_XINDEX = 0xffff;
 /** Section indexes from here up are reserved, not real sections. */
 export const SHN_LORESERVE = 0xff00;
 
-const SHDR_SIZE = { 32: 40, 64: 64 } as const;
 /** More sections than any real object has; a larger count is a lie. */
 const MAX_SECTIONS = 1 << 20;
 /** .shstrtab is a few KiB in practice; C++ objects with -ffunction-sections reach MiBs. */
@@ -41,51 +43,9 @@ const MAX_SHSTRTAB = 64 * 1024 * 1024;
 /** .gnu_debuglink holds a file name, padding and a CRC: tiny. */
 const MAX_DEBUGLINK = 64 * 1024;
 
-export interface SectionHeader {
-  index: number;
+export interface SectionHeader extends SectionHeaderFields {
   /** Decoded from .shstrtab; "" when the object has no section name table. */
   name: string;
-  sh_name: number;
-  sh_type: number;
-  sh_flags: bigint;
-  sh_addr: bigint;
-  sh_offset: bigint;
-  sh_size: bigint;
-  sh_link: number;
-  sh_info: number;
-  sh_addralign: bigint;
-  sh_entsize: bigint;
-}
-
-export function decodeSectionHeader(d: Decoder, off: number, index: number): Omit<SectionHeader, 'name'> {
-  if (d.elfClass === 64) {
-    return {
-      index,
-      sh_name: d.u32(off),
-      sh_type: d.u32(off + 4),
-      sh_flags: d.u64(off + 8),
-      sh_addr: d.u64(off + 16),
-      sh_offset: d.u64(off + 24),
-      sh_size: d.u64(off + 32),
-      sh_link: d.u32(off + 40),
-      sh_info: d.u32(off + 44),
-      sh_addralign: d.u64(off + 48),
-      sh_entsize: d.u64(off + 56),
-    };
-  }
-  return {
-    index,
-    sh_name: d.u32(off),
-    sh_type: d.u32(off + 4),
-    sh_flags: BigInt(d.u32(off + 8)),
-    sh_addr: BigInt(d.u32(off + 12)),
-    sh_offset: BigInt(d.u32(off + 16)),
-    sh_size: BigInt(d.u32(off + 20)),
-    sh_link: d.u32(off + 24),
-    sh_info: d.u32(off + 28),
-    sh_addralign: BigInt(d.u32(off + 32)),
-    sh_entsize: BigInt(d.u32(off + 36)),
-  };
 }
 
 /**
@@ -96,16 +56,16 @@ export function decodeSectionHeader(d: Decoder, off: number, index: number): Omi
 export async function readSections(elf: ElfFile): Promise<SectionHeader[]> {
   const h = elf.header;
   const reader = elf.reader;
-  const shoffAt = h.elfClass === 64 ? 40 : 32;
-  const shoff = toOffset(h.e_shoff, 'e_shoff', shoffAt);
+  const at = (field: keyof EhdrFields): number => fieldOffset(h.elfClass, 'ehdr', field);
+  const shoff = toOffset(h.e_shoff, 'e_shoff', at('e_shoff'));
   if (shoff === 0) return [];
-  const entsize = SHDR_SIZE[h.elfClass];
+  const entsize = ELF_LAYOUT[h.elfClass].shdr.size;
   if (h.e_shentsize < entsize) {
-    throw new FormatError(`e_shentsize ${h.e_shentsize} is smaller than a section header (${entsize})`, h.elfClass === 64 ? 58 : 46);
+    throw new FormatError(`e_shentsize ${h.e_shentsize} is smaller than a section header (${entsize})`, at('e_shentsize'));
   }
   // Section 0 holds the escapes for counts that do not fit the ELF header.
-  if (shoff + entsize > reader.size) throw new FormatError(`section header 0 at ${shoff} is past the end of the file (${reader.size} bytes): the file is truncated`, shoffAt);
-  const zero = decodeSectionHeader(elf.decoder(await reader.read(shoff, entsize, 'section header 0'), shoff, 'section header 0'), 0, 0);
+  if (shoff + entsize > reader.size) throw new FormatError(`section header 0 at ${shoff} is past the end of the file (${reader.size} bytes): the file is truncated`, at('e_shoff'));
+  const zero = await readSectionHeaderZero(reader, h, shoff);
   let shnum = h.e_shnum;
   if (shnum === 0) shnum = toOffset(zero.sh_size, 'section count in section header 0', shoff);
   if (shnum === 0) return [];
@@ -118,14 +78,14 @@ export async function readSections(elf: ElfFile): Promise<SectionHeader[]> {
     );
   }
   const d = new Decoder(await reader.read(shoff, tableSize, 'section header table'), h.byteOrder, h.elfClass, shoff, 'section header table');
-  const raw: Array<Omit<SectionHeader, 'name'>> = [];
+  const raw: SectionHeaderFields[] = [];
   for (let i = 0; i < shnum; i++) raw.push(decodeSectionHeader(d, i * h.e_shentsize, i));
 
   // SHN_UNDEF (0) or another reserved index: the object has no name table.
   const strndx = h.e_shstrndx === SHN_XINDEX ? zero.sh_link : h.e_shstrndx >= SHN_LORESERVE ? 0 : h.e_shstrndx;
   if (strndx === 0) return raw.map((s) => ({ ...s, name: '' }));
   const strtab = raw[strndx];
-  if (!strtab) throw new FormatError(`e_shstrndx ${strndx} names no section (there are ${shnum})`, h.elfClass === 64 ? 62 : 50);
+  if (!strtab) throw new FormatError(`e_shstrndx ${strndx} names no section (there are ${shnum})`, at('e_shstrndx'));
   if (strtab.sh_type === SHT.SHT_NOBITS) return raw.map((s) => ({ ...s, name: '' }));
   const names = await readSectionData(elf, { ...strtab, name: '.shstrtab' }, MAX_SHSTRTAB);
   const nd = elf.decoder(names, strtab.sh_offset, 'section name string table');
