@@ -6,7 +6,9 @@
  * tests. Addresses are bigint because 64-bit addresses do not fit a double.
  */
 
-export type OsName = 'linux' | 'freebsd' | 'netbsd' | 'openbsd' | 'unknown';
+import type { OsName } from '../elf/os.js';
+
+export type { OsName };
 
 export interface SignalInfo {
   /** Signal number as the OS numbers it (si_signo / pr_cursig). */

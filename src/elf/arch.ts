@@ -4,18 +4,23 @@
  * NT_PRSTATUS, with which registers are the PC and the stack pointer.
  */
 import { EM } from './constants.js';
+import { sequentialRegisters, type RegisterSet } from './registers.js';
 
 export interface RegisterLayout {
   /** Architecture name as users know it. */
   arch: string;
-  /** Bytes per register slot in pr_reg. */
+  /** Bytes per register slot in pr_reg (it also aligns pr_reg inside elf_prstatus). */
   regSize: 4 | 8;
-  /** Register names in pr_reg order. */
-  names: readonly string[];
-  pc: string;
-  sp: string;
+  /** pr_reg's slots and which are the PC and SP. */
+  set: RegisterSet;
   /** Alignment of a long in elf_prstatus when it is not the word size (m68k aligns to 2). */
   longAlign?: number;
+}
+
+function linux(arch: string, regSize: 4 | 8, names: readonly string[], pc: string, sp: string, longAlign?: number): RegisterLayout {
+  const layout: RegisterLayout = { arch, regSize, set: sequentialRegisters(names, regSize, pc, sp) };
+  if (longAlign !== undefined) layout.longAlign = longAlign;
+  return layout;
 }
 
 const range = (prefix: string, n: number, from = 0): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i + from}`);
@@ -52,39 +57,39 @@ export function registerLayout(e_machine: number, elfClass: 32 | 64, e_flags: nu
   switch (e_machine) {
     case EM.EM_X86_64:
       // x32 (ELFCLASS32 on x86-64) still dumps 64-bit registers.
-      return { arch: elfClass === 32 ? 'x32' : 'x86_64', regSize: 8, names: X86_64, pc: 'rip', sp: 'rsp' };
+      return linux(elfClass === 32 ? 'x32' : 'x86_64', 8, X86_64, 'rip', 'rsp');
     case EM.EM_386:
-      return { arch: 'i386', regSize: 4, names: I386, pc: 'eip', sp: 'esp' };
+      return linux('i386', 4, I386, 'eip', 'esp');
     case EM.EM_AARCH64:
-      return { arch: 'aarch64', regSize: 8, names: AARCH64, pc: 'pc', sp: 'sp' };
+      return linux('aarch64', 8, AARCH64, 'pc', 'sp');
     case EM.EM_ARM:
-      return { arch: 'arm', regSize: 4, names: ARM, pc: 'pc', sp: 'sp' };
+      return linux('arm', 4, ARM, 'pc', 'sp');
     case EM.EM_PPC:
-      return { arch: 'ppc', regSize: 4, names: PPC, pc: 'nip', sp: 'r1' };
+      return linux('ppc', 4, PPC, 'nip', 'r1');
     case EM.EM_PPC64:
-      return { arch: 'ppc64', regSize: 8, names: PPC, pc: 'nip', sp: 'r1' };
+      return linux('ppc64', 8, PPC, 'nip', 'r1');
     case EM.EM_S390:
       return elfClass === 64
-        ? { arch: 's390x', regSize: 8, names: S390, pc: 'pswa', sp: 'r15' }
-        : { arch: 's390', regSize: 4, names: S390, pc: 'pswa', sp: 'r15' };
+        ? linux('s390x', 8, S390, 'pswa', 'r15')
+        : linux('s390', 4, S390, 'pswa', 'r15');
     case EM.EM_RISCV:
       return elfClass === 64
-        ? { arch: 'riscv64', regSize: 8, names: RISCV, pc: 'pc', sp: 'sp' }
-        : { arch: 'riscv32', regSize: 4, names: RISCV, pc: 'pc', sp: 'sp' };
+        ? linux('riscv64', 8, RISCV, 'pc', 'sp')
+        : linux('riscv32', 4, RISCV, 'pc', 'sp');
     case EM.EM_MIPS: {
       // EF_MIPS_ABI2 (0x20) marks n32, which uses 64-bit registers in a 32-bit ELF.
       const n32 = elfClass === 32 && ((e_flags & 0x20) !== 0 || prstatusSize === 440);
-      if (elfClass === 64) return { arch: 'mips64', regSize: 8, names: MIPS_REGS, pc: 'epc', sp: 'r29' };
-      if (n32) return { arch: 'mipsn32', regSize: 8, names: MIPS_REGS, pc: 'epc', sp: 'r29' };
-      return { arch: 'mips', regSize: 4, names: MIPS_O32, pc: 'epc', sp: 'r29' };
+      if (elfClass === 64) return linux('mips64', 8, MIPS_REGS, 'epc', 'r29');
+      if (n32) return linux('mipsn32', 8, MIPS_REGS, 'epc', 'r29');
+      return linux('mips', 4, MIPS_O32, 'epc', 'r29');
     }
     case EM.EM_SPARCV9:
-      return { arch: 'sparc64', regSize: 8, names: SPARC64, pc: 'pc', sp: 'o6' };
+      return linux('sparc64', 8, SPARC64, 'pc', 'o6');
     case EM.EM_SPARC:
     case EM.EM_SPARC32PLUS:
-      return { arch: 'sparc', regSize: 4, names: SPARC32, pc: 'pc', sp: 'o6' };
+      return linux('sparc', 4, SPARC32, 'pc', 'o6');
     case EM.EM_68K:
-      return { arch: 'm68k', regSize: 4, names: M68K, pc: 'pc', sp: 'usp', longAlign: 2 };
+      return linux('m68k', 4, M68K, 'pc', 'usp', 2);
     default:
       return undefined;
   }

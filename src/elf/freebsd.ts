@@ -7,6 +7,9 @@
 import { Decoder } from './decoder.js';
 import { EM } from './constants.js';
 import { FormatError } from './errors.js';
+import { decodeAuxvPairs, type AuxvPair } from './auxv.js';
+import { alignUp } from './layout.js';
+import { decodeRegisters, sequentialRegisters, type RegisterSet } from './registers.js';
 
 export interface FbsdPrStatus {
   pr_version: number;
@@ -14,73 +17,56 @@ export interface FbsdPrStatus {
   /** The LWP (thread) id. */
   pr_pid: number;
   pr_reg: Record<string, bigint>;
-  pc: bigint | undefined;
-  sp: bigint | undefined;
 }
 
-/** Register names of struct reg in order, per machine; the slot size is the word size. */
-function fbsdRegs(e_machine: number): { names: string[]; pc: string; sp: string; layout?: 'amd64' } | undefined {
+/** amd64 struct reg (struct __reg64) mixes 8-, 4- and 2-byte members. */
+const AMD64_REG: RegisterSet = {
+  slots: [
+    ...['r15', 'r14', 'r13', 'r12', 'r11', 'r10', 'r9', 'r8', 'rdi', 'rsi', 'rbp', 'rbx', 'rdx', 'rcx', 'rax'].map((name, i) => ({ name, offset: i * 8, size: 8 as const })),
+    { name: 'trapno', offset: 120, size: 4 },
+    { name: 'fs', offset: 124, size: 2 },
+    { name: 'gs', offset: 126, size: 2 },
+    { name: 'err', offset: 128, size: 4 },
+    { name: 'es', offset: 132, size: 2 },
+    { name: 'ds', offset: 134, size: 2 },
+    { name: 'rip', offset: 136, size: 8 },
+    { name: 'cs', offset: 144, size: 8 },
+    { name: 'rflags', offset: 152, size: 8 },
+    { name: 'rsp', offset: 160, size: 8 },
+    { name: 'ss', offset: 168, size: 8 },
+  ],
+  pc: 'rip',
+  sp: 'rsp',
+};
+const I386_REG = ['fs', 'es', 'ds', 'edi', 'esi', 'ebp', 'isp', 'ebx', 'edx', 'ecx', 'eax', 'trapno', 'err', 'eip', 'cs', 'eflags', 'esp', 'ss', 'gs'];
+const AARCH64_REG = [...Array.from({ length: 30 }, (_, i) => `x${i}`), 'lr', 'sp', 'elr', 'spsr'];
+
+/** struct reg per machine; slots other than amd64's are words of the core's class. */
+export function fbsdRegisterSet(e_machine: number, wordSize: 4 | 8): RegisterSet | undefined {
   switch (e_machine) {
     case EM.EM_X86_64:
-      return { names: [], pc: 'rip', sp: 'rsp', layout: 'amd64' };
+      return AMD64_REG;
     case EM.EM_386:
-      return {
-        names: ['fs', 'es', 'ds', 'edi', 'esi', 'ebp', 'isp', 'ebx', 'edx', 'ecx', 'eax', 'trapno', 'err', 'eip', 'cs', 'eflags', 'esp', 'ss', 'gs'],
-        pc: 'eip',
-        sp: 'esp',
-      };
+      return sequentialRegisters(I386_REG, wordSize, 'eip', 'esp');
     case EM.EM_AARCH64:
-      return { names: [...Array.from({ length: 30 }, (_, i) => `x${i}`), 'lr', 'sp', 'elr', 'spsr'], pc: 'elr', sp: 'sp' };
+      return sequentialRegisters(AARCH64_REG, wordSize, 'elr', 'sp');
     default:
       return undefined;
   }
 }
 
-/** amd64 struct reg mixes 8-, 4- and 2-byte fields: [name, offset, size]. */
-const AMD64_REG: ReadonlyArray<readonly [string, number, number]> = [
-  ...['r15', 'r14', 'r13', 'r12', 'r11', 'r10', 'r9', 'r8', 'rdi', 'rsi', 'rbp', 'rbx', 'rdx', 'rcx', 'rax'].map(
-    (n, i) => [n, i * 8, 8] as const,
-  ),
-  ['trapno', 120, 4],
-  ['fs', 124, 2],
-  ['gs', 126, 2],
-  ['err', 128, 4],
-  ['es', 132, 2],
-  ['ds', 134, 2],
-  ['rip', 136, 8],
-  ['cs', 144, 8],
-  ['rflags', 152, 8],
-  ['rsp', 160, 8],
-  ['ss', 168, 8],
-];
-
 /**
  * prstatus_t: int pr_version; size_t pr_statussz, pr_gregsetsz,
  * pr_fpregsetsz; int pr_osreldate, pr_cursig; pid_t pr_pid; gregset_t pr_reg.
  */
-export function decodeFbsdPrStatus(d: Decoder, e_machine: number): FbsdPrStatus {
+export function decodeFbsdPrStatus(d: Decoder, regs: RegisterSet | undefined): FbsdPrStatus {
   const w = d.wordSize;
   const osrel = w + 3 * w; // after pr_version (padded to size_t) and three size_t
   const cursig = osrel + 4;
   const pid = cursig + 4;
-  const reg = Math.ceil((pid + 4) / w) * w;
+  const reg = alignUp(pid + 4, w);
   d.need(0, pid + 4);
-  const out: FbsdPrStatus = { pr_version: d.i32(0), pr_cursig: d.i32(cursig), pr_pid: d.i32(pid), pr_reg: {}, pc: undefined, sp: undefined };
-  const layout = fbsdRegs(e_machine);
-  if (!layout) return out;
-  if (layout.layout === 'amd64') {
-    for (const [name, off, size] of AMD64_REG) {
-      if (!d.has(reg + off, size)) continue;
-      out.pr_reg[name] = size === 8 ? d.u64(reg + off) : size === 4 ? BigInt(d.u32(reg + off)) : BigInt(d.u16(reg + off));
-    }
-  } else {
-    layout.names.forEach((name, i) => {
-      if (d.has(reg + i * w, w)) out.pr_reg[name] = d.word(reg + i * w);
-    });
-  }
-  out.pc = out.pr_reg[layout.pc];
-  out.sp = out.pr_reg[layout.sp];
-  return out;
+  return { pr_version: d.i32(0), pr_cursig: d.i32(cursig), pr_pid: d.i32(pid), pr_reg: regs ? decodeRegisters(d, reg, regs) : {} };
 }
 
 export interface FbsdPrPsInfo {
@@ -98,7 +84,7 @@ export function decodeFbsdPrPsInfo(d: Decoder): FbsdPrPsInfo {
   const w = d.wordSize;
   const fname = 2 * w;
   const psargs = fname + PRFNAMESZ + 1;
-  const pid = Math.ceil((psargs + PRARGSZ + 1) / 4) * 4;
+  const pid = alignUp(psargs + PRARGSZ + 1, 4);
   d.need(0, psargs + PRARGSZ + 1);
   return {
     pr_version: d.i32(0),
@@ -172,18 +158,11 @@ export function decodeVmmap(d: Decoder): KinfoVmentry[] {
 }
 
 /** NT_PROCSTAT_AUXV: an int giving sizeof(Elf_Auxinfo), then (a_type, a_val) pairs. */
-export function decodeFbsdAuxv(d: Decoder): Array<{ a_type: number; a_val: bigint }> {
+export function decodeFbsdAuxv(d: Decoder): AuxvPair[] {
   const entsize = d.i32(0);
   const w = d.wordSize;
   if (entsize !== 2 * w) throw new FormatError(`NT_PROCSTAT_AUXV entry size ${entsize} is not ${2 * w}`, d.at(0));
   // The entries follow the int directly (offset 4, unaligned), as the kernel
   // writes them with sbuf_bcat.
-  const first = 4;
-  const out: Array<{ a_type: number; a_val: bigint }> = [];
-  for (let off = first; off + 2 * w <= d.length; off += 2 * w) {
-    const type = Number(d.word(off));
-    if (type === 0) break;
-    out.push({ a_type: type, a_val: d.word(off + w) });
-  }
-  return out;
+  return decodeAuxvPairs(d, 4);
 }

@@ -5,7 +5,10 @@
  */
 import { Decoder } from './decoder.js';
 import { FormatError } from './errors.js';
+import { decodeAuxvPairs, type AuxvPair } from './auxv.js';
+import { alignUp as align } from './layout.js';
 import type { RegisterLayout } from './arch.js';
+import { decodeRegisters } from './registers.js';
 
 export interface PrStatus {
   si_signo: number;
@@ -44,13 +47,7 @@ export function decodePrStatus(d: Decoder, regs: RegisterLayout | undefined): Pr
     pr_sid: d.i32(pid + 12),
     pr_reg: {},
   };
-  if (regs) {
-    regs.names.forEach((name, i) => {
-      const off = regOff + i * regs.regSize;
-      // Some kernels dump fewer registers than we name (old ppc "softe" slot etc.).
-      if (d.has(off, regs.regSize)) st.pr_reg[name] = d.uint(off, regs.regSize);
-    });
-  }
+  if (regs) st.pr_reg = decodeRegisters(d, regOff, regs.set);
   return st;
 }
 
@@ -120,15 +117,8 @@ export function decodeSigInfo(d: Decoder, mips: boolean): SigInfo {
 }
 
 /** NT_AUXV: (a_type, a_val) word pairs up to AT_NULL. */
-export function decodeAuxv(d: Decoder): Array<{ a_type: number; a_val: bigint }> {
-  const w = d.wordSize;
-  const out: Array<{ a_type: number; a_val: bigint }> = [];
-  for (let off = 0; off + 2 * w <= d.length; off += 2 * w) {
-    const type = Number(d.word(off));
-    if (type === 0) break;
-    out.push({ a_type: type, a_val: d.word(off + w) });
-  }
-  return out;
+export function decodeAuxv(d: Decoder): AuxvPair[] {
+  return decodeAuxvPairs(d);
 }
 
 export interface NtFileEntry {
@@ -185,8 +175,4 @@ function decodeNtFileWords(d: Decoder, w: number): { pageSize: bigint; entries: 
     entries.push({ start: d.uint(off, w), end: d.uint(off + w, w), fileOffset: d.uint(off + 2 * w, w) * pageSize, path });
   }
   return { pageSize, entries };
-}
-
-function align(n: number, a: number): number {
-  return Math.ceil(n / a) * a;
 }

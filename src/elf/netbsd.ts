@@ -5,6 +5,7 @@
  */
 import { Decoder } from './decoder.js';
 import { EM } from './constants.js';
+import type { RegisterSet } from './registers.js';
 
 export interface NetbsdProcInfo {
   cpi_version: number;
@@ -36,13 +37,24 @@ export function decodeNetbsdProcInfo(d: Decoder): NetbsdProcInfo {
   };
 }
 
-/** PT_GETREGS note type and the PC/SP slots of struct reg, per machine. */
-export function netbsdRegs(e_machine: number): { type: number; pc: number; sp: number } | undefined {
+/**
+ * The PT_GETREGS note type and the part of struct reg we read, per machine:
+ * only the PC and SP slots (word indexes), under the names "pc" and "sp".
+ */
+export function netbsdRegs(e_machine: number, wordSize: 4 | 8): { type: number; set: RegisterSet } | undefined {
+  const set = (pc: number, sp: number): RegisterSet => ({
+    slots: [
+      { name: 'pc', offset: pc * wordSize, size: wordSize },
+      { name: 'sp', offset: sp * wordSize, size: wordSize },
+    ],
+    pc: 'pc',
+    sp: 'sp',
+  });
   switch (e_machine) {
     case EM.EM_X86_64:
-      return { type: 33, pc: 21, sp: 24 }; // _REG_RIP, _REG_RSP
+      return { type: 33, set: set(21, 24) }; // _REG_RIP, _REG_RSP
     case EM.EM_AARCH64:
-      return { type: 32, pc: 32, sp: 31 }; // r_pc, r_sp after r_reg[31]
+      return { type: 32, set: set(32, 31) }; // r_pc, r_sp after r_reg[31]
     default:
       return undefined;
   }

@@ -6,6 +6,7 @@
 import { Decoder } from './decoder.js';
 import { FormatError } from './errors.js';
 import { NT_GNU } from './constants.js';
+import { ELF_LAYOUT, alignUp as align, decodeStruct } from './layout.js';
 
 export interface Note {
   /** The owner's name without its NUL ("CORE", "LINUX", "FreeBSD", "GNU", "NetBSD-CORE@12"). */
@@ -19,9 +20,6 @@ export interface Note {
   descOffset: number | bigint;
 }
 
-function align(n: number, a: number): number {
-  return (n + a - 1) & ~(a - 1);
-}
 
 /**
  * Splits a note segment into notes. A note whose sizes run past the segment is
@@ -30,17 +28,16 @@ function align(n: number, a: number): number {
  */
 export function parseNotes(seg: Decoder, alignment: 4 | 8 = 4): Note[] {
   const notes: Note[] = [];
+  const nhdr = ELF_LAYOUT[seg.elfClass].nhdr;
   let off = 0;
   while (off < seg.length) {
-    if (seg.length - off < 12) {
+    if (seg.length - off < nhdr.size) {
       // Trailing padding shorter than a note header is tolerated only if zero.
       if (seg.buf.subarray(off).every((b) => b === 0)) break;
       throw new FormatError(`note header truncated: ${seg.length - off} bytes left in the segment`, seg.at(off));
     }
-    const namesz = seg.u32(off);
-    const descsz = seg.u32(off + 4);
-    const type = seg.u32(off + 8);
-    const nameOff = off + 12;
+    const { n_namesz: namesz, n_descsz: descsz, n_type: type } = decodeStruct(seg, nhdr, off);
+    const nameOff = off + nhdr.size;
     const descOff = nameOff + align(namesz, alignment);
     if (namesz > seg.length - nameOff || descOff > seg.length) {
       throw new FormatError(`note name size ${namesz} runs past the end of the note segment (${seg.length} bytes)`, seg.at(off));
@@ -48,7 +45,7 @@ export function parseNotes(seg: Decoder, alignment: 4 | 8 = 4): Note[] {
     if (descsz > seg.length - descOff) {
       throw new FormatError(
         `note descriptor size ${descsz} (type 0x${type.toString(16)}) runs past the end of the note segment (${seg.length - descOff} bytes left): the size lies`,
-        seg.at(off + 4),
+        seg.at(off + nhdr.fields.n_descsz.offset),
       );
     }
     // Names are NUL-terminated; some writers omit the NUL, so cut at namesz too.

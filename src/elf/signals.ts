@@ -3,7 +3,7 @@
  * Linux, between architectures (MIPS, SPARC and Alpha have their own), so the
  * lookup takes both.
  */
-import type { OsName } from '../core/model.js';
+import type { OsName } from './os.js';
 
 const LINUX: Record<number, string> = {
   1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE',
