@@ -5,7 +5,10 @@
  * kernel structures. Every offset used here is listed, with its source, in
  * FREEBSD-LAYOUT.md next to this file; keep the two in step.
  *
- * The file is laid out the way the kernel's ELF core writer lays it out:
+ * The ELF container is written by src/elf/writer.ts (planElf), the same
+ * layout tables the reader decodes with; this file only encodes FreeBSD's
+ * note descriptors. The file is laid out the way the kernel's ELF core
+ * writer lays it out:
  *   Elf64_Ehdr | Elf64_Phdr[1 + nload] (PT_NOTE first) | notes ...
  *   | zero pad to a page | PT_LOAD data ...
  * and the notes come in the kernel's order: NT_PRPSINFO, then for every
@@ -16,6 +19,9 @@
  * machine-dependent per-thread notes (e.g. NT_X86_XSTATE),
  * NT_PROCSTAT_PROC (struct kinfo_proc), _FILES, _GROUPS, _UMASK, _RLIMIT.
  */
+
+import { ELF_LAYOUT, type PhdrFields } from '../../src/elf/layout.js';
+import { encodeElfHeader, encodeNote as writeNote, encodeProgHeaders, planElf, type ElfShape } from '../../src/elf/writer.js';
 
 // ---------------------------------------------------------------------------
 // Constants (sys/sys/elf_common.h, sys/sys/user.h, sys/sys/procfs.h)
@@ -267,16 +273,12 @@ function putCString(buf: Buffer, off: number, size: number, s: string): void {
   bytes.copy(buf, off, 0, Math.min(bytes.length, size - 1));
 }
 
-/** One ELF note with 4-byte padding of name and desc (ELF_NOTE_ROUNDSIZE = 4). */
+/** The only ELF shape this helper writes. */
+const AMD64: ElfShape = { elfClass: 64, byteOrder: 'little' };
+
+/** One ELF note with 4-byte padding of name and desc (ELF_NOTE_ROUNDSIZE = 4), by src/elf's writer. */
 export function encodeNote(name: string, type: number, desc: Buffer): Buffer {
-  const nameBytes = Buffer.from(name + '\0', 'latin1');
-  const out = Buffer.alloc(12 + align(nameBytes.length, 4) + align(desc.length, 4));
-  out.writeUInt32LE(nameBytes.length, 0);
-  out.writeUInt32LE(desc.length, 4);
-  out.writeUInt32LE(type >>> 0, 8);
-  nameBytes.copy(out, 12);
-  desc.copy(out, 12 + align(nameBytes.length, 4));
-  return out;
+  return writeNote(AMD64, { name, n_type: type, desc });
 }
 
 function protToPf(prot: number): number {
@@ -404,56 +406,6 @@ export function encodeOsrel(osrel: number): Buffer {
 // ELF writing
 // ---------------------------------------------------------------------------
 
-interface Ehdr {
-  osabi: number;
-  type: number;
-  entry: bigint;
-  phnum: number;
-}
-
-function writeEhdr(buf: Buffer, h: Ehdr): void {
-  buf.write('\x7fELF', 0, 'latin1');
-  buf[4] = 2; // ELFCLASS64
-  buf[5] = 1; // ELFDATA2LSB
-  buf[6] = 1; // EV_CURRENT
-  buf[7] = h.osabi; // EI_OSABI
-  buf[8] = 0; // EI_ABIVERSION
-  buf.writeUInt16LE(h.type, 16);
-  buf.writeUInt16LE(EM_X86_64, 18);
-  buf.writeUInt32LE(1, 20); // e_version
-  buf.writeBigUInt64LE(h.entry, 24);
-  buf.writeBigUInt64LE(64n, 32); // e_phoff
-  buf.writeBigUInt64LE(0n, 40); // e_shoff
-  buf.writeUInt32LE(0, 48); // e_flags
-  buf.writeUInt16LE(64, 52); // e_ehsize
-  buf.writeUInt16LE(56, 54); // e_phentsize
-  buf.writeUInt16LE(h.phnum, 56);
-  buf.writeUInt16LE(64, 58); // e_shentsize
-  buf.writeUInt16LE(0, 60); // e_shnum
-  buf.writeUInt16LE(0, 62); // e_shstrndx = SHN_UNDEF
-}
-
-interface Phdr {
-  type: number;
-  flags: number;
-  offset: number;
-  vaddr: bigint;
-  filesz: number;
-  memsz: number;
-  align: number;
-}
-
-function writePhdr(buf: Buffer, off: number, p: Phdr): void {
-  buf.writeUInt32LE(p.type, off);
-  buf.writeUInt32LE(p.flags, off + 4);
-  buf.writeBigUInt64LE(BigInt(p.offset), off + 8);
-  buf.writeBigUInt64LE(p.vaddr, off + 16);
-  buf.writeBigUInt64LE(0n, off + 24); // p_paddr
-  buf.writeBigUInt64LE(BigInt(p.filesz), off + 32);
-  buf.writeBigUInt64LE(BigInt(p.memsz), off + 40);
-  buf.writeBigUInt64LE(BigInt(p.align), off + 48);
-}
-
 /** The notes of a core built from `spec`, in kernel order, already encoded. */
 export function buildFreebsdNotes(spec: FbsdCoreSpec): Buffer {
   if (spec.threads.length === 0) throw new Error('a core needs at least one thread');
@@ -479,43 +431,23 @@ export function buildFreebsdNotes(spec: FbsdCoreSpec): Buffer {
  * mapping containing it, PF_R if none).
  */
 export function buildFreebsdCore(spec: FbsdCoreSpec): Buffer {
-  const notes = buildFreebsdNotes(spec);
-  const phnum = 1 + spec.memory.length;
-  if (phnum >= 0xffff) throw new Error('too many segments for this builder (PN_XNUM not supported)');
-  const hdrsize = 64 + phnum * 56;
-
-  const loads: Phdr[] = [];
-  let off = align(hdrsize + notes.length, PAGE);
-  for (const seg of spec.memory) {
-    const m = spec.mappings.find((mm) => seg.vaddr >= mm.start && seg.vaddr < mm.end);
-    loads.push({
-      type: PT_LOAD,
-      flags: m ? protToPf(m.prot) : PF_R,
-      offset: off,
-      vaddr: seg.vaddr,
-      filesz: seg.bytes.length,
-      memsz: seg.bytes.length,
-      align: PAGE,
-    });
-    off = align(off + seg.bytes.length, PAGE);
-  }
-  const last = loads[loads.length - 1];
-  const total = last ? last.offset + last.filesz : hdrsize + notes.length;
-
-  const out = Buffer.alloc(total);
-  writeEhdr(out, { osabi: ELFOSABI_FREEBSD, type: ET_CORE, entry: 0n, phnum });
-  writePhdr(out, 64, {
-    type: PT_NOTE,
-    flags: PF_R,
-    offset: hdrsize,
-    vaddr: 0n,
-    filesz: notes.length,
-    memsz: 0,
-    align: 4,
+  const plan = planElf({
+    ...AMD64,
+    e_machine: EM_X86_64,
+    e_type: ET_CORE,
+    ei_osabi: ELFOSABI_FREEBSD,
+    notes: buildFreebsdNotes(spec),
+    segments: spec.memory.map((seg) => {
+      const m = spec.mappings.find((mm) => seg.vaddr >= mm.start && seg.vaddr < mm.end);
+      const size = BigInt(seg.bytes.length);
+      return { p_type: PT_LOAD, p_flags: m ? protToPf(m.prot) : PF_R, p_vaddr: seg.vaddr, p_filesz: size, p_memsz: size, p_align: BigInt(PAGE) };
+    }),
+    segmentAlign: PAGE,
   });
-  loads.forEach((p, i) => writePhdr(out, 64 + (i + 1) * 56, p));
-  notes.copy(out, hdrsize);
-  spec.memory.forEach((seg, i) => seg.bytes.copy(out, loads[i]!.offset));
+  // Test cores are small: assemble in memory from the plan rather than stream.
+  const out = Buffer.alloc(Number(plan.fileSize));
+  plan.head.copy(out, 0);
+  for (const seg of plan.segments) spec.memory[seg.segment]!.bytes.copy(out, Number(seg.p_offset));
   return out;
 }
 
@@ -565,34 +497,40 @@ export function buildElfImage(opts: ElfImageOptions): Buffer {
   const noteBytes = Buffer.concat(notes);
   if (ELF_IMAGE_LAYOUT.NOTES_OFFSET + noteBytes.length > page.length) throw new Error('build id too long');
 
-  const phdrs: Phdr[] = [
-    { type: PT_LOAD, flags: PF_R | PF_X, offset: 0, vaddr: base, filesz: page.length, memsz: page.length, align: PAGE },
-  ];
+  const size = BigInt(page.length);
+  const phdrs: PhdrFields[] = [{ p_type: PT_LOAD, p_flags: PF_R | PF_X, p_offset: 0n, p_vaddr: base, p_paddr: 0n, p_filesz: size, p_memsz: size, p_align: BigInt(PAGE) }];
   if (opts.dynamic) {
     // One DT_NULL entry (16 zero bytes): an empty but well-formed dynamic array.
-    phdrs.push({
-      type: PT_DYNAMIC,
-      flags: PF_R | PF_W,
-      offset: ELF_IMAGE_LAYOUT.DYNAMIC_OFFSET,
-      vaddr: base + BigInt(ELF_IMAGE_LAYOUT.DYNAMIC_OFFSET),
-      filesz: 16,
-      memsz: 16,
-      align: 8,
-    });
+    const at = BigInt(ELF_IMAGE_LAYOUT.DYNAMIC_OFFSET);
+    phdrs.push({ p_type: PT_DYNAMIC, p_flags: PF_R | PF_W, p_offset: at, p_vaddr: base + at, p_paddr: 0n, p_filesz: 16n, p_memsz: 16n, p_align: 8n });
   }
-  phdrs.push({
-    type: PT_NOTE,
-    flags: PF_R,
-    offset: ELF_IMAGE_LAYOUT.NOTES_OFFSET,
-    vaddr: base + BigInt(ELF_IMAGE_LAYOUT.NOTES_OFFSET),
-    filesz: noteBytes.length,
-    memsz: noteBytes.length,
-    align: 4,
-  });
-  if (64 + phdrs.length * 56 > ELF_IMAGE_LAYOUT.DYNAMIC_OFFSET) throw new Error('program headers overflow');
+  const notesAt = BigInt(ELF_IMAGE_LAYOUT.NOTES_OFFSET);
+  const notesSize = BigInt(noteBytes.length);
+  phdrs.push({ p_type: PT_NOTE, p_flags: PF_R, p_offset: notesAt, p_vaddr: base + notesAt, p_paddr: 0n, p_filesz: notesSize, p_memsz: notesSize, p_align: 4n });
 
-  writeEhdr(page, { osabi: opts.osabi ?? ELFOSABI_FREEBSD, type, entry: base + 0x1000n, phnum: phdrs.length });
-  phdrs.forEach((p, i) => writePhdr(page, 64 + i * 56, p));
+  // An object, not a core, so the headers are placed by hand rather than planned.
+  const L = ELF_LAYOUT[64];
+  const ehdr = encodeElfHeader({
+    ...AMD64,
+    ei_osabi: opts.osabi ?? ELFOSABI_FREEBSD,
+    e_type: type,
+    e_machine: EM_X86_64,
+    e_version: 1,
+    e_entry: base + 0x1000n,
+    e_phoff: BigInt(L.ehdr.size),
+    e_shoff: 0n,
+    e_flags: 0,
+    e_ehsize: L.ehdr.size,
+    e_phentsize: L.phdr.size,
+    e_phnum: phdrs.length,
+    e_shentsize: L.shdr.size,
+    e_shnum: 0,
+    e_shstrndx: 0,
+  });
+  const table = encodeProgHeaders(AMD64, phdrs);
+  if (ehdr.length + table.length > ELF_IMAGE_LAYOUT.DYNAMIC_OFFSET) throw new Error('program headers overflow');
+  ehdr.copy(page, 0);
+  table.copy(page, ehdr.length);
   noteBytes.copy(page, ELF_IMAGE_LAYOUT.NOTES_OFFSET);
   return page;
 }
