@@ -4,6 +4,7 @@
  * which often differ from the kernel's resolved NT_FILE paths.
  */
 import { Decoder, type ByteOrder, type ElfClass } from '../elf/decoder.js';
+import { ELF_LAYOUT } from '../elf/layout.js';
 import { DT } from '../elf/constants.js';
 import type { CoreMemory } from './memory.js';
 
@@ -37,7 +38,7 @@ function words(ctx: Ctx, buf: Buffer, base: bigint, what: string): Decoder {
  * address once the loader has run (MIPS uses DT_MIPS_RLD_MAP[_REL] instead).
  */
 export async function findRDebug(ctx: Ctx, dynamic: bigint, dynamicSize: bigint): Promise<bigint | undefined> {
-  const w = ctx.elfClass === 64 ? 8 : 4;
+  const w = ELF_LAYOUT[ctx.elfClass].wordSize;
   const maxBytes = Math.min(Number(dynamicSize > 0n ? dynamicSize : BigInt(MAX_DYNAMIC_ENTRIES * 2 * w)), MAX_DYNAMIC_ENTRIES * 2 * w);
   for (let i = 0; i * 2 * w < maxBytes; i++) {
     const at = dynamic + BigInt(i * 2 * w);
@@ -65,7 +66,7 @@ export async function findRDebug(ctx: Ctx, dynamic: bigint, dynamicSize: bigint)
  * in the core, a repeated entry (a cycle) or an implausibly long chain.
  */
 export async function walkLinkMap(ctx: Ctx, rDebug: bigint): Promise<{ entries: LinkMapEntry[]; warnings: string[] }> {
-  const w = ctx.elfClass === 64 ? 8 : 4;
+  const w = ELF_LAYOUT[ctx.elfClass].wordSize;
   const warnings: string[] = [];
   const entries: LinkMapEntry[] = [];
   const head = await ctx.mem.read(rDebug, 2 * w);

@@ -8,6 +8,7 @@ import { FileReader, type RandomAccessReader } from '../elf/reader.js';
 import { ElfFile } from '../elf/file.js';
 import { FormatError } from '../elf/errors.js';
 import { ET, PT } from '../elf/constants.js';
+import { fieldOffset } from '../elf/layout.js';
 import { parseNotes, type Note } from '../elf/notes.js';
 import { CoreMemory } from './memory.js';
 import type { CoreSummary } from './model.js';
@@ -44,7 +45,7 @@ export class CoreFile {
   static async fromReader(reader: RandomAccessReader, opts: OpenOptions = {}): Promise<CoreFile> {
     const elf = await ElfFile.open(reader);
     if (elf.header.e_type !== ET.ET_CORE) {
-      throw new FormatError(`not a core file: the ELF type is ${elf.typeName}, not ET_CORE (an executable or library was given where a core was expected?)`, 16);
+      throw new FormatError(`not a core file: the ELF type is ${elf.typeName}, not ET_CORE (an executable or library was given where a core was expected?)`, fieldOffset(elf.elfClass, 'ehdr', 'e_type'));
     }
     const cut = elf.progs.filter((p) => p.p_type === PT.PT_LOAD && p.p_filesz > 0n && p.p_offset + p.p_filesz > BigInt(reader.size));
     if (cut.length > 0 && !opts.allowTruncated) {

@@ -94,9 +94,13 @@ export function decodeFbsdPrPsInfo(d: Decoder): FbsdPrPsInfo {
   };
 }
 
+export interface FbsdThrMisc {
+  pr_tname: string;
+}
+
 /** thrmisc_t: char pr_tname[MAXCOMLEN + 1 = 20]; u_int _pad. */
-export function decodeFbsdThrMisc(d: Decoder): string {
-  return d.cstring(0, 20);
+export function decodeFbsdThrMisc(d: Decoder): FbsdThrMisc {
+  return { pr_tname: d.cstring(0, 20) };
 }
 
 export interface KinfoVmentry {

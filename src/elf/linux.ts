@@ -121,12 +121,19 @@ export function decodeAuxv(d: Decoder): AuxvPair[] {
   return decodeAuxvPairs(d);
 }
 
+/** One mapping of NT_FILE, under the kernel's names (fs/binfmt_elf.c fill_files_note). */
 export interface NtFileEntry {
   start: bigint;
   end: bigint;
-  /** In bytes (the note stores pages; we multiply by page_size). */
-  fileOffset: bigint;
-  path: string;
+  /** In pages of NtFile.page_size, as the kernel stores it. */
+  file_ofs: bigint;
+  filename: string;
+}
+
+export interface NtFile {
+  count: bigint;
+  page_size: bigint;
+  entries: NtFileEntry[];
 }
 
 /**
@@ -134,7 +141,7 @@ export interface NtFileEntry {
  * then count NUL-terminated paths. The count is checked against the note's
  * size before anything is allocated.
  */
-export function decodeNtFile(d: Decoder): { pageSize: bigint; entries: NtFileEntry[] } {
+export function decodeNtFile(d: Decoder): NtFile {
   const first = decodeNtFileWords(d, d.wordSize);
   // Some 32-bit MIPS cores (o32/n32 under a 64-bit kernel) write NT_FILE with
   // 64-bit longs; a 32-bit decode of those gives nonsense, so try that width.
@@ -149,15 +156,15 @@ export function decodeNtFile(d: Decoder): { pageSize: bigint; entries: NtFileEnt
   return first;
 }
 
-function plausible(nt: { pageSize: bigint; entries: NtFileEntry[] }): boolean {
-  const ps = nt.pageSize;
+function plausible(nt: NtFile): boolean {
+  const ps = nt.page_size;
   const pow2 = ps >= 512n && (ps & (ps - 1n)) === 0n;
-  return pow2 && nt.entries.every((e) => e.end > e.start && e.path !== '');
+  return pow2 && nt.entries.every((e) => e.end > e.start && e.filename !== '');
 }
 
-function decodeNtFileWords(d: Decoder, w: number): { pageSize: bigint; entries: NtFileEntry[] } {
+function decodeNtFileWords(d: Decoder, w: number): NtFile {
   const count = d.uint(0, w);
-  const pageSize = d.uint(w, w);
+  const page_size = d.uint(w, w);
   const tableEnd = BigInt(2 * w) + count * BigInt(3 * w);
   if (tableEnd > BigInt(d.length)) {
     throw new FormatError(`NT_FILE claims ${count} entries, more than its ${d.length} bytes can hold`, d.at(0));
@@ -170,9 +177,9 @@ function decodeNtFileWords(d: Decoder, w: number): { pageSize: bigint; entries: 
     if (str >= d.length) throw new FormatError(`NT_FILE has ${n} entries but only ${i} file names`, d.at(d.length));
     const nul = d.buf.indexOf(0, str);
     const stop = nul < 0 ? d.length : nul;
-    const path = d.buf.toString('utf8', str, stop);
+    const filename = d.buf.toString('utf8', str, stop);
     str = stop + 1;
-    entries.push({ start: d.uint(off, w), end: d.uint(off + w, w), fileOffset: d.uint(off + 2 * w, w) * pageSize, path });
+    entries.push({ start: d.uint(off, w), end: d.uint(off + w, w), file_ofs: d.uint(off + 2 * w, w), filename });
   }
-  return { pageSize, entries };
+  return { count, page_size, entries };
 }

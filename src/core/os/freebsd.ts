@@ -30,9 +30,9 @@ export function decodeFreebsdNotes({ elf, notes, arch }: NotesInput): DecodedNot
       }
       case NT_FREEBSD.NT_THRMISC: {
         // Each NT_THRMISC follows the NT_PRSTATUS of the thread it names.
-        const name = tryNote(out.warnings, 'NT_THRMISC', () => decodeFbsdThrMisc(d));
+        const misc = tryNote(out.warnings, 'NT_THRMISC', () => decodeFbsdThrMisc(d));
         const t = out.threads[out.threads.length - 1];
-        if (t && name !== undefined) t.name = name;
+        if (t && misc !== undefined) t.name = misc.pr_tname;
         break;
       }
       case NT_FREEBSD.NT_PRPSINFO: {

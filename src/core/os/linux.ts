@@ -7,7 +7,8 @@ import { EM, NT_LINUX, nameOf } from '../../elf/constants.js';
 import type { Note } from '../../elf/notes.js';
 import { registerLayout } from '../../elf/arch.js';
 import { pcAndSp } from '../../elf/registers.js';
-import { decodeAuxv, decodeNtFile, decodePrPsInfo, decodePrStatus, decodeSigInfo, type SigInfo } from '../../elf/linux.js';
+import { decodeAuxv, decodeNtFile, decodePrPsInfo, decodePrStatus, decodeSigInfo, type NtFileEntry, type SigInfo } from '../../elf/linux.js';
+import type { FileMapping } from '../model.js';
 import { emptyDecoded, makeSignal, newThread, tryNote, type DecodedNotes, type NotesInput } from './decoded.js';
 
 /** Size of the first NT_PRSTATUS: it tells MIPS n32 from o32 (see registerLayout). */
@@ -16,6 +17,19 @@ export function firstPrStatusSize(notes: readonly Note[]): number | undefined {
 }
 
 const DELETED = ' (deleted)';
+
+/** An NT_FILE entry as a mapping: offset in bytes, the " (deleted)" the kernel appends taken off. */
+function fileMapping(e: NtFileEntry, page_size: bigint): FileMapping {
+  const deleted = e.filename.endsWith(DELETED);
+  return {
+    start: e.start,
+    end: e.end,
+    fileOffset: e.file_ofs * page_size,
+    path: deleted ? e.filename.slice(0, -DELETED.length) : e.filename,
+    deleted,
+    protection: undefined,
+  };
+}
 
 export function decodeLinuxNotes({ elf, notes, arch }: NotesInput): DecodedNotes {
   const h = elf.header;
@@ -42,17 +56,8 @@ export function decodeLinuxNotes({ elf, notes, arch }: NotesInput): DecodedNotes
       out.auxv = tryNote(out.warnings, 'NT_AUXV', () => decodeAuxv(d)) ?? [];
     } else if (n.name === 'CORE' && n.n_type === NT_LINUX.NT_FILE) {
       const nf = tryNote(out.warnings, 'NT_FILE', () => decodeNtFile(d));
-      for (const e of nf?.entries ?? []) {
-        const deleted = e.path.endsWith(DELETED);
-        out.mappings.push({
-          start: e.start,
-          end: e.end,
-          fileOffset: e.fileOffset,
-          path: deleted ? e.path.slice(0, -DELETED.length) : e.path,
-          deleted,
-          protection: undefined,
-        });
-      }
+      // A loop, not push(...): NT_FILE may list more entries than a call takes arguments.
+      for (const e of nf?.entries ?? []) out.mappings.push(fileMapping(e, nf!.page_size));
     }
   }
   // Without NT_PRPSINFO, the first thread's status still names the process.
