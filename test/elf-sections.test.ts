@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElfFile } from '../src/elf/file.js';
+import { ELF_LAYOUT } from '../src/elf/layout.js';
 import { FormatError } from '../src/elf/errors.js';
 import { BufferReader, FileReader } from '../src/elf/reader.js';
 import { readSections, summarizeDebugSections } from '../src/elf/sections.js';
@@ -75,16 +76,19 @@ describe('readSections', () => {
 
   it('refuses lying headers with FormatError, never a RangeError', async () => {
     const good = await fs.readFile(withDwarf);
-    const shoff = Number(good.readBigUInt64LE(40));
-    const shnum = good.readUInt16LE(60);
-    const shstrndx = good.readUInt16LE(62);
+    // Field offsets from the layout table, itself pinned to <elf.h> in elf-layout.test.ts.
+    const E = ELF_LAYOUT[64].ehdr.fields;
+    const S = ELF_LAYOUT[64].shdr;
+    const shoff = Number(good.readBigUInt64LE(E.e_shoff.offset));
+    const shnum = good.readUInt16LE(E.e_shnum.offset);
+    const shstrndx = good.readUInt16LE(E.e_shstrndx.offset);
     const variants: Array<[string, (b: Buffer) => void, RegExp]> = [
-      ['e_shoff past the end', (b) => b.writeBigUInt64LE(BigInt(b.length - 10), 40), /truncated/],
-      ['e_shentsize too small', (b) => b.writeUInt16LE(8, 58), /smaller than a section header/],
-      ['e_shstrndx out of range', (b) => b.writeUInt16LE(shnum + 5, 62), /names no section/],
-      ['name offset past the name table', (b) => b.writeUInt32LE(0x7fffffff, shoff + 64), /past the end of the section name table/],
-      ['name table size lies', (b) => b.writeBigUInt64LE(0xffffffffffn, shoff + shstrndx * 64 + 32), /implausibly large|past the end/],
-      ['count in section 0 lies', (b) => (b.writeUInt16LE(0, 60), b.writeBigUInt64LE(1n << 40n, shoff + 32)), /out of range|implausible section count/],
+      ['e_shoff past the end', (b) => b.writeBigUInt64LE(BigInt(b.length - 10), E.e_shoff.offset), /truncated/],
+      ['e_shentsize too small', (b) => b.writeUInt16LE(8, E.e_shentsize.offset), /smaller than a section header/],
+      ['e_shstrndx out of range', (b) => b.writeUInt16LE(shnum + 5, E.e_shstrndx.offset), /names no section/],
+      ['name offset past the name table', (b) => b.writeUInt32LE(0x7fffffff, shoff + S.size + S.fields.sh_name.offset), /past the end of the section name table/],
+      ['name table size lies', (b) => b.writeBigUInt64LE(0xffffffffffn, shoff + shstrndx * S.size + S.fields.sh_size.offset), /implausibly large|past the end/],
+      ['count in section 0 lies', (b) => (b.writeUInt16LE(0, E.e_shnum.offset), b.writeBigUInt64LE(1n << 40n, shoff + S.fields.sh_size.offset)), /out of range|implausible section count/],
     ];
     for (const [what, corrupt, re] of variants) {
       const b = Buffer.from(good);
@@ -97,7 +101,7 @@ describe('readSections', () => {
 
   it('an object without section headers has none', async () => {
     const b = Buffer.from(await fs.readFile(withDwarf));
-    b.writeBigUInt64LE(0n, 40);
+    b.writeBigUInt64LE(0n, ELF_LAYOUT[64].ehdr.fields.e_shoff.offset);
     expect(await readSections(await ElfFile.open(new BufferReader(b)))).toEqual([]);
   });
 });
