@@ -353,7 +353,7 @@ export function makeInput(seeds: Seed[], runSeed: number, i: number, forced?: Se
   const picked = seeds[Math.floor(r() * seeds.length)];
   // A regression replays input i of a run on the seed it was found with.
   const seed = forced ?? picked!;
-  let buf = Buffer.from(seed.bytes);
+  let buf: Buffer = Buffer.from(seed.bytes);
   const whats: string[] = [];
   const rounds = 1 + Math.floor(r() * 3);
   for (let k = 0; k < rounds; k++) {
