@@ -108,6 +108,7 @@ import {
   type UnstripModule,
 } from './helpers/oracles.js';
 
+const errorText = (err: unknown): string => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
 const hex = (v: bigint | undefined): string | undefined => (v === undefined ? undefined : v < 0n ? `-0x${(-v).toString(16)}` : `0x${v.toString(16)}`);
 
 /** Cores readCore must refuse with FormatError (see the table above); the rest of their checks use allowTruncated. */
@@ -711,7 +712,7 @@ if (!dir) {
       });
 
       const get = (): CoreSummary => {
-        if (!summary) throw new Error(`readCore failed: ${openError instanceof Error ? `${openError.name}: ${openError.message}` : String(openError)}`);
+        if (!summary) throw new Error(`readCore failed: ${errorText(openError)}`);
         return summary;
       };
 
@@ -722,12 +723,8 @@ if (!dir) {
           expect(summary).toBeDefined();
         });
       } else {
-        it('readCore opens it without throwing', () => {
-          if (openError !== undefined) {
-            // Anything else than FormatError is a bug on any input; on these real cores even FormatError is one.
-            expect(openError, 'readCore threw something other than FormatError').toBeInstanceOf(FormatError);
-          }
-          expect(openError).toBeUndefined();
+        it('readCore opens it without throwing (on these real cores even a FormatError is a bug)', () => {
+          expect(openError === undefined ? undefined : errorText(openError), 'readCore threw').toBeUndefined();
           expect(summary).toBeDefined();
         });
       }
