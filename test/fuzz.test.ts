@@ -92,6 +92,20 @@ describe('fuzzing the core reader', () => {
     Math.max(120_000, INPUTS * 50),
   );
 
+  it("the reader finds each kernel core's notes and link_map chain, so the structured mutators have targets", () => {
+    for (const mode of ['segv-thread', 'abort-plugin']) {
+      const s = seeds.find((x) => x.name === `kernel-core:${mode}`)!;
+      const { layout } = s;
+      expect(layout.notes.map((n) => `${n.name}/${n.type}`), mode).toEqual(expect.arrayContaining(['CORE/1', 'CORE/3', 'CORE/6', 'CORE/1179208773']));
+      expect(layout.phdrs.filter((p) => p.type === 1).length, mode).toBeGreaterThan(10);
+      // crashme, libfoo, the plugin, libz, libc, ld.so and more: each l_next in the file holds the next link_map's address.
+      expect(layout.linkMapAddrs.length, mode).toBeGreaterThanOrEqual(6);
+      for (let i = 0; i + 1 < layout.linkMapAddrs.length; i++) {
+        expect(s.bytes.readBigUInt64LE(layout.linkMapNext[i]!), `${mode} link_map[${i}].l_next`).toBe(layout.linkMapAddrs[i + 1]);
+      }
+    }
+  });
+
   it('every mutator changes its input on some seed (the fuzzer really mutates)', () => {
     let changed = 0;
     for (let i = 0; i < 200; i++) {
