@@ -4,6 +4,8 @@ import SummaryReporter from './test/helpers/summaryReporter.js';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Stops the run up front, with one message, when a program the tests spawn is missing.
+    globalSetup: ['test/helpers/prerequisites.ts'],
     testTimeout: 120_000,
     hookTimeout: 300_000,
     // The end-to-end tests compile programs and make real kernel cores; two

@@ -13,8 +13,9 @@ import { CoreFile } from '../../src/core/open.js';
 import { FormatError } from '../../src/elf/errors.js';
 import { BufferReader } from '../../src/elf/reader.js';
 import { ElfFile } from '../../src/elf/file.js';
+import { NT_FREEBSD, NT_LINUX, PT } from '../../src/elf/constants.js';
+import { auxValue, executableDynamic, executableFromAuxv } from '../../src/core/executable.js';
 import { findRDebug, walkLinkMap } from '../../src/core/linkmap.js';
-import { CoreMemory } from '../../src/core/memory.js';
 
 /** mulberry32: small, fast, good enough to pick mutations. */
 export function prng(seed: number): () => number {
@@ -79,85 +80,78 @@ function put(buf: Buffer, off: number, size: number, le: boolean, value: bigint)
   else le ? buf.writeUInt16LE(Number(v), off) : buf.writeUInt16BE(Number(v), off);
 }
 
-/** Finds the seed's structure with the reader itself (the seeds are valid). */
+/**
+ * Finds the seed's structure with the reader itself (the seeds are valid):
+ * ElfFile for the header and program headers, CoreFile for the notes (with
+ * their file offsets) and memory, and the reader's own r_debug lookup for the
+ * link_map chain. Only the file offsets the mutators write to are computed here.
+ */
 export async function analyse(name: string, bytes: Buffer): Promise<Seed> {
-  const is64 = bytes[4] === 2;
-  const le = bytes[5] === 1;
-  const w = is64 ? 8 : 4;
-  const phoff = Number(u(bytes, is64 ? 32 : 28, w, le));
-  const phentsize = Number(u(bytes, is64 ? 54 : 42, 2, le));
-  const phnum = Math.min(Number(u(bytes, is64 ? 56 : 44, 2, le)), 4096);
-  const phdrs: Phdr[] = [];
-  for (let i = 0; i < phnum; i++) {
-    const at = phoff + i * phentsize;
-    if (at + phentsize > bytes.length) break;
-    phdrs.push({
-      at,
-      type: Number(u(bytes, at, 4, le)),
-      offset: Number(u(bytes, at + (is64 ? 8 : 4), w, le)),
-      vaddr: u(bytes, at + (is64 ? 16 : 8), w, le),
-      filesz: Number(u(bytes, at + (is64 ? 32 : 16), w, le)),
-    });
-  }
+  const elf = await ElfFile.open(new BufferReader(bytes));
+  const { header } = elf;
+  const is64 = header.elfClass === 64;
+  const le = header.byteOrder === 'little';
+  const phoff = Number(header.e_phoff);
+  // Enough program headers to pick mutation targets from (the PN_XNUM seed has 66,000).
+  const phdrs: Phdr[] = elf.progs
+    .slice(0, 4096)
+    .map((p) => ({ at: phoff + p.index * header.e_phentsize, type: p.p_type, offset: Number(p.p_offset), vaddr: p.p_vaddr, filesz: Number(p.p_filesz) }))
+    .filter((p) => p.at + header.e_phentsize <= bytes.length);
   const notes: NoteLoc[] = [];
-  for (const p of phdrs.filter((x) => x.type === 4)) {
-    let off = p.offset;
-    const end = Math.min(p.offset + p.filesz, bytes.length);
-    while (off + 12 <= end) {
-      const namesz = Number(u(bytes, off, 4, le));
-      const descsz = Number(u(bytes, off + 4, 4, le));
-      const type = Number(u(bytes, off + 8, 4, le));
-      const desc = off + 12 + Math.ceil(namesz / 4) * 4;
-      if (desc + descsz > end) break;
-      notes.push({ header: off, name: bytes.toString('latin1', off + 12, off + 12 + Math.max(0, namesz - 1)), type, desc, descsz });
-      off = desc + Math.ceil(descsz / 4) * 4;
-    }
-  }
   const linkMapNext: number[] = [];
   const linkMapAddrs: bigint[] = [];
   try {
     const core = await CoreFile.fromReader(new BufferReader(bytes), { allowTruncated: true });
-    const exe = core.summary.modules.find((m) => m.kind === 'executable');
-    void exe;
-    const elf = await ElfFile.open(new BufferReader(bytes));
-    const mem = new CoreMemory(elf);
-    // Find r_debug the way the reader does, through the executable's dynamic section in the auxv.
-    const aux = (n: string) => core.summary.auxv.find((a) => a.name === n)?.a_val;
-    const phdr = aux('AT_PHDR');
-    const nph = Number(aux('AT_PHNUM') ?? 0n);
-    if (phdr !== undefined && nph > 0 && nph < 256) {
-      const ent = is64 ? 56 : 32;
-      const table = await mem.read(phdr, nph * ent);
-      if (table) {
-        let bias = 0n;
-        let dyn: { vaddr: bigint; size: bigint } | undefined;
-        for (let i = 0; i < nph; i++) {
-          const t = Number(u(table, i * ent, 4, le));
-          const vaddr = u(table, i * ent + (is64 ? 16 : 8), w, le);
-          const memsz = u(table, i * ent + (is64 ? 40 : 20), w, le);
-          if (t === 6) bias = phdr - vaddr;
-          if (t === 2) dyn = { vaddr, size: memsz };
-        }
-        if (dyn) {
-          const ctx = { mem, elfClass: (is64 ? 64 : 32) as 32 | 64, byteOrder: (le ? 'little' : 'big') as 'little' | 'big' };
-          const r = await findRDebug(ctx, BigInt.asUintN(w * 8, bias + dyn.vaddr), dyn.size);
-          if (r !== undefined) {
-            const { entries } = await walkLinkMap(ctx, r);
-            for (const e of entries) {
-              const seg = mem.segmentAt(e.addr + BigInt(3 * w));
-              if (!seg) continue;
-              linkMapNext.push(Number(seg.offset + (e.addr + BigInt(3 * w) - seg.vaddr)));
-              linkMapAddrs.push(e.addr);
-            }
-          }
-        }
+    for (const n of core.notes) notes.push({ header: Number(n.offset), name: n.name, type: n.n_type, desc: Number(n.descOffset), descsz: n.desc.length });
+    // r_debug the way the reader finds it: the executable's PT_DYNAMIC through the auxv, then DT_DEBUG.
+    const shape = { elfClass: core.elf.elfClass, byteOrder: core.elf.byteOrder };
+    const { auxv } = core.summary;
+    const dyn = executableDynamic(await executableFromAuxv(core.memory, auxv, shape), undefined, auxValue(auxv, 'AT_ENTRY'), shape.elfClass);
+    const ctx = { mem: core.memory, ...shape };
+    const rDebug = dyn && (await findRDebug(ctx, dyn.addr, dyn.size));
+    if (rDebug !== undefined) {
+      const w = BigInt(is64 ? 8 : 4);
+      for (const e of (await walkLinkMap(ctx, rDebug)).entries) {
+        // struct link_map { l_addr, l_name, l_ld, l_next, l_prev, ... }: l_next is the fourth word.
+        const next = e.addr + 3n * w;
+        const seg = core.memory.segmentAt(next);
+        if (!seg || next + w > seg.vaddr + seg.filesz) continue;
+        linkMapNext.push(Number(seg.offset + (next - seg.vaddr)));
+        linkMapAddrs.push(e.addr);
       }
     }
   } catch {
-    // a seed the reader cannot follow still gets byte-level mutations
+    // a seed the core reader cannot follow still gets header and byte-level mutations
   }
-  return { name, bytes, layout: { is64, le, phoff, phentsize, phnum, phdrs, notes, linkMapNext, linkMapAddrs } };
+  return { name, bytes, layout: { is64, le, phoff, phentsize: header.e_phentsize, phnum: elf.phnum, phdrs, notes, linkMapNext, linkMapAddrs } };
 }
+
+/**
+ * Where the fields the mutators overwrite sit, [offset, size] per ELF class
+ * (Elf32/Elf64 _Ehdr, _Phdr, _Shdr in the ELF spec). The only layout this
+ * helper knows; the reader decodes everything else. To be replaced by
+ * src/elf's layout table once it exports one.
+ */
+const FIELDS = {
+  32: {
+    word: 4, ehdrSize: 52, shdrSize: 40,
+    e_phoff: [28, 4], e_shoff: [32, 4], e_phentsize: [42, 2], e_phnum: [44, 2], e_shnum: [48, 2],
+    p_offset: [4, 4], p_vaddr: [8, 4], p_filesz: [16, 4], p_memsz: [20, 4],
+    sh_info: [28, 4],
+  },
+  64: {
+    word: 8, ehdrSize: 64, shdrSize: 64,
+    e_phoff: [32, 8], e_shoff: [40, 8], e_phentsize: [54, 2], e_phnum: [56, 2], e_shnum: [60, 2],
+    p_offset: [8, 8], p_vaddr: [16, 8], p_filesz: [32, 8], p_memsz: [40, 8],
+    sh_info: [44, 4],
+  },
+} as const;
+/** struct kinfo_vmentry up to kve_path (sys/user.h): a packed record is at least this long. */
+const KVE_FIXED_BYTES = 136;
+type Field = readonly [offset: number, size: number];
+const fieldsOf = (s: SeedLayout) => FIELDS[s.is64 ? 64 : 32];
+/** Writes `value` into the field at `base` + its offset. */
+const setField = (buf: Buffer, s: SeedLayout, base: number, [off, size]: Field, value: bigint) => put(buf, base + off, size, s.le, value);
 
 type Mutator = (buf: Buffer, s: SeedLayout, r: () => number) => { buf: Buffer; what: string };
 
@@ -188,7 +182,7 @@ export const MUTATORS: ReadonlyArray<[string, Mutator]> = [
   [
     'truncation at a header boundary',
     (buf, s, r) => {
-      const points = [0, 1, 4, 16, 20, s.is64 ? 64 : 52, s.phoff, ...s.phdrs.map((p) => p.at), ...s.phdrs.map((p) => p.offset), ...s.notes.map((n) => n.header), ...s.notes.map((n) => n.desc), ...s.notes.map((n) => n.desc + n.descsz)];
+      const points = [0, 1, 4, 16, 20, fieldsOf(s).ehdrSize, s.phoff, ...s.phdrs.map((p) => p.at), ...s.phdrs.map((p) => p.offset), ...s.notes.map((n) => n.header), ...s.notes.map((n) => n.desc), ...s.notes.map((n) => n.desc + n.descsz)];
       const at = Math.max(0, Math.min(buf.length, pick(r, points) + pick(r, [-1, 0, 1, 3])));
       return { buf: buf.subarray(0, at), what: `truncated at ${at}` };
     },
@@ -200,25 +194,23 @@ export const MUTATORS: ReadonlyArray<[string, Mutator]> = [
   [
     'ELF header count and size fields',
     (buf, s, r) => {
-      const w = s.is64 ? 8 : 4;
-      const fields: Array<[string, number, number]> = s.is64
-        ? [['e_phoff', 32, 8], ['e_shoff', 40, 8], ['e_phentsize', 54, 2], ['e_phnum', 56, 2], ['e_shnum', 60, 2]]
-        : [['e_phoff', 28, 4], ['e_shoff', 32, 4], ['e_phentsize', 42, 2], ['e_phnum', 44, 2], ['e_shnum', 48, 2]];
-      const [name, off, size] = pick(r, fields);
-      const v = interesting(r, size, buf.length);
-      put(buf, off, size, s.le, v);
-      void w;
+      const name = pick(r, ['e_phoff', 'e_shoff', 'e_phentsize', 'e_phnum', 'e_shnum'] as const);
+      const field = fieldsOf(s)[name];
+      const v = interesting(r, field[1], buf.length);
+      setField(buf, s, 0, field, v);
       return { buf, what: `${name} = ${v}` };
     },
   ],
   [
     'PN_XNUM lie',
     (buf, s, r) => {
-      put(buf, s.is64 ? 56 : 44, 2, s.le, 0xffffn);
+      const f = fieldsOf(s);
+      setField(buf, s, 0, f.e_phnum, 0xffffn);
       const shoff = pick(r, [0n, BigInt(s.phoff), BigInt(buf.length - 16), BigInt(buf.length)]);
-      put(buf, s.is64 ? 40 : 32, s.is64 ? 8 : 4, s.le, shoff);
-      const info = interesting(r, 4, buf.length);
-      if (Number(shoff) + 64 <= buf.length) put(buf, Number(shoff) + (s.is64 ? 44 : 28), 4, s.le, info);
+      setField(buf, s, 0, f.e_shoff, shoff);
+      // Section header 0's sh_info holds the real count under PN_XNUM.
+      const info = interesting(r, f.sh_info[1], buf.length);
+      if (Number(shoff) + f.shdrSize <= buf.length) setField(buf, s, Number(shoff), f.sh_info, info);
       return { buf, what: `e_phnum=PN_XNUM, e_shoff=${shoff}, sh_info=${info}` };
     },
   ],
@@ -227,22 +219,21 @@ export const MUTATORS: ReadonlyArray<[string, Mutator]> = [
     (buf, s, r) => {
       if (!s.phdrs.length) return { buf, what: 'no phdrs' };
       const p = pick(r, s.phdrs);
-      const w = s.is64 ? 8 : 4;
-      const fields: Array<[string, number]> = s.is64 ? [['p_offset', 8], ['p_vaddr', 16], ['p_filesz', 32], ['p_memsz', 40]] : [['p_offset', 4], ['p_vaddr', 8], ['p_filesz', 16], ['p_memsz', 20]];
-      const [name, off] = pick(r, fields);
-      const v = interesting(r, w, buf.length);
-      put(buf, p.at + off, w, s.le, v);
+      const name = pick(r, ['p_offset', 'p_vaddr', 'p_filesz', 'p_memsz'] as const);
+      const field = fieldsOf(s)[name];
+      const v = interesting(r, field[1], buf.length);
+      setField(buf, s, p.at, field, v);
       return { buf, what: `phdr@${p.at} ${name} = ${v}` };
     },
   ],
   [
     'overlapping PT_LOAD segments',
     (buf, s, r) => {
-      const loads = s.phdrs.filter((p) => p.type === 1);
+      const loads = s.phdrs.filter((p) => p.type === PT.PT_LOAD);
       if (loads.length < 2) return { buf, what: 'too few loads' };
       const a = pick(r, loads);
       const b = pick(r, loads);
-      put(buf, b.at + (s.is64 ? 16 : 8), s.is64 ? 8 : 4, s.le, a.vaddr + BigInt(Math.floor(r() * 64)));
+      setField(buf, s, b.at, fieldsOf(s).p_vaddr, a.vaddr + BigInt(Math.floor(r() * 64)));
       return { buf, what: `PT_LOAD@${b.at} moved over PT_LOAD@${a.at}` };
     },
   ],
@@ -260,7 +251,7 @@ export const MUTATORS: ReadonlyArray<[string, Mutator]> = [
   [
     'zero-length and duplicated notes',
     (buf, s, r) => {
-      const seg = s.phdrs.find((p) => p.type === 4);
+      const seg = s.phdrs.find((p) => p.type === PT.PT_NOTE);
       if (!seg || !s.notes.length) return { buf, what: 'no notes' };
       // Rebuild the note segment at the end of the file: each note kept, doubled or emptied.
       const parts: Buffer[] = [];
@@ -277,16 +268,15 @@ export const MUTATORS: ReadonlyArray<[string, Mutator]> = [
       }
       const notes = Buffer.concat(parts);
       const out = Buffer.concat([buf, notes]);
-      const w = s.is64 ? 8 : 4;
-      put(out, seg.at + (s.is64 ? 8 : 4), w, s.le, BigInt(buf.length));
-      put(out, seg.at + (s.is64 ? 32 : 16), w, s.le, BigInt(notes.length));
+      setField(out, s, seg.at, fieldsOf(s).p_offset, BigInt(buf.length));
+      setField(out, s, seg.at, fieldsOf(s).p_filesz, BigInt(notes.length));
       return { buf: out, what: `notes rebuilt: ${ops.join(',')}` };
     },
   ],
   [
     'NT_FILE count disagrees with its size',
     (buf, s, r) => {
-      const n = s.notes.find((x) => x.name === 'CORE' && x.type === 0x46494c45);
+      const n = s.notes.find((x) => x.name === 'CORE' && x.type === NT_LINUX.NT_FILE);
       if (!n) return { buf, what: 'no NT_FILE' };
       const w = s.is64 ? 8 : 4;
       const count = u(buf, n.desc, w, s.le);
@@ -298,7 +288,7 @@ export const MUTATORS: ReadonlyArray<[string, Mutator]> = [
   [
     'unterminated strings',
     (buf, s, r) => {
-      const n = s.notes.find((x) => x.type === pick(r, [0x46494c45, 3]));
+      const n = s.notes.find((x) => x.type === pick(r, [NT_LINUX.NT_FILE, NT_LINUX.NT_PRPSINFO]));
       if (!n) return { buf, what: 'no string note' };
       for (let i = n.desc; i < n.desc + n.descsz; i++) if (buf[i] === 0 && r() < 0.8) buf[i] = 0x41;
       return { buf, what: `NULs removed from note type ${n.type}` };
@@ -311,19 +301,19 @@ export const MUTATORS: ReadonlyArray<[string, Mutator]> = [
       if (k === 0) return { buf, what: 'no link_map' };
       const from = Math.floor(r() * k);
       const to = Math.floor(r() * (from + 1));
-      put(buf, s.linkMapNext[from]!, s.is64 ? 8 : 4, s.le, s.linkMapAddrs[to]!);
+      put(buf, s.linkMapNext[from]!, fieldsOf(s).word, s.le, s.linkMapAddrs[to]!);
       return { buf, what: `link_map[${from}].l_next → link_map[${to}]` };
     },
   ],
   [
     'kinfo_vmentry kve_structsize',
     (buf, s, r) => {
-      const n = s.notes.find((x) => x.name === 'FreeBSD' && x.type === 10);
+      const n = s.notes.find((x) => x.name === 'FreeBSD' && x.type === NT_FREEBSD.NT_PROCSTAT_VMMAP);
       if (!n) return { buf, what: 'no vmmap' };
-      // Walk the packed records and corrupt one's size.
+      // Walk the packed records (after the int structsize of the note) and corrupt one's size.
       let off = n.desc + 4;
       const recs: number[] = [];
-      while (off + 136 <= n.desc + n.descsz) {
+      while (off + KVE_FIXED_BYTES <= n.desc + n.descsz) {
         recs.push(off);
         const size = Number(u(buf, off, 4, s.le));
         if (size <= 0) break;
@@ -353,7 +343,7 @@ export function makeInput(seeds: Seed[], runSeed: number, i: number, forced?: Se
   const picked = seeds[Math.floor(r() * seeds.length)];
   // A regression replays input i of a run on the seed it was found with.
   const seed = forced ?? picked!;
-  let buf = Buffer.from(seed.bytes);
+  let buf: Buffer = Buffer.from(seed.bytes);
   const whats: string[] = [];
   const rounds = 1 + Math.floor(r() * 3);
   for (let k = 0; k < rounds; k++) {
