@@ -12,6 +12,7 @@ import { FormatError } from '../src/elf/errors.js';
 import { ElfFile, type ProgHeader } from '../src/elf/file.js';
 import { PT } from '../src/elf/constants.js';
 import { BufferReader } from '../src/elf/reader.js';
+import { fieldOffset } from '../src/elf/layout.js';
 
 const env = useCrash('segv-main', 'corepack-bad-');
 let dir: string;
@@ -113,7 +114,7 @@ describe('bad input to inspect and collect', () => {
 
   it('a program header count that points past the end of the file', async () => {
     const bad = Buffer.from(core.subarray(0, 4096));
-    bad.writeUInt16LE(0xfffe, 56); // e_phnum
+    bad.writeUInt16LE(0xfffe, fieldOffset(64, 'ehdr', 'e_phnum'));
     const run = await corepack(['inspect', await file('phnum', bad)]);
     expect(run.exitCode).toBe(3);
     expect(expectOneLineError(run)).toMatch(/program header table \(65534 entries/);

@@ -14,6 +14,8 @@ import { FormatError } from '../../src/elf/errors.js';
 import { BufferReader } from '../../src/elf/reader.js';
 import { ElfFile } from '../../src/elf/file.js';
 import { NT_FREEBSD, NT_LINUX, PT } from '../../src/elf/constants.js';
+import { ELF_LAYOUT } from '../../src/elf/layout.js';
+import type { ElfClass } from '../../src/elf/decoder.js';
 import { auxValue, executableDynamic, executableFromAuxv } from '../../src/core/executable.js';
 import { findRDebug, walkLinkMap } from '../../src/core/linkmap.js';
 
@@ -127,25 +129,21 @@ export async function analyse(name: string, bytes: Buffer): Promise<Seed> {
 }
 
 /**
- * Where the fields the mutators overwrite sit, [offset, size] per ELF class
- * (Elf32/Elf64 _Ehdr, _Phdr, _Shdr in the ELF spec). The only layout this
- * helper knows; the reader decodes everything else. To be replaced by
- * src/elf's layout table once it exports one.
+ * Where the fields the mutators overwrite sit, [offset, size] per ELF class,
+ * taken from src/elf's layout table (the one the reader decodes with).
  */
-const FIELDS = {
-  32: {
-    word: 4, ehdrSize: 52, shdrSize: 40,
-    e_phoff: [28, 4], e_shoff: [32, 4], e_phentsize: [42, 2], e_phnum: [44, 2], e_shnum: [48, 2],
-    p_offset: [4, 4], p_vaddr: [8, 4], p_filesz: [16, 4], p_memsz: [20, 4],
-    sh_info: [28, 4],
-  },
-  64: {
-    word: 8, ehdrSize: 64, shdrSize: 64,
-    e_phoff: [32, 8], e_shoff: [40, 8], e_phentsize: [54, 2], e_phnum: [56, 2], e_shnum: [60, 2],
-    p_offset: [8, 8], p_vaddr: [16, 8], p_filesz: [32, 8], p_memsz: [40, 8],
-    sh_info: [44, 4],
-  },
-} as const;
+function fieldsFor(cls: ElfClass) {
+  const { ehdr, phdr, shdr, wordSize } = ELF_LAYOUT[cls];
+  const f = (x: { offset: number; size: number }): Field => [x.offset, x.size];
+  return {
+    word: wordSize, ehdrSize: ehdr.size, shdrSize: shdr.size,
+    e_phoff: f(ehdr.fields.e_phoff), e_shoff: f(ehdr.fields.e_shoff), e_phentsize: f(ehdr.fields.e_phentsize),
+    e_phnum: f(ehdr.fields.e_phnum), e_shnum: f(ehdr.fields.e_shnum),
+    p_offset: f(phdr.fields.p_offset), p_vaddr: f(phdr.fields.p_vaddr), p_filesz: f(phdr.fields.p_filesz), p_memsz: f(phdr.fields.p_memsz),
+    sh_info: f(shdr.fields.sh_info),
+  };
+}
+const FIELDS = { 32: fieldsFor(32), 64: fieldsFor(64) } as const;
 /** struct kinfo_vmentry up to kve_path (sys/user.h): a packed record is at least this long. */
 const KVE_FIXED_BYTES = 136;
 type Field = readonly [offset: number, size: number];
