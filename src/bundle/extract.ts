@@ -41,9 +41,10 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { posix } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
-import { CliError, EXIT } from '../cli/exit.js';
+import { abortReason, NotEnoughSpaceError } from '../util/errors.js';
+import { ManifestError, NotABundleError, UnsafeBundleError } from './errors.js';
 import { codecFor, detectFormat, type Format } from './formats.js';
-import { isSafeRelativePath, MANIFEST_NAME, ManifestError, parseManifest, type Manifest } from './manifest.js';
+import { isSafeRelativePath, MANIFEST_NAME, parseManifest, type Manifest } from './manifest.js';
 
 /** manifest.json holds the inspect summary of the core: a few MiB at worst. */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
@@ -99,8 +100,8 @@ export interface StageOptions {
 }
 
 /** An untrusted bundle refused: one line naming the entry and the reason. */
-export function refuse(message: string): CliError {
-  return new CliError(`unsafe or malformed bundle: ${message}`, EXIT.BAD_INPUT);
+export function refuse(reason: string, entry: string | null = null, options?: ErrorOptions): UnsafeBundleError {
+  return new UnsafeBundleError(reason, entry, options);
 }
 
 const show = (p: string) => JSON.stringify(p);
@@ -119,7 +120,7 @@ export function checkEntryPath(raw: string, isDir: boolean): string {
 }
 
 function bad(raw: string, why: string): never {
-  throw refuse(`entry ${show(raw)} ${why}`);
+  throw refuse(`entry ${show(raw)} ${why}`, raw);
 }
 
 /**
@@ -166,18 +167,16 @@ async function checkFreeSpace(dir: string, need: number): Promise<void> {
   try {
     const st = await fs.statfs(dir);
     const free = st.bavail * st.bsize;
-    if (free < need) {
-      throw new CliError(`not enough space in ${dir}: the bundle needs ${need} bytes, ${free} are free`, EXIT.WRITE_FAILED, 'free some space, or pass --dir on a larger file system');
-    }
+    if (free < need) throw new NotEnoughSpaceError(dir, need, free);
   } catch (err) {
-    if (err instanceof CliError) throw err;
+    if (err instanceof NotEnoughSpaceError) throw err;
     // statfs unsupported here: the write itself will report ENOSPC.
   }
 }
 
 /**
  * Decompresses and extracts `bundlePath` into a fresh temp dir inside
- * `targetDir` (which must exist). Throws a CliError for a refused bundle,
+ * `targetDir` (which must exist). Throws an UnsafeBundleError for a refused bundle,
  * after removing everything it wrote.
  */
 export async function stageBundle(bundlePath: string, targetDir: string, opts: StageOptions = {}): Promise<StagedBundle> {
@@ -192,7 +191,7 @@ export async function stageBundle(bundlePath: string, targetDir: string, opts: S
   const format = detectFormat(head.subarray(0, headLen));
   const plainTar = format === undefined && headLen === 512 && head.toString('latin1', 257, 262) === 'ustar';
   if (format === undefined && !plainTar) {
-    throw new CliError(`${bundlePath}: not a corepack bundle (neither bzip2, gzip, zstd nor tar data)`, EXIT.BAD_INPUT);
+    throw new NotABundleError(bundlePath, 'neither bzip2, gzip, zstd nor tar data');
   }
   const codec = format ? await codecFor(format, 'decompress') : undefined;
 
@@ -265,7 +264,7 @@ async function extractInto(
     input.destroy();
     rejectRun(err);
   };
-  const onAbort = () => fail(opts.signal?.reason instanceof Error ? opts.signal.reason : new CliError('interrupted; nothing was left behind', EXIT.INTERRUPTED));
+  const onAbort = () => fail(abortReason(opts.signal!));
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -420,7 +419,7 @@ async function extractInto(
     try {
       manifest = parseManifest(text);
     } catch (err) {
-      if (err instanceof ManifestError) throw refuse(err.message);
+      if (err instanceof ManifestError) throw refuse(err.message, null, { cause: err });
       throw err;
     }
     declared = new Map();
@@ -486,7 +485,7 @@ async function extractInto(
   if (stream) {
     input.pipe(stream.input as NodeJS.WritableStream);
     (stream.input as NodeJS.WritableStream).on('error', () => {}); // EPIPE when the decompressor dies: reported by `done`
-    stream.done.catch((err: unknown) => fail(refuse(`the compressed data is truncated or corrupt (${(err as Error).message})`)));
+    stream.done.catch((err: unknown) => fail(refuse(`the compressed data is truncated or corrupt (${(err as Error).message})`, null, { cause: err })));
   }
 
   try {

@@ -17,6 +17,9 @@
  */
 import { posix } from 'node:path';
 import type { Json } from '../core/json.js';
+import { ManifestError } from './errors.js';
+
+export { ManifestError };
 
 export const MANIFEST_FORMAT = 'corepack-bundle';
 export const MANIFEST_SCHEMA = 1;
@@ -74,10 +77,6 @@ export interface Manifest {
   warnings: string[];
 }
 
-/** Thrown for a manifest that is not what collect writes. Its message names the field. */
-export class ManifestError extends Error {
-  override readonly name = 'ManifestError';
-}
 
 /**
  * A bundle-relative path is safe when it is relative, normalised, has no "..",

@@ -5,9 +5,9 @@
  */
 import { createReadStream } from 'node:fs';
 import { Parser, type ReadEntry } from 'tar';
-import { CliError, EXIT } from '../cli/exit.js';
+import { BadManifestError, ManifestError, NotABundleError } from './errors.js';
 import { codecFor, type Format } from './formats.js';
-import { MANIFEST_NAME, parseManifest, ManifestError, type Manifest } from './manifest.js';
+import { MANIFEST_NAME, parseManifest, type Manifest } from './manifest.js';
 import { MAX_MANIFEST_BYTES } from './extract.js';
 
 export async function readBundleManifest(path: string, format: Format): Promise<Manifest> {
@@ -20,7 +20,7 @@ export async function readBundleManifest(path: string, format: Format): Promise<
   input.on('error', () => undefined);
   (cs.input as NodeJS.WritableStream).on('error', () => undefined);
 
-  const bad = (why: string): CliError => new CliError(`${path}: not a corepack bundle (${why})`, EXIT.BAD_INPUT);
+  const bad = (why: string): NotABundleError => new NotABundleError(path, why);
   try {
     const text = await new Promise<string>((resolve, reject) => {
       const parser = new Parser({
@@ -47,7 +47,7 @@ export async function readBundleManifest(path: string, format: Format): Promise<
     });
     return parseManifest(text);
   } catch (err) {
-    if (err instanceof ManifestError) throw new CliError(`${path}: ${err.message}`, EXIT.BAD_INPUT);
+    if (err instanceof ManifestError) throw new BadManifestError(path, err);
     throw err;
   } finally {
     input.destroy();

@@ -11,7 +11,7 @@ import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CoreFile } from '../core/open.js';
 import { summaryJson } from '../core/json.js';
-import { CliError, EXIT } from '../cli/exit.js';
+import { abortReason, BadOptionError, OUT_OF_SPACE_CODES, OutputWriteError, errnoOf } from '../util/errors.js';
 import { codecFor, DEFAULT_EXTENSION, formatForName, supportedExtensions, type Format } from '../bundle/formats.js';
 import { MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile } from '../bundle/manifest.js';
 import { FileChangedError, streamSink, TarWriter } from '../bundle/create.js';
@@ -55,10 +55,6 @@ export function bundleRootName(output: string): string {
   return name || 'bundle';
 }
 
-function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new CliError('interrupted', EXIT.INTERRUPTED);
-}
-
 /** Removes temporary files that earlier runs of corepack left behind when they were killed, and only those. */
 export async function removeStaleTemporaries(dir: string): Promise<string[]> {
   const removed: string[] = [];
@@ -98,7 +94,7 @@ export async function collect(opts: CollectOptions): Promise<CollectResult> {
       if (!(err instanceof FileChangedError) || attempt >= MAX_ATTEMPTS) throw err;
       // Start over from the core: the new plan sees the file as it is now
       // (a replaced library then shows up as a build-ID mismatch).
-      notes.push(`${err.message.split(':')[0]}; collected again (attempt ${attempt + 1})`);
+      notes.push(`${err.summary}; collected again (attempt ${attempt + 1})`);
     }
   }
 }
@@ -108,9 +104,9 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
   const output = resolve(opts.output ?? `${basename(corePath)}${DEFAULT_EXTENSION}`);
   const fmt = formatForName(output);
   if (!fmt) {
-    throw new CliError(`cannot tell the bundle format from the name ${basename(output)}`, EXIT.USAGE, `name the output with one of: ${supportedExtensions()}`);
+    throw new BadOptionError('-o', output, `cannot tell the bundle format from the name ${basename(output)}`, `name the output with one of: ${supportedExtensions()}`);
   }
-  if (output === corePath) throw new CliError('the output would overwrite the core', EXIT.USAGE, 'choose another -o name');
+  if (output === corePath) throw new BadOptionError('-o', output, 'the output would overwrite the core', 'choose another -o name');
 
   const core = await CoreFile.open(corePath);
   let summary;
@@ -178,7 +174,7 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
     const sink = streamSink(cs.input);
     const guarded = {
       write: async (chunk: Buffer): Promise<void> => {
-        if (opts.signal?.aborted) throw abortError(opts.signal);
+        if (opts.signal?.aborted) throw abortReason(opts.signal);
         await Promise.race([sink.write(chunk), failed]);
       },
     };
@@ -206,11 +202,9 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
     cs.kill();
     out.destroy();
     await unlink(tmp).catch(() => undefined);
-    if (opts.signal?.aborted) throw abortError(opts.signal);
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EFBIG' || code === 'EDQUOT') {
-      throw new CliError(`cannot write ${output}: ${code === 'ENOSPC' ? 'no space left on the device' : code === 'EFBIG' ? 'file size limit reached' : 'disk quota exceeded'}; no bundle was written`, EXIT.WRITE_FAILED, 'free some space or write the bundle elsewhere with -o');
-    }
+    if (opts.signal?.aborted) throw abortReason(opts.signal);
+    const code = errnoOf(err);
+    if (code !== undefined && OUT_OF_SPACE_CODES.has(code)) throw new OutputWriteError(output, code, undefined, { cause: err });
     throw err;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
