@@ -5,8 +5,10 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, exitCodesHelp } from './exit.js';
 import { describeError, UsageError } from './errors.js';
-import type { CollectCliOptions } from './collect.js';
+import type { CollectFlags, ReplayFlags } from './options.js';
+import type { InspectFlags } from './inspect.js';
 import { VERSION } from '../version.js';
+import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
 
 export { describeError };
 
@@ -49,10 +51,10 @@ Examples:
   $ npx corepack inspect core.1234 --json > crash.json
   $ npx corepack inspect ticket-4711.tbz2          # who collected it, what crashed, the state of every file`,
     )
-    .action(async (core: string, opts: { json?: boolean }) => {
+    .action(async (core: string, flags: InspectFlags) => {
       // Each command loads its own modules: start-up stays short for the light ones.
-      const { inspectCommand } = await import('./inspect.js');
-      process.exitCode = await inspectCommand(core, opts);
+      const { inspectCommand, normalizeInspectOptions } = await import('./inspect.js');
+      process.exitCode = await inspectCommand(core, normalizeInspectOptions(flags));
     });
 
   program
@@ -61,8 +63,8 @@ Examples:
     .argument('<core>', 'the core file (only read, never changed)')
     .option('-e, --exe <path>', 'the executable that crashed (default: the one the core names)')
     .option('-o, --output <bundle>', 'bundle to write; the extension picks the format: .tbz2/.tar.bz2, .tar.gz/.tgz, .tar.zst/.tzst (default: <core>.tbz2)')
-    .option('--with-debug', 'also bundle separate debug files found for the build IDs (/usr/lib/debug/.build-id)')
-    .option('--debug-dir <dir>', 'where --with-debug looks for .build-id/ (default: /usr/lib/debug)')
+    .option('--with-debug', 'also bundle separate debug files found for the build IDs (under --debug-dir: .build-id/, and by .gnu_debuglink)')
+    .option('--debug-dir <dir>', `where --with-debug looks for .build-id/ (default: ${DEFAULT_DEBUG_DIR})`)
     .option('--json', 'print the result (path, size, per-file status) as JSON on stdout')
     .addHelpText(
       'after',
@@ -75,9 +77,9 @@ Examples:
 Exit code 0 means every file matched the crash; 4 means the bundle was written
 but a file was missing or replaced since the crash (the messages say which).`,
     )
-    .action(async (core: string, opts: CollectCliOptions) => {
+    .action(async (core: string, flags: CollectFlags) => {
       const { collectCommand } = await import('./collect.js');
-      process.exitCode = await collectCommand(core, opts);
+      process.exitCode = await collectCommand(core, flags);
     });
 
   program
@@ -119,18 +121,13 @@ Examples:
   $ npx corepack replay crash-1234.tbz2 -- -ex 'frame 1' -ex 'info locals'
   $ lldb -s ~/.cache/corepack/bundles/0123456789abcdef/replay.lldb`,
     )
-    .action(async (bundle: string, gdbArgs: string[], opts: { dir?: string; batch?: boolean; json?: boolean; gdb?: string; hostThreadDb?: boolean }) => {
+    .action(async (bundle: string, gdbArgs: string[], flags: ReplayFlags) => {
       if (gdbArgs.length > 0 && !argv.includes('--')) {
         throw new UsageError(`unexpected argument ${JSON.stringify(gdbArgs[0])}`, 'arguments for gdb go after --, e.g. corepack replay BUNDLE -- -ex "info registers"');
       }
       const { replayCommand } = await import('./replay.js');
-      process.exitCode = await replayCommand(bundle, gdbArgs, {
-        dir: opts.dir,
-        batch: opts.batch,
-        json: opts.json,
-        gdb: opts.gdb,
-        bundledThreadDb: !opts.hostThreadDb,
-      });
+      const { normalizeReplayOptions } = await import('./options.js');
+      process.exitCode = await replayCommand(bundle, gdbArgs, normalizeReplayOptions(flags));
     });
 
   return program;

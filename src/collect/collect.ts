@@ -8,11 +8,11 @@
  */
 import { createWriteStream } from 'node:fs';
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { CoreFile } from '../core/open.js';
 import { summaryJson } from '../core/json.js';
-import { abortReason, BadOptionError, OUT_OF_SPACE_CODES, OutputWriteError, errnoOf } from '../util/errors.js';
-import { codecFor, DEFAULT_EXTENSION, formatForName, supportedExtensions, type Format } from '../bundle/formats.js';
+import { abortReason, OUT_OF_SPACE_CODES, OutputWriteError, errnoOf } from '../util/errors.js';
+import { codecFor, formatForName, type Format, type FormatInfo } from '../bundle/formats.js';
 import { MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile } from '../bundle/manifest.js';
 import { FileChangedError, streamSink, TarWriter } from '../bundle/create.js';
 import { VERSION } from '../version.js';
@@ -20,13 +20,23 @@ import { hostInfo } from './host.js';
 import { sha256File } from '../util/digest.js';
 import { planBundle, type PlannedFile } from './plan.js';
 
+/** What to collect, complete and checked (src/cli/options.ts makes it from the command line). */
 export interface CollectOptions {
+  /** The core, absolute. */
   core: string;
-  executable?: string | undefined;
-  output?: string | undefined;
-  withDebug?: boolean | undefined;
-  /** Where --with-debug looks for .build-id/ (default /usr/lib/debug). */
-  debugDir?: string | undefined;
+  /** -e, absolute; null: the executable the core names. */
+  executable: string | null;
+  /** The bundle to write, absolute. */
+  output: string;
+  /** The format the output's name asks for. */
+  format: FormatInfo;
+  withDebug: boolean;
+  /** Where --with-debug looks for .build-id/ and debuglink targets, absolute. */
+  debugDir: string;
+}
+
+/** How a run is watched and stopped: not options of the bundle, so none has a default. */
+export interface CollectHooks {
   /** Progress callback: phase, bytes done, bytes total. */
   onProgress?: ((phase: 'checksum' | 'write', done: number, total: number) => void) | undefined;
   signal?: AbortSignal | undefined;
@@ -85,11 +95,11 @@ export async function removeStaleTemporaries(dir: string): Promise<string[]> {
 /** Attempts at a consistent bundle when files change while they are read (a package upgrade running). */
 const MAX_ATTEMPTS = 3;
 
-export async function collect(opts: CollectOptions): Promise<CollectResult> {
+export async function collect(opts: CollectOptions, hooks: CollectHooks = {}): Promise<CollectResult> {
   const notes: string[] = [];
   for (let attempt = 1; ; attempt++) {
     try {
-      return await collectOnce(opts, notes);
+      return await collectOnce(opts, hooks, notes);
     } catch (err) {
       if (!(err instanceof FileChangedError) || attempt >= MAX_ATTEMPTS) throw err;
       // Start over from the core: the new plan sees the file as it is now
@@ -99,14 +109,9 @@ export async function collect(opts: CollectOptions): Promise<CollectResult> {
   }
 }
 
-async function collectOnce(opts: CollectOptions, notes: string[]): Promise<CollectResult> {
-  const corePath = resolve(opts.core);
-  const output = resolve(opts.output ?? `${basename(corePath)}${DEFAULT_EXTENSION}`);
-  const fmt = formatForName(output);
-  if (!fmt) {
-    throw new BadOptionError('-o', output, `cannot tell the bundle format from the name ${basename(output)}`, `name the output with one of: ${supportedExtensions()}`);
-  }
-  if (output === corePath) throw new BadOptionError('-o', output, 'the output would overwrite the core', 'choose another -o name');
+async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: string[]): Promise<CollectResult> {
+  const { core: corePath, output, format: fmt } = opts;
+  const { signal, onProgress } = hooks;
 
   const core = await CoreFile.open(corePath);
   let summary;
@@ -115,7 +120,7 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
   } finally {
     await core.close();
   }
-  const plan = await planBundle(summary, { executable: opts.executable, withDebug: opts.withDebug, ...(opts.debugDir ? { debugDir: opts.debugDir } : {}) });
+  const plan = await planBundle(summary, { executable: opts.executable, withDebug: opts.withDebug, debugDir: opts.debugDir });
   const codec = await codecFor(fmt.format, 'compress');
 
   const coreStat = await stat(corePath);
@@ -127,12 +132,12 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
   let done = 0;
   const tick = (phase: 'checksum' | 'write') => (n: number) => {
     done += n;
-    opts.onProgress?.(phase, done, total);
+    onProgress?.(phase, done, total);
   };
-  const coreSha = await sha256File(corePath, { onBytes: tick('checksum'), signal: opts.signal });
+  const coreSha = await sha256File(corePath, { onBytes: tick('checksum'), signal: signal });
   for (const f of bundled) {
     try {
-      f.sha256 = await sha256File(f.source, { onBytes: tick('checksum'), signal: opts.signal });
+      f.sha256 = await sha256File(f.source, { onBytes: tick('checksum'), signal: signal });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FileChangedError(f.source, f.size ?? 0, 'disappeared');
       throw err;
@@ -169,12 +174,12 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
   const failed = Promise.race([cs.done.then(() => new Promise<never>(() => {})), written.then(() => new Promise<never>(() => {}))]);
 
   const onAbort = (): void => cs.kill();
-  opts.signal?.addEventListener('abort', onAbort);
+  signal?.addEventListener('abort', onAbort);
   try {
     const sink = streamSink(cs.input);
     const guarded = {
       write: async (chunk: Buffer): Promise<void> => {
-        if (opts.signal?.aborted) throw abortReason(opts.signal);
+        if (signal?.aborted) throw abortReason(signal);
         await Promise.race([sink.write(chunk), failed]);
       },
     };
@@ -202,12 +207,12 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
     cs.kill();
     out.destroy();
     await unlink(tmp).catch(() => undefined);
-    if (opts.signal?.aborted) throw abortReason(opts.signal);
+    if (signal?.aborted) throw abortReason(signal);
     const code = errnoOf(err);
     if (code !== undefined && OUT_OF_SPACE_CODES.has(code)) throw new OutputWriteError(output, code, undefined, { cause: err });
     throw err;
   } finally {
-    opts.signal?.removeEventListener('abort', onAbort);
+    signal?.removeEventListener('abort', onAbort);
   }
   const size = (await stat(output)).size;
   const exact = plan.files.every((f) => f.status === 'ok');

@@ -21,6 +21,7 @@ import {
   type ManifestLink,
 } from '../bundle/manifest.js';
 import { runLdd } from './ldd.js';
+import type { CollectOptions } from './collect.js';
 import { crc32File } from '../util/digest.js';
 
 export interface PlannedFile extends ManifestFile {
@@ -37,13 +38,7 @@ export interface CollectPlan {
   warnings: string[];
 }
 
-export interface PlanOptions {
-  /** -e: the executable, when the user names it. */
-  executable?: string | undefined;
-  withDebug?: boolean;
-  /** Where separate debug files live (gdb's debug-file-directory). */
-  debugDir?: string;
-}
+export type PlanOptions = Pick<CollectOptions, 'executable' | 'withDebug' | 'debugDir'>;
 
 const ROLE_OF: Record<Module['kind'], FileRole> = { executable: 'executable', interpreter: 'interpreter', library: 'library', vdso: 'library' };
 
@@ -168,7 +163,7 @@ function sourcesOf(m: Module): FileSource[] {
   return out;
 }
 
-export async function planBundle(summary: CoreSummary, opts: PlanOptions = {}): Promise<CollectPlan> {
+export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promise<CollectPlan> {
   const warnings: string[] = [];
   const wants: Want[] = [];
 
@@ -194,7 +189,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions = {}): 
   }
 
   if (opts.executable) {
-    const given = posix.resolve(opts.executable);
+    const given = opts.executable;
     const corePath = exeModule?.path && isAbsolute(exeModule.path) ? exeModule.path : undefined;
     wants.unshift({
       path: given,
@@ -268,7 +263,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions = {}): 
     for (const link of await symlinks.linksTo(f.source)) if (!f.aliases.includes(link) && link !== f.path) f.aliases.push(link);
   }
 
-  if (opts.withDebug) files.push(...(await findDebugFiles(files, opts.debugDir ?? '/usr/lib/debug', warnings)));
+  if (opts.withDebug) files.push(...(await findDebugFiles(files, opts.debugDir, warnings)));
 
   // Bundle locations and alias links; anything whose name is unsafe is left out with a warning.
   const taken = new Set<string>();

@@ -24,6 +24,7 @@ import { stageBundle, type StageOptions } from '../bundle/extract.js';
 import { parseManifest, type Manifest } from '../bundle/manifest.js';
 import { checksumFailures, verifyChecksums, type ChecksumResult } from '../bundle/verify.js';
 import { BundleVerifyError } from './errors.js';
+import { checkReplayDir } from './script.js';
 
 export { BundleVerifyError };
 import { VERSION } from '../version.js';
@@ -59,7 +60,7 @@ export interface PreparedBundle {
 /** $XDG_CACHE_HOME/corepack/bundles, or ~/.cache/corepack/bundles. */
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   const xdg = env.XDG_CACHE_HOME;
-  const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(env.HOME || os.homedir(), '.cache');
+  const base = xdg && path.isAbsolute(xdg) ? xdg : path.resolve(env.HOME || os.homedir(), '.cache');
   return path.join(base, 'corepack', 'bundles');
 }
 
@@ -91,15 +92,16 @@ async function reuse(dir: string, sha: string): Promise<PreparedBundle | undefin
 }
 
 /**
- * Extracts and verifies `bundle` into `dir` (default: its cache dir), or
- * reuses a complete earlier extraction of the same bundle there.
+ * Extracts and verifies `bundle` into `chosenDir` (an absolute path, already
+ * checked; null: the bundle's cache dir), or reuses a complete earlier
+ * extraction of the same bundle there.
  */
-export async function prepareBundle(bundle: string, dirOpt: string | undefined, opts: StageOptions = {}): Promise<PreparedBundle> {
+export async function prepareBundle(bundle: string, chosenDir: string | null, opts: StageOptions = {}): Promise<PreparedBundle> {
   const st = await fs.stat(bundle);
   if (!st.isFile()) throw new NotABundleError(bundle, 'not a regular file');
   const sha = await sha256File(bundle);
-  const dir = path.resolve(dirOpt ?? cacheDirFor(sha));
-  await fs.mkdir(dir, { recursive: true, mode: dirOpt ? 0o755 : 0o700 });
+  const dir = chosenDir ?? checkReplayDir(cacheDirFor(sha));
+  await fs.mkdir(dir, { recursive: true, mode: chosenDir ? 0o755 : 0o700 });
   if (!(await isDir(dir))) throw new BadOptionError('--dir', dir, `${dir} is not a directory`, 'pass --dir with a directory, or a path that does not exist yet');
 
   const earlier = await reuse(dir, sha);

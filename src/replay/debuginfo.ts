@@ -5,7 +5,7 @@
  * Looked up the way gdb looks (so the report predicts what gdb will do):
  *  1. DWARF in the file itself (.debug_info);
  *  2. by build ID: <debugdir>/.build-id/xx/yyyy.debug, in the bundle's debug/
- *     dir first, then the developer's debug-file-directory (/usr/lib/debug);
+ *     dir first, then the developer's debug-file-directory list;
  *  3. by .gnu_debuglink name (CRC-checked, as gdb does): next to the file,
  *     in .debug/ next to it, and <debugdir>/<the file's customer dir>/.
  */
@@ -16,8 +16,6 @@ import { crc32File } from '../util/digest.js';
 import { FormatError } from '../elf/errors.js';
 import { summarizeDebugSections, type DebugSummary } from '../elf/sections.js';
 import type { BuildIdCheck } from '../bundle/verify.js';
-
-export const HOST_DEBUG_DIRS: readonly string[] = ['/usr/lib/debug'];
 
 export type DebugStatus = 'embedded' | 'separate' | 'symbols-only' | 'none' | 'not-bundled' | 'unreadable';
 
@@ -38,9 +36,9 @@ export interface DebugInfoOptions {
   /** The bundle's debug/ directory (may not exist). */
   bundleDebugDir: string;
   /** The developer's debug-file-directory list. */
-  hostDebugDirs?: readonly string[];
+  hostDebugDirs: readonly string[];
   /** DEBUGINFOD_URLS is set: gdb can download what is missing. */
-  debuginfod?: boolean;
+  debuginfod: boolean;
 }
 
 async function isFile(p: string): Promise<boolean> {
@@ -67,7 +65,7 @@ async function hasDwarf(file: string): Promise<boolean> {
 
 /** Finds debug info for every module that build-ID checking looked at. */
 export async function findDebugInfo(checks: readonly BuildIdCheck[], opts: DebugInfoOptions): Promise<ModuleDebugInfo[]> {
-  const dirs = [{ dir: opts.bundleDebugDir, from: 'bundle' as const }, ...(opts.hostDebugDirs ?? HOST_DEBUG_DIRS).map((dir) => ({ dir, from: 'host' as const }))];
+  const dirs = [{ dir: opts.bundleDebugDir, from: 'bundle' as const }, ...opts.hostDebugDirs.map((dir) => ({ dir, from: 'host' as const }))];
   const out: ModuleDebugInfo[] = [];
   for (const c of checks) {
     const buildId = c.inBundle ?? c.inCore;
