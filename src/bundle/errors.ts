@@ -27,22 +27,12 @@ export class ManifestError extends Error {
 export class NotABundleError extends Error {
   override readonly name = 'NotABundleError';
   constructor(
-    readonly path: string,
+    /** The bundle file; null where only its contents are known (the extraction policy). */
+    readonly path: string | null,
     readonly reason: string,
     options?: ErrorOptions,
   ) {
-    super(`${path}: not a corepack bundle (${reason})`, options);
-  }
-}
-
-/** The bundle's manifest is bad; `path` is the bundle file. */
-export class BadManifestError extends Error {
-  override readonly name = 'BadManifestError';
-  constructor(
-    readonly path: string,
-    override readonly cause: ManifestError,
-  ) {
-    super(`${path}: ${cause.message}`, { cause });
+    super(`${path === null ? '' : `${path}: `}not a corepack bundle (${reason})`, options);
   }
 }
 

@@ -17,7 +17,6 @@ import {
   OutputWriteError,
 } from '../util/errors.js';
 import {
-  BadManifestError,
   BundledCoreError,
   CodecError,
   FileChangedError,
@@ -63,7 +62,6 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
   rule(FormatError, EXIT.BAD_INPUT),
   rule(UnsafeBundleError, EXIT.BAD_INPUT),
   rule(NotABundleError, EXIT.BAD_INPUT),
-  rule(BadManifestError, EXIT.BAD_INPUT),
   rule(ManifestError, EXIT.BAD_INPUT),
   rule(BundledCoreError, EXIT.BAD_INPUT),
   rule(UnsafeScriptPathError, EXIT.BAD_INPUT),
