@@ -17,6 +17,7 @@
  */
 import { posix } from 'node:path';
 import type { Json } from '../core/json.js';
+import { hasControlChar } from '../util/text.js';
 import { ManifestError } from './errors.js';
 
 export { ManifestError };
@@ -86,8 +87,7 @@ export interface Manifest {
 export function isSafeRelativePath(p: string): boolean {
   if (typeof p !== 'string' || p.length === 0 || p.length > 4096) return false;
   if (p.startsWith('/') || p.includes('\\')) return false;
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(p)) return false;
+  if (hasControlChar(p)) return false;
   if (posix.normalize(p) !== p) return false;
   return p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
 }

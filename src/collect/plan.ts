@@ -22,7 +22,8 @@ import {
 } from '../bundle/manifest.js';
 import { runLdd } from './ldd.js';
 import type { CollectOptions } from './collect.js';
-import { crc32File } from '../util/digest.js';
+import { buildIdDebugPath, debugLinkCandidates, firstDebugLinkMatch, isRegularFile } from '../util/debugfiles.js';
+import { hex } from '../util/text.js';
 
 export interface PlannedFile extends ManifestFile {
   /** Where to read the bytes on this machine (resolved path); null when not bundled. */
@@ -180,7 +181,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
     path ??= lm;
     if (path === undefined) {
       if (m.kind === 'executable' && opts.executable) continue; // -e supplies it
-      warnings.push(`a ${m.kind} at 0x${m.start.toString(16)} has no file name in the core (build ID ${m.buildId ?? 'unknown'}); it cannot be bundled`);
+      warnings.push(`a ${m.kind} at ${hex(m.start)} has no file name in the core (build ID ${m.buildId ?? 'unknown'}); it cannot be bundled`);
       continue;
     }
     const aliases = lm && lm !== path ? [lm] : [];
@@ -313,18 +314,8 @@ async function findDebugLinkTarget(object: string, debugDir: string): Promise<st
     return undefined; // no sections to read: nothing links anywhere
   }
   if (!link) return undefined;
-  const dir = dirname(object);
-  for (const candidate of [join(dir, link.file), join(dir, '.debug', link.file), join(debugDir, dir, link.file)]) {
-    if (candidate === object) continue;
-    try {
-      if (!(await stat(candidate)).isFile()) continue;
-    } catch {
-      continue;
-    }
-    const crc = await crc32File(candidate);
-    if (crc === undefined || crc === link.crc) return candidate;
-  }
-  return undefined;
+  const candidates = debugLinkCandidates(dirname(object), link.file, [{ dir: debugDir, from: 'host' }], 'host').filter((c) => c.file !== object);
+  return (await firstDebugLinkMatch(candidates, link.crc))?.file;
 }
 
 /**
@@ -358,16 +349,10 @@ async function findDebugFiles(files: PlannedFile[], debugDir: string, warnings: 
   for (const f of files) {
     if (!f.source || f.status !== 'ok' || f.role === 'debug') continue;
     const id = f.buildIdOnDisk;
-    if (id && id.length >= 4) {
-      const rel = `.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
-      try {
-        if ((await stat(join(debugDir, rel))).isFile()) {
-          out.push({ ...(await debugFile(join(debugDir, rel), `debug/${rel}`, 'build-id-dir', f.path)), buildIdOnDisk: id });
-          continue;
-        }
-      } catch {
-        // no debug file for this build ID; try the debuglink
-      }
+    const rel = id ? buildIdDebugPath(id) : undefined;
+    if (id && rel && (await isRegularFile(join(debugDir, rel)))) {
+      out.push({ ...(await debugFile(join(debugDir, rel), `debug/${rel}`, 'build-id-dir', f.path)), buildIdOnDisk: id });
+      continue;
     }
     const linked = await findDebugLinkTarget(f.source, debugDir);
     if (linked) out.push(await debugFile(linked, `${sysrootPath(posix.dirname(f.path))}/.debug/${basename(linked)}`, 'debuglink', f.path));

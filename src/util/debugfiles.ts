@@ -13,7 +13,7 @@ export const DEFAULT_DEBUG_DIR = '/usr/lib/debug';
 
 /** ".build-id/ab/cdef….debug": where a debug file for `buildId` sits under a debug directory; undefined for an ID too short to split. */
 export function buildIdDebugPath(buildId: string): string | undefined {
-  if (buildId.length < 4) return undefined;
+  if (buildId.length < 3) return undefined; // gdb splits off the first byte: something must remain
   return `.build-id/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug`;
 }
 
