@@ -120,7 +120,7 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   } finally {
     await core.close();
   }
-  const plan = await planBundle(summary, { executable: opts.executable, withDebug: opts.withDebug, debugDir: opts.debugDir });
+  const plan = await planBundle(summary, opts);
   const codec = await codecFor(fmt.format, 'compress');
 
   const coreStat = await stat(corePath);

@@ -22,6 +22,7 @@ import {
 } from '../bundle/manifest.js';
 import { runLdd } from './ldd.js';
 import type { CollectOptions } from './collect.js';
+import { WrongExecutableError } from './errors.js';
 import { buildIdDebugPath, debugLinkCandidates, firstDebugLinkMatch, isRegularFile } from '../util/debugfiles.js';
 import { hex } from '../util/text.js';
 
@@ -39,7 +40,7 @@ export interface CollectPlan {
   warnings: string[];
 }
 
-export type PlanOptions = Pick<CollectOptions, 'executable' | 'withDebug' | 'debugDir'>;
+export type PlanOptions = Pick<CollectOptions, 'core' | 'executable' | 'withDebug' | 'debugDir'>;
 
 const ROLE_OF: Record<Module['kind'], FileRole> = { executable: 'executable', interpreter: 'interpreter', library: 'library', vdso: 'library' };
 
@@ -158,6 +159,23 @@ async function inspectFile(w: Want): Promise<PlannedFile> {
   return found;
 }
 
+/**
+ * -e with a build ID other than the core's is one of two things. At the path
+ * the core names (the same file), the program was replaced since the crash:
+ * the plan says so and bundles it marked. Anywhere else, -e simply names
+ * another program, and a bundle of it would only mislead: refused, saying
+ * which program the core needs.
+ */
+async function checkChosenExecutable(f: PlannedFile, exeModule: Module | undefined, core: string): Promise<void> {
+  if (f.status !== 'build-id-mismatch' || !exeModule?.buildId || !f.buildIdOnDisk) return;
+  const named = exeModule.path && isAbsolute(exeModule.path) ? exeModule.path : undefined;
+  if (named !== undefined) {
+    const namedReal = await realpath(named).catch(() => named);
+    if (namedReal === f.path || named === f.path || f.aliases.includes(named)) return; // the same file, replaced
+  }
+  throw new WrongExecutableError(core, f.aliases[0] ?? f.path, f.buildIdOnDisk, named, exeModule.buildId);
+}
+
 function sourcesOf(m: Module): FileSource[] {
   const out: FileSource[] = [];
   for (const s of m.sources) if (s === 'nt_file' || s === 'vmmap' || s === 'link_map') out.push(s);
@@ -236,6 +254,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
       continue;
     }
     const f = await inspectFile(w);
+    if (w.sources.includes('command-line')) await checkChosenExecutable(f, exeModule, opts.core);
     const dup = files.find((x) => x.source !== null && x.source === f.source) ?? files.find((x) => x.path === f.path);
     if (dup) {
       for (const a of [...f.aliases, ...w.aliases, f.path]) if (a !== dup.path && !dup.aliases.includes(a)) dup.aliases.push(a);
