@@ -225,6 +225,16 @@ describe('collect options and environment', () => {
     await expect(stat(out)).rejects.toThrow(/ENOENT/);
   });
 
+  it('-o in a directory that does not exist: exit 7, naming the output and the directory, never the temporary file', async () => {
+    const missingDir = join(env.work, 'no-such-dir');
+    const out = join(missingDir, 'x.tbz2');
+    const run = await corepack(['collect', env.crash.core, '-e', env.program.exe, '-o', out]);
+    expect(run.exitCode, run.stderr).toBe(7);
+    expect(run.stderr.split('\n')[0]).toBe(`corepack: error: cannot write ${out}: the directory ${missingDir} does not exist; no bundle was written`);
+    expect(run.stderr).not.toContain('.corepack-tmp-');
+    await expect(stat(missingDir)).rejects.toThrow(/ENOENT/);
+  });
+
   it('draws a progress bar on stderr only when it is a terminal', async () => {
     const out = join(env.work, 'tty.tar.gz');
     // script(1) gives the command a pseudo-terminal.

@@ -112,6 +112,8 @@ export async function collect(opts: CollectOptions, hooks: CollectHooks = {}): P
 async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: string[]): Promise<CollectResult> {
   const { core: corePath, output, format: fmt } = opts;
   const { signal, onProgress } = hooks;
+  // Before the long part: an output that cannot be created fails now, under its own name.
+  await checkOutputDir(output);
 
   const core = await CoreFile.open(corePath);
   let summary;
@@ -165,9 +167,10 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   const tmp = join(dir, `.${basename(output)}${TMP_MARK}${process.pid}`);
   const cs = codec.stream();
   const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+  // Errors of the file being written are about the output, whatever its temporary name.
   const written = new Promise<void>((res, rej) => {
     out.on('finish', res);
-    out.on('error', rej);
+    out.on('error', (err) => rej(new OutputWriteError(output, errnoOf(err), undefined, { cause: err })));
   });
   cs.output.pipe(out);
   // A failure on either side of the compressor must stop the other side.
@@ -198,18 +201,15 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     // Together: if the file cannot be written (disk full, size limit) the
     // compressor blocks on a full pipe and would never finish on its own.
     await Promise.all([cs.done, written]);
-    // Data on disk before the name: a crash after the rename cannot expose a torn bundle.
-    const fh = await open(tmp, 'r');
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, output);
+    await syncAndRename(tmp, output);
   } catch (err) {
     cs.kill();
     out.destroy();
     await unlink(tmp).catch(() => undefined);
     if (signal?.aborted) throw abortReason(signal);
+    // Out of space shows up wherever the next write happened to be (the compressor's pipe, too).
     const code = errnoOf(err);
-    if (code !== undefined && OUT_OF_SPACE_CODES.has(code)) throw new OutputWriteError(output, code, undefined, { cause: err });
+    if (!(err instanceof OutputWriteError) && code !== undefined && OUT_OF_SPACE_CODES.has(code)) throw new OutputWriteError(output, code, undefined, { cause: err });
     throw err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
@@ -217,6 +217,31 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   const size = (await stat(output)).size;
   const exact = plan.files.every((f) => f.status === 'ok');
   return { output, size, format: fmt.format, compressor: codec.program, manifest, exact };
+}
+
+/** The output's directory must exist and be a directory; collect never creates directories. */
+async function checkOutputDir(output: string): Promise<void> {
+  const dir = dirname(output);
+  const st = await stat(dir).catch((err: unknown) => {
+    const code = errnoOf(err);
+    throw new OutputWriteError(output, code, code === 'ENOENT' || code === 'ENOTDIR' ? `the directory ${dir} does not exist` : undefined, { cause: err });
+  });
+  if (!st.isDirectory()) throw new OutputWriteError(output, 'ENOTDIR', `${dir} is not a directory`);
+}
+
+/** Data on disk before the name: a crash after the rename cannot expose a torn bundle. */
+async function syncAndRename(tmp: string, output: string): Promise<void> {
+  try {
+    const fh = await open(tmp, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, output);
+  } catch (err) {
+    throw new OutputWriteError(output, errnoOf(err), undefined, { cause: err });
+  }
 }
 
 function toManifestFile(f: PlannedFile): ManifestFile {
