@@ -225,6 +225,16 @@ describe('collect options and environment', () => {
     await expect(stat(out)).rejects.toThrow(/ENOENT/);
   });
 
+  it('-e naming a copy of the program that crashed, elsewhere: accepted, the build ID decides', async () => {
+    const copy = join(env.work, 'copy-of-crashme');
+    await copyFile(env.program.exe, copy);
+    const out = join(env.work, 'copy-exe.tar.gz');
+    const run = await corepack(['collect', env.crash.core, '-e', copy, '-o', out]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const { manifest } = await unpack(out, '-z');
+    expect(manifest.files.find((f) => f.role === 'executable')).toMatchObject({ path: copy, status: 'ok', aliases: [env.program.exe] });
+  });
+
   it('-o in a directory that does not exist: exit 7, naming the output and the directory, never the temporary file', async () => {
     const missingDir = join(env.work, 'no-such-dir');
     const out = join(missingDir, 'x.tbz2');
