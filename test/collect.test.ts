@@ -212,6 +212,39 @@ describe('collect options and environment', () => {
     expect(manifest.executable).toEqual({ path: env.program.exe, chosenBy: 'core' });
   });
 
+  it('-e naming another program than the one that crashed: refused (exit 2), naming the core, its executable and build ID', async () => {
+    const buildId = async (file: string): Promise<string> => /Build ID: ([0-9a-f]+)/.exec((await execa('readelf', ['-n', file])).stdout)![1]!;
+    const [crashed, other] = await Promise.all([buildId(env.program.exe), buildId('/bin/ls')]);
+    const out = join(env.work, 'wrong-exe.tbz2');
+    const run = await corepack(['collect', env.crash.core, '-e', '/bin/ls', '-o', out]);
+    expect(run.exitCode, run.stderr).toBe(2);
+    const [line, hint] = run.stderr.trim().split('\n');
+    expect(line).toBe(`corepack: error: -e /bin/ls is not the program that crashed: its build ID is ${other}, but ${env.crash.core} was dumped by ${env.program.exe} with build ID ${crashed}`);
+    expect(hint).toContain(`pass -e ${env.program.exe}`);
+    expect(run.stderr).not.toMatch(/replaced after the crash/);
+    await expect(stat(out)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('-e naming a copy of the program that crashed, elsewhere: accepted, the build ID decides', async () => {
+    const copy = join(env.work, 'copy-of-crashme');
+    await copyFile(env.program.exe, copy);
+    const out = join(env.work, 'copy-exe.tar.gz');
+    const run = await corepack(['collect', env.crash.core, '-e', copy, '-o', out]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const { manifest } = await unpack(out, '-z');
+    expect(manifest.files.find((f) => f.role === 'executable')).toMatchObject({ path: copy, status: 'ok', aliases: [env.program.exe] });
+  });
+
+  it('-o in a directory that does not exist: exit 7, naming the output and the directory, never the temporary file', async () => {
+    const missingDir = join(env.work, 'no-such-dir');
+    const out = join(missingDir, 'x.tbz2');
+    const run = await corepack(['collect', env.crash.core, '-e', env.program.exe, '-o', out]);
+    expect(run.exitCode, run.stderr).toBe(7);
+    expect(run.stderr.split('\n')[0]).toBe(`corepack: error: cannot write ${out}: the directory ${missingDir} does not exist; no bundle was written`);
+    expect(run.stderr).not.toContain('.corepack-tmp-');
+    await expect(stat(missingDir)).rejects.toThrow(/ENOENT/);
+  });
+
   it('draws a progress bar on stderr only when it is a terminal', async () => {
     const out = join(env.work, 'tty.tar.gz');
     // script(1) gives the command a pseudo-terminal.

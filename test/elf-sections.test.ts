@@ -126,14 +126,14 @@ describe('findDebugInfo', () => {
     const byId = path.join(bundleDebug, '.build-id', id.slice(0, 2), `${id.slice(2)}.debug`);
     await fs.mkdir(path.dirname(byId), { recursive: true });
     await fs.copyFile(debugFile, byId);
-    let [r] = await findDebugInfo([check(stripped, '/opt/app/lib/stripped.so', id)], { bundleDebugDir: bundleDebug, hostDebugDirs: [] });
+    let [r] = await findDebugInfo([check(stripped, '/opt/app/lib/stripped.so', id)], { bundleDebugDir: bundleDebug, hostDebugDirs: [], debuginfod: false });
     expect(r).toMatchObject({ status: 'separate', via: 'build-id', from: 'bundle', debugFile: byId });
     await fs.rm(byId);
     // By debuglink, under <debugdir>/<the customer's directory>/.
     const byLink = path.join(bundleDebug, 'opt/app/lib/lib.debug');
     await fs.mkdir(path.dirname(byLink), { recursive: true });
     await fs.copyFile(debugFile, byLink);
-    [r] = await findDebugInfo([check(stripped, '/opt/app/lib/stripped.so', null)], { bundleDebugDir: bundleDebug, hostDebugDirs: [] });
+    [r] = await findDebugInfo([check(stripped, '/opt/app/lib/stripped.so', null)], { bundleDebugDir: bundleDebug, hostDebugDirs: [], debuginfod: false });
     expect(r).toMatchObject({ status: 'separate', via: 'debuglink', debugFile: byLink });
     // A file of that name whose CRC differs is what gdb would reject too.
     await fs.copyFile(withDwarf, byLink);
@@ -141,7 +141,7 @@ describe('findDebugInfo', () => {
     expect(r!.status).toBe('none');
     expect(r!.hint).toContain(`build ID ${id}`);
     expect(r!.hint).toContain('DEBUGINFOD_URLS is set');
-    [r] = await findDebugInfo([check(withDwarf, '/opt/app/lib/lib.so', id)], { bundleDebugDir: bundleDebug, hostDebugDirs: [] });
+    [r] = await findDebugInfo([check(withDwarf, '/opt/app/lib/lib.so', id)], { bundleDebugDir: bundleDebug, hostDebugDirs: [], debuginfod: false });
     expect(r!.status).toBe('embedded');
   });
 });

@@ -12,7 +12,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { checkEntryPath, checkLinkTarget, stageBundle } from '../src/bundle/extract.js';
-import { CliError, EXIT } from '../src/cli/exit.js';
+import { EXIT } from '../src/cli/exit.js';
+import { describeError } from '../src/cli/errors.js';
+import { UnsafeBundleError } from '../src/bundle/errors.js';
 import { BundleVerifyError, prepareBundle } from '../src/replay/cache.js';
 import { gdbQuote, renderGdbScript, loadTemplate, type ScriptInputs } from '../src/replay/script.js';
 import type { Manifest } from '../src/bundle/manifest.js';
@@ -68,16 +70,16 @@ async function bundleFile(data: Buffer, how: Compression, name = `b-${counter}.b
 }
 
 /** Expects `bundle` to be refused with a one-line message matching `re`, leaving no trace anywhere. */
-async function expectRefused(bundle: string, re: RegExp, code: number = EXIT.BAD_INPUT): Promise<CliError> {
+async function expectRefused(bundle: string, re: RegExp, code: number = EXIT.BAD_INPUT): Promise<Error> {
   const err = await prepareBundle(bundle, dir).then(
     () => undefined,
     (e: unknown) => e,
   );
-  expect(err, 'the bundle was accepted').toBeInstanceOf(CliError);
-  const e = err as CliError;
+  expect(err, 'the bundle was accepted').toBeInstanceOf(Error);
+  const e = err as Error;
   expect(e.message).toMatch(re);
   expect(e.message).not.toContain('\n');
-  expect(e.exitCode).toBe(code);
+  expect(describeError(e).code).toBe(code);
   expect(await fs.readdir(dir), 'something was left in the replay dir').toEqual([]);
   expect(await snapshot(sentinel, dir)).toEqual(before);
   await expect(fs.access(pwned)).rejects.toThrow();
@@ -204,7 +206,7 @@ describe('hostile entries are refused before anything is written', () => {
 
   it('the manifest not first', async () => {
     const [manifest, ...rest] = legit();
-    await expectRefused(await bundleFile(tar([...rest, manifest!]), 'gzip'), /the first entry must be crash-bundle\/manifest\.json/);
+    await expectRefused(await bundleFile(tar([...rest, manifest!]), 'gzip'), /not a corepack bundle \(its first entry is .*, not crash-bundle\/manifest\.json\)/);
   });
 });
 
@@ -407,7 +409,7 @@ describe('path and link checks', () => {
   it('accept what collect writes and refuse the rest', () => {
     expect(checkEntryPath('r/sysroot/usr/lib/libc.so.6', false)).toBe('r/sysroot/usr/lib/libc.so.6');
     expect(checkEntryPath('r/sysroot/usr/', true)).toBe('r/sysroot/usr');
-    for (const bad of ['/abs', 'r/../x', 'r//x', 'r/./x', 'r/x\u0007', 'r/a\\b', 'r/\uFFFD']) expect(() => checkEntryPath(bad, false)).toThrow(CliError);
+    for (const bad of ['/abs', 'r/../x', 'r//x', 'r/./x', 'r/x\u0007', 'r/a\\b', 'r/\uFFFD']) expect(() => checkEntryPath(bad, false)).toThrow(UnsafeBundleError);
     expect(() => checkLinkTarget('sysroot/lib64/ld-linux-x86-64.so.2', '../usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2')).not.toThrow();
     expect(() => checkLinkTarget('sysroot/lib/libfoo.so.1', 'libfoo.so.1.2.3')).not.toThrow();
     expect(() => checkLinkTarget('debug/.build-id/ab/cdef.debug', '../../usr/lib/x.debug')).not.toThrow();
@@ -420,7 +422,7 @@ describe('path and link checks', () => {
       ['debug/a', '../sysroot/x'],
       ['manifest.json', 'sysroot/x'],
     ] as const) {
-      expect(() => checkLinkTarget(link, target), `${link} → ${target}`).toThrow(CliError);
+      expect(() => checkLinkTarget(link, target), `${link} → ${target}`).toThrow(UnsafeBundleError);
     }
   });
 

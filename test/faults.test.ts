@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useCrash } from './helpers/crash.js';
 import { BIN } from './helpers/cli.js';
 import { collect } from '../src/collect/collect.js';
+import { normalizeCollectOptions } from '../src/cli/options.js';
 
 const env = useCrash('segv-main', 'corepack-faults-');
 let work: string;
@@ -88,10 +89,7 @@ describe('collect under faults', () => {
     const plugin = join(dir, 'plugin-copy.so');
     await copyFile(env.program.plugin, plugin);
     let changed = false;
-    const result = await collect({
-      core: env.crash.core,
-      executable: env.program.exe,
-      output: join(dir, 'b.tar.gz'),
+    const result = await collect(normalizeCollectOptions(env.crash.core, { exe: env.program.exe, output: join(dir, 'b.tar.gz') }).collect, {
       onProgress: (phase) => {
         if (phase === 'write' && !changed) {
           changed = true;
@@ -117,10 +115,7 @@ describe('collect under faults', () => {
     await copyFile(env.program.plugin, saved);
     let removed = false;
     try {
-      const result = await collect({
-        core: env.crash.core,
-        executable: env.program.exe,
-        output: join(dir, 'b.tar.gz'),
+      const result = await collect(normalizeCollectOptions(env.crash.core, { exe: env.program.exe, output: join(dir, 'b.tar.gz') }).collect, {
         onProgress: (phase) => {
           if (phase === 'checksum' && !removed) {
             removed = true;

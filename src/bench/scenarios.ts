@@ -6,29 +6,19 @@
  * format (taken from src/bundle/formats.ts, so they stay in step), fed by GNU
  * tar over the same file list: the core, then every file the bundle holds.
  */
-import { access, constants as fsConstants, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FORMATS, type Format } from '../bundle/formats.js';
 import { run } from './measure.js';
+import { which } from '../util/which.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/corepack.js', import.meta.url));
 
 /** Same environment for every command: no debuginfod lookups, C locale. */
 export const BENCH_ENV: NodeJS.ProcessEnv = { ...process.env, DEBUGINFOD_URLS: '', LC_ALL: 'C' };
 
-export async function which(cmd: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      await access(join(dir, cmd), fsConstants.X_OK);
-      return join(dir, cmd);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
+export { which };
 
 export interface Compressor {
   format: Format;

@@ -9,6 +9,9 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { Header, Pax, type HeaderData } from 'tar';
+import { FileChangedError } from './errors.js';
+
+export { FileChangedError };
 
 const BLOCK = 512;
 /** Read size: few syscalls, and the compressor pipe takes 64 KiB-1 MiB at a time. */
@@ -132,12 +135,3 @@ export class TarWriter {
   }
 }
 
-export class FileChangedError extends Error {
-  constructor(
-    readonly file: string,
-    readonly expectedSize: number,
-    how: 'grew' | 'shrank' | 'changed' | 'disappeared',
-  ) {
-    super(`${file} ${how} while it was being bundled (expected ${expectedSize} bytes): is something still writing it (a package upgrade)? Run collect again once it is stable`);
-  }
-}

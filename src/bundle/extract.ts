@@ -39,26 +39,30 @@ import { createReadStream } from 'node:fs';
 import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { posix } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
-import { CliError, EXIT } from '../cli/exit.js';
+import { abortReason, NotEnoughSpaceError } from '../util/errors.js';
+import { NotABundleError } from './errors.js';
 import { codecFor, detectFormat, type Format } from './formats.js';
-import { isSafeRelativePath, MANIFEST_NAME, ManifestError, parseManifest, type Manifest } from './manifest.js';
+import { MANIFEST_NAME, type Manifest } from './manifest.js';
+import {
+  BUDGET_BEFORE_MANIFEST,
+  budgetAfterManifest,
+  checkBudget,
+  checkComplete,
+  declaredBytes,
+  declaredSizes,
+  decideEntry,
+  DEFAULT_MAX_BUNDLE_BYTES,
+  manifestFromBytes,
+  refuse,
+  type ExtractionSoFar,
+  type Seen,
+} from './policy.js';
 
-/** manifest.json holds the inspect summary of the core: a few MiB at worst. */
-export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
-/** Default absolute cap on a bundle's decompressed size, whatever the manifest declares. */
-export const DEFAULT_MAX_BUNDLE_BYTES = 1024 * 1024 * 1024 * 1024; // 1 TiB
-/** Headers, pax records, padding and directory entries on top of the declared file sizes. */
-const SLACK_BYTES = 4 * 1024 * 1024;
-const SLACK_PER_ENTRY = 4096;
-/** Files outside manifest.json's lists are tolerated only at the top level, small. */
-const MAX_EXTRA_FILE_BYTES = 1024 * 1024;
-const MAX_ENTRIES = 1_000_000;
+export { checkEntryPath, checkLinkTarget, declaredBytes, DEFAULT_MAX_BUNDLE_BYTES, MAX_MANIFEST_BYTES, refuse } from './policy.js';
+
 /** Bytes of one entry that may be queued for writing before the parser is paused. */
 const WRITE_WINDOW = 8 * 1024 * 1024;
-/** Trees that hold symlinks, and the tree each one's links must stay in. */
-const LINK_TREES = ['sysroot', 'debug'] as const;
 
 export interface ExtractedFile {
   /** Path relative to the bundle root, e.g. "sysroot/usr/lib/libc.so.6". */
@@ -98,86 +102,22 @@ export interface StageOptions {
   signal?: AbortSignal;
 }
 
-/** An untrusted bundle refused: one line naming the entry and the reason. */
-export function refuse(message: string): CliError {
-  return new CliError(`unsafe or malformed bundle: ${message}`, EXIT.BAD_INPUT);
-}
-
 const show = (p: string) => JSON.stringify(p);
-
-/** A tar path as a clean relative path, or a refusal saying what is wrong with it. */
-export function checkEntryPath(raw: string, isDir: boolean): string {
-  if (raw.includes('\uFFFD')) return bad(raw, 'is not valid UTF-8');
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(raw)) return bad(raw, 'contains a control character (a newline could inject commands into the gdb script)');
-  if (raw.startsWith('/')) return bad(raw, 'is absolute');
-  if (raw.includes('\\')) return bad(raw, 'contains a backslash');
-  const p = isDir && raw.endsWith('/') ? raw.slice(0, -1) : raw;
-  if (p.split('/').includes('..')) return bad(raw, 'contains ".."');
-  if (!isSafeRelativePath(p)) return bad(raw, 'is not a normalised relative path');
-  return p;
-}
-
-function bad(raw: string, why: string): never {
-  throw refuse(`entry ${show(raw)} ${why}`);
-}
-
-/**
- * Checks a symlink's target: relative, in normal form, and resolving inside
- * the tree (sysroot/ or debug/) that holds the link. `rel` is relative to the
- * bundle root.
- */
-export function checkLinkTarget(rel: string, target: string): void {
-  const tree = rel.split('/')[0]!;
-  if (!(LINK_TREES as readonly string[]).includes(tree) || rel === tree) {
-    throw refuse(`symlink ${show(rel)} is outside sysroot/ and debug/`);
-  }
-  // eslint-disable-next-line no-control-regex
-  if (target.includes('\uFFFD') || /[\u0000-\u001f\u007f]/.test(target) || target.includes('\\')) {
-    throw refuse(`symlink ${show(rel)} has a target with invalid characters`);
-  }
-  if (target === '' || target.startsWith('/')) throw refuse(`symlink ${show(rel)} → ${show(target)} is absolute (it would read the replaying machine's own files)`);
-  // Normal form puts every ".." first, where it climbs real directories; a
-  // ".." after a component could climb out of a symlinked directory instead.
-  if (posix.normalize(target) !== target || target.endsWith('/') || target.split('/').includes('.')) {
-    throw refuse(`symlink ${show(rel)} → ${show(target)} is not in normal form`);
-  }
-  const resolved = posix.normalize(posix.join(posix.dirname(rel), target));
-  if (resolved !== tree && !resolved.startsWith(`${tree}/`)) throw refuse(`symlink ${show(rel)} → ${show(target)} leaves ${tree}/`);
-}
-
-/** Declared decompressed size of the bundle, from its manifest. */
-export function declaredBytes(m: Manifest): number {
-  let n = m.core.size;
-  for (const f of m.files) if (f.bundlePath !== null) n += f.size ?? 0;
-  return n;
-}
-
-function budgetFor(m: Manifest, cap: number): number {
-  const declared = declaredBytes(m);
-  if (declared > cap) {
-    throw refuse(`manifest.json declares ${declared} bytes of files, more than the ${cap}-byte cap on a bundle`);
-  }
-  const entries = m.files.length + m.links.length + m.files.reduce((n, f) => n + f.aliases.length, 0) + 2;
-  return declared + SLACK_BYTES + SLACK_PER_ENTRY * entries;
-}
 
 async function checkFreeSpace(dir: string, need: number): Promise<void> {
   try {
     const st = await fs.statfs(dir);
     const free = st.bavail * st.bsize;
-    if (free < need) {
-      throw new CliError(`not enough space in ${dir}: the bundle needs ${need} bytes, ${free} are free`, EXIT.WRITE_FAILED, 'free some space, or pass --dir on a larger file system');
-    }
+    if (free < need) throw new NotEnoughSpaceError(dir, need, free);
   } catch (err) {
-    if (err instanceof CliError) throw err;
+    if (err instanceof NotEnoughSpaceError) throw err;
     // statfs unsupported here: the write itself will report ENOSPC.
   }
 }
 
 /**
  * Decompresses and extracts `bundlePath` into a fresh temp dir inside
- * `targetDir` (which must exist). Throws a CliError for a refused bundle,
+ * `targetDir` (which must exist). Throws an UnsafeBundleError for a refused bundle,
  * after removing everything it wrote.
  */
 export async function stageBundle(bundlePath: string, targetDir: string, opts: StageOptions = {}): Promise<StagedBundle> {
@@ -192,7 +132,7 @@ export async function stageBundle(bundlePath: string, targetDir: string, opts: S
   const format = detectFormat(head.subarray(0, headLen));
   const plainTar = format === undefined && headLen === 512 && head.toString('latin1', 257, 262) === 'ustar';
   if (format === undefined && !plainTar) {
-    throw new CliError(`${bundlePath}: not a corepack bundle (neither bzip2, gzip, zstd nor tar data)`, EXIT.BAD_INPUT);
+    throw new NotABundleError(bundlePath, 'neither bzip2, gzip, zstd nor tar data');
   }
   const codec = format ? await codecFor(format, 'decompress') : undefined;
 
@@ -237,18 +177,21 @@ async function extractInto(
   targetDir: string,
 ): Promise<Extracted> {
   const cap = opts.maxBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
+  // What was written so far: the policy (policy.ts) decides from it, this function only records it.
   const files = new Map<string, ExtractedFile>();
   const symlinks = new Map<string, string>();
   const dirs = new Set<string>(['']);
   const notes: string[] = [];
-  let rootName: string | undefined;
   let manifest: Manifest | undefined;
-  /** Sizes manifest.json declares, by bundle-relative path. */
-  let declared = new Map<string, number | null>();
-  let budget = MAX_MANIFEST_BYTES + SLACK_BYTES;
+  const so: { -readonly [K in keyof ExtractionSoFar]: ExtractionSoFar[K] } = {
+    rootName: undefined,
+    declared: undefined,
+    seen: (rel: string): Seen | undefined => (dirs.has(rel) ? 'dir' : files.has(rel) ? 'file' : symlinks.has(rel) ? 'symlink' : undefined),
+    entries: 0,
+    extraBytes: 0,
+  };
+  let budget = BUDGET_BEFORE_MANIFEST;
   let fed = 0;
-  let entries = 0;
-  let extraBytes = 0;
 
   let failure: unknown;
   let rejectRun: (err: unknown) => void = () => {};
@@ -265,7 +208,7 @@ async function extractInto(
     input.destroy();
     rejectRun(err);
   };
-  const onAbort = () => fail(opts.signal?.reason instanceof Error ? opts.signal.reason : new CliError('interrupted; nothing was left behind', EXIT.INTERRUPTED));
+  const onAbort = () => fail(abortReason(opts.signal!));
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -296,72 +239,29 @@ async function extractInto(
   });
 
   async function handleEntry(entry: ReadEntry): Promise<void> {
-    if (++entries > MAX_ENTRIES) throw refuse(`more than ${MAX_ENTRIES} entries`);
-    const type = entry.type;
-    const isFile = type === 'File' || type === 'OldFile';
-    const isDir = type === 'Directory';
-    const isLink = type === 'SymbolicLink';
-    if (!isFile && !isDir && !isLink) {
-      const what: Record<string, string> = {
-        Link: `a hard link to ${show(entry.linkpath ?? '')}`,
-        CharacterDevice: 'a character device',
-        BlockDevice: 'a block device',
-        FIFO: 'a fifo',
-      };
-      throw refuse(`entry ${show(entry.path)} is ${what[type] ?? `of type ${type}`}; only files, directories and symlinks are extracted`);
-    }
-    const p = checkEntryPath(entry.path, isDir);
-    const [top, ...restParts] = p.split('/');
-    if (rootName === undefined) rootName = top!;
-    else if (top !== rootName) throw refuse(`entry ${show(entry.path)} is outside the bundle's top-level directory ${show(rootName)}`);
-    const rel = restParts.join('/');
-    if (rel === '') {
-      if (!isDir) throw refuse(`entry ${show(entry.path)} must be the bundle's top-level directory`);
+    const d = decideEntry({ path: entry.path, type: entry.type, size: entry.size, mode: entry.mode, linkpath: entry.linkpath }, so);
+    so.entries++;
+    so.rootName = d.rootName;
+    if (d.action === 'skip') return;
+    for (const dir of d.parents) await makeDir(dir);
+    if (d.action === 'mkdir') {
+      await makeDir(d.rel);
       return;
     }
-    if (manifest === undefined && !isDir && rel !== MANIFEST_NAME) {
-      throw refuse(`the first entry must be ${rootName}/${MANIFEST_NAME}, not ${show(entry.path)}`);
-    }
-    if (isDir) {
-      await ensureDir(rel);
+    if (d.action === 'symlink') {
+      await fs.symlink(d.target, path.join(root, d.rel)).catch((err) => rethrowExists(err, entry.path));
+      symlinks.set(d.rel, d.target);
       return;
     }
-    if (files.has(rel) || symlinks.has(rel) || dirs.has(rel)) throw refuse(`entry ${show(entry.path)} appears twice`);
-    await ensureDir(posix.dirname(rel) === '.' ? '' : posix.dirname(rel));
-    if (isLink) {
-      const target = entry.linkpath ?? '';
-      checkLinkTarget(rel, target);
-      await fs.symlink(target, path.join(root, rel)).catch((err) => rethrowExists(err, entry.path));
-      symlinks.set(rel, target);
-      return;
-    }
-
-    // A regular file: its size must be known before the first byte.
-    const size = entry.size;
-    if (rel === MANIFEST_NAME) {
-      if (size > MAX_MANIFEST_BYTES) throw refuse(`${MANIFEST_NAME} is ${size} bytes (more than ${MAX_MANIFEST_BYTES})`);
-    } else if (declared.has(rel)) {
-      const want = declared.get(rel);
-      if (want !== null && want !== undefined && want !== size) {
-        throw refuse(`entry ${show(entry.path)} is ${size} bytes but manifest.json says ${want}`);
-      }
-    } else if (!rel.includes('/')) {
-      extraBytes += size;
-      if (size > MAX_EXTRA_FILE_BYTES || extraBytes > SLACK_BYTES / 2) throw refuse(`entry ${show(entry.path)} is not listed in manifest.json and too large to be a note`);
-      notes.push(`${rel}: not listed in manifest.json (kept, unverified)`);
-    } else {
-      throw refuse(`entry ${show(entry.path)} is not listed in manifest.json`);
-    }
-    const rawMode = entry.mode ?? 0o644;
-    const mode = rawMode & 0o111 ? 0o755 : 0o644;
-    if (rawMode & 0o7000) notes.push(`${rel}: dropped the ${[rawMode & 0o4000 ? 'setuid' : '', rawMode & 0o2000 ? 'setgid' : '', rawMode & 0o1000 ? 'sticky' : ''].filter(Boolean).join('/')} bit`);
-
+    const { rel, size, mode } = d;
+    so.extraBytes += d.extraBytes;
+    notes.push(...d.notes);
     const abs = path.join(root, rel);
     const handle = await fs
       .open(abs, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, mode)
       .catch((err) => rethrowExists(err, entry.path));
     const hash = createHash('sha256');
-    const keep = rel === MANIFEST_NAME ? ([] as Buffer[]) : undefined;
+    const keep = d.isManifest ? ([] as Buffer[]) : undefined;
     let written = 0;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -405,44 +305,26 @@ async function extractInto(
       await handle.close();
     }
     if (failure !== undefined) return;
-    if (written !== size) throw refuse(`entry ${show(entry.path)} is truncated (${written} of ${size} bytes)`);
+    checkComplete(entry.path, written, size);
     files.set(rel, { path: rel, size, sha256: hash.digest('hex'), mode });
-    if (keep) await onManifest(Buffer.concat(keep));
+    if (keep) {
+      manifest = manifestFromBytes(Buffer.concat(keep));
+      so.declared = declaredSizes(manifest);
+      budget = budgetAfterManifest(manifest, cap, fed);
+      await checkFreeSpace(targetDir, declaredBytes(manifest));
+    }
   }
 
-  async function onManifest(bytes: Buffer): Promise<void> {
-    let text: string;
-    try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch {
-      throw refuse(`${MANIFEST_NAME} is not valid UTF-8`);
-    }
-    try {
-      manifest = parseManifest(text);
-    } catch (err) {
-      if (err instanceof ManifestError) throw refuse(err.message);
-      throw err;
-    }
-    declared = new Map();
-    declared.set(manifest.core.bundlePath, manifest.core.size);
-    for (const f of manifest.files) if (f.bundlePath !== null) declared.set(f.bundlePath, f.size);
-    budget = fed + budgetFor(manifest, cap);
-    await checkFreeSpace(targetDir, declaredBytes(manifest));
-  }
-
-  /** Creates `rel` (relative to root) as a real directory, refusing to pass through anything else. */
-  async function ensureDir(rel: string): Promise<void> {
+  /** Creates `rel` (relative to root) as a real directory; the policy made sure nothing of ours is there. */
+  async function makeDir(rel: string): Promise<void> {
     if (dirs.has(rel)) return;
-    if (files.has(rel) || symlinks.has(rel)) throw refuse(`${show(rel)} is used both as a directory and as a file or symlink (writing through a symlink is refused)`);
-    const parent = posix.dirname(rel);
-    await ensureDir(parent === '.' ? '' : parent);
     const abs = path.join(root, rel);
     try {
       await fs.mkdir(abs, { mode: 0o755 });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const st = await fs.lstat(abs);
-      if (!st.isDirectory()) throw refuse(`${show(rel)} is not a directory (writing through a symlink is refused)`);
+      if (!st.isDirectory()) throw refuse(`${show(rel)} is not a directory (writing through a symlink is refused)`, rel);
     }
     dirs.add(rel);
   }
@@ -457,14 +339,10 @@ async function extractInto(
       if (codec && detectFormat(chunk)) return fail(refuse('it is compressed twice (a compressed file inside the compressed bundle)'));
     }
     fed += chunk.length;
-    if (fed > budget) {
-      return fail(
-        refuse(
-          manifest
-            ? `it decompresses to more than the ${budget} bytes its manifest accounts for (a decompression bomb, or a corrupt bundle)`
-            : `no ${MANIFEST_NAME} within the first ${budget} bytes`,
-        ),
-      );
+    try {
+      checkBudget(fed, budget, manifest !== undefined);
+    } catch (err) {
+      return fail(err);
     }
     if (!parser.write(chunk)) {
       output.pause();
@@ -486,7 +364,7 @@ async function extractInto(
   if (stream) {
     input.pipe(stream.input as NodeJS.WritableStream);
     (stream.input as NodeJS.WritableStream).on('error', () => {}); // EPIPE when the decompressor dies: reported by `done`
-    stream.done.catch((err: unknown) => fail(refuse(`the compressed data is truncated or corrupt (${(err as Error).message})`)));
+    stream.done.catch((err: unknown) => fail(refuse(`the compressed data is truncated or corrupt (${(err as Error).message})`, null, { cause: err })));
   }
 
   try {
@@ -500,8 +378,8 @@ async function extractInto(
     await chain.catch(() => {});
   }
   if (failure !== undefined) throw failure;
-  if (rootName === undefined || manifest === undefined) throw refuse(`it has no ${MANIFEST_NAME}: not a corepack bundle`);
-  return { rootName, manifest, files, symlinks, notes };
+  if (so.rootName === undefined || manifest === undefined) throw refuse(`it has no ${MANIFEST_NAME}: not a corepack bundle`);
+  return { rootName: so.rootName, manifest, files, symlinks, notes };
 }
 
 /** Writes all of `chunk` at `position` (a write may be partial). */

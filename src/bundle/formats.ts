@@ -5,11 +5,11 @@
  * zstd path throws on Node 20).
  */
 import { createGzip, createGunzip, constants as zlibConstants } from 'node:zlib';
-import { access, constants as fsConstants } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
-import type { Transform } from "node:stream";
+import type { Transform } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
-import { CliError, EXIT } from '../cli/exit.js';
+import { MissingToolError } from '../util/errors.js';
+import { which } from '../util/which.js';
+import { CodecError, type CodecMode } from './errors.js';
 import type { Format } from './magic.js';
 
 export { detectFormat, type Format } from './magic.js';
@@ -64,20 +64,6 @@ export function supportedExtensions(): string {
   return FORMATS.flatMap((f) => f.extensions).join(', ');
 }
 
-async function onPath(cmd: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const full = join(dir, cmd);
-    try {
-      await access(full, fsConstants.X_OK);
-      return full;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 export interface Codec {
   /** Program name used ("lbzip2", "zstd", "zlib"), for reports. */
   program: string;
@@ -96,21 +82,21 @@ export interface CodecStream {
   kill(): void;
 }
 
-function zlibCodec(mode: 'compress' | 'decompress'): Codec {
+function zlibCodec(mode: CodecMode): Codec {
   return {
     program: 'zlib',
     stream(): CodecStream {
       const t: Transform = mode === 'compress' ? createGzip({ level: 6 }) : createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH });
       const done = new Promise<void>((resolve, reject) => {
         t.on('end', resolve);
-        t.on('error', (err) => reject(new CliError(`gzip ${mode === 'compress' ? 'compression' : 'decompression'} failed: ${err.message}`, EXIT.BAD_INPUT)));
+        t.on('error', (err) => reject(new CodecError('zlib', mode, err.message, { cause: err })));
       });
       return { input: t, output: t, done, kill: () => t.destroy() };
     },
   };
 }
 
-function processCodec(program: string, path: string, args: readonly string[], mode: 'compress' | 'decompress'): Codec {
+function processCodec(program: string, path: string, args: readonly string[], mode: CodecMode): Codec {
   return {
     program,
     stream(): CodecStream {
@@ -119,7 +105,7 @@ function processCodec(program: string, path: string, args: readonly string[], mo
         if (r.exitCode !== 0 || r.signal) {
           const why = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
           const detail = String(r.stderr ?? '').trim().split('\n')[0] ?? '';
-          throw new CliError(`${program} ${why}${detail ? `: ${detail}` : ''}`, mode === 'decompress' ? EXIT.BAD_INPUT : EXIT.INTERNAL);
+          throw new CodecError(program, mode, `${why}${detail ? `: ${detail}` : ''}`);
         }
       });
       return {
@@ -135,21 +121,24 @@ function processCodec(program: string, path: string, args: readonly string[], mo
 }
 
 /**
- * The fastest installed codec for `format`. Throws a CliError naming the
- * package to install, and the formats that would work, when none is there.
+ * The fastest installed codec for `format`. Throws a MissingToolError naming
+ * the packages to install, and the formats that would work, when none is there.
  */
-export async function codecFor(format: Format, mode: 'compress' | 'decompress'): Promise<Codec> {
+export async function codecFor(format: Format, mode: CodecMode): Promise<Codec> {
   const info = FORMATS.find((f) => f.format === format)!;
   for (const [cmd, cArgs, dArgs] of info.programs) {
-    const path = await onPath(cmd);
+    const path = await which(cmd);
     if (path) return processCodec(cmd, path, mode === 'compress' ? cArgs : dArgs, mode);
   }
   if (format === 'gzip') return zlibCodec(mode);
-  const working = await availableFormats();
-  throw new CliError(
-    `no ${format} program is installed (looked for ${info.programs.map((p) => p[0]).join(', ')})`,
-    EXIT.MISSING_TOOL,
-    `install ${info.debianPackages} (e.g. apt-get install ${info.programs[0]![0]}), or use a format that works here: ${working.join(', ')}`,
+  const looked = info.programs.map((p) => p[0]);
+  throw new MissingToolError(
+    `a ${format} program`,
+    looked,
+    info.debianPackages,
+    `apt-get install ${looked[0]}`,
+    { how: 'use a format that works here:', choices: await availableFormats() },
+    `no ${format} program is installed (looked for ${looked.join(', ')})`,
   );
 }
 
@@ -158,7 +147,7 @@ export async function availableFormats(): Promise<string[]> {
   const out: string[] = [];
   for (const f of FORMATS) {
     let ok = f.format === 'gzip';
-    for (const [cmd] of f.programs) if (!ok && (await onPath(cmd))) ok = true;
+    for (const [cmd] of f.programs) if (!ok && (await which(cmd))) ok = true;
     if (ok) out.push(f.extensions[0]!);
   }
   return out;

@@ -17,6 +17,10 @@
  */
 import { posix } from 'node:path';
 import type { Json } from '../core/json.js';
+import { hasControlChar } from '../util/text.js';
+import { ManifestError } from './errors.js';
+
+export { ManifestError };
 
 export const MANIFEST_FORMAT = 'corepack-bundle';
 export const MANIFEST_SCHEMA = 1;
@@ -74,10 +78,6 @@ export interface Manifest {
   warnings: string[];
 }
 
-/** Thrown for a manifest that is not what collect writes. Its message names the field. */
-export class ManifestError extends Error {
-  override readonly name = 'ManifestError';
-}
 
 /**
  * A bundle-relative path is safe when it is relative, normalised, has no "..",
@@ -87,8 +87,7 @@ export class ManifestError extends Error {
 export function isSafeRelativePath(p: string): boolean {
   if (typeof p !== 'string' || p.length === 0 || p.length > 4096) return false;
   if (p.startsWith('/') || p.includes('\\')) return false;
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(p)) return false;
+  if (hasControlChar(p)) return false;
   if (posix.normalize(p) !== p) return false;
   return p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
 }

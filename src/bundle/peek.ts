@@ -1,14 +1,16 @@
 /**
  * Reading a bundle's manifest without unpacking it: decompress just far
  * enough to parse the first tar entry (manifest.json), then stop. This is
- * what makes a bundle self-describing for `corepack inspect`.
+ * what makes a bundle self-describing for `corepack inspect`. The entries
+ * before the manifest are judged by the same policy extraction uses
+ * (policy.ts), so inspect and replay accept and refuse the same bundles.
  */
 import { createReadStream } from 'node:fs';
 import { Parser, type ReadEntry } from 'tar';
-import { CliError, EXIT } from '../cli/exit.js';
+import { NotABundleError } from './errors.js';
 import { codecFor, type Format } from './formats.js';
-import { MANIFEST_NAME, parseManifest, ManifestError, type Manifest } from './manifest.js';
-import { MAX_MANIFEST_BYTES } from './extract.js';
+import type { Manifest } from './manifest.js';
+import { decideEntry, manifestFromBytes, type ExtractionSoFar } from './policy.js';
 
 export async function readBundleManifest(path: string, format: Format): Promise<Manifest> {
   const codec = await codecFor(format, 'decompress');
@@ -20,24 +22,43 @@ export async function readBundleManifest(path: string, format: Format): Promise<
   input.on('error', () => undefined);
   (cs.input as NodeJS.WritableStream).on('error', () => undefined);
 
-  const bad = (why: string): CliError => new CliError(`${path}: not a corepack bundle (${why})`, EXIT.BAD_INPUT);
+  const bad = (why: string): NotABundleError => new NotABundleError(path, why);
+  // Only directories can come before the manifest; nothing is written, so they are only remembered.
+  const dirs = new Set<string>(['']);
+  const so: { -readonly [K in keyof ExtractionSoFar]: ExtractionSoFar[K] } = {
+    rootName: undefined,
+    declared: undefined,
+    seen: (rel) => (dirs.has(rel) ? 'dir' : undefined),
+    entries: 0,
+    extraBytes: 0,
+  };
   try {
-    const text = await new Promise<string>((resolve, reject) => {
+    return await new Promise<Manifest>((resolve, reject) => {
+      let done = false;
       const parser = new Parser({
         onReadEntry: (entry: ReadEntry) => {
-          const name = entry.path;
-          const parts = name.split('/');
-          if (entry.type !== 'File' || parts.length !== 2 || parts[1] !== MANIFEST_NAME) {
-            reject(bad(`its first entry is ${JSON.stringify(name)}, not <name>/${MANIFEST_NAME}`));
-            return;
+          if (done) return entry.resume();
+          try {
+            const d = decideEntry({ path: entry.path, type: entry.type, size: entry.size, mode: entry.mode, linkpath: entry.linkpath }, so);
+            so.entries++;
+            so.rootName = d.rootName;
+            if (d.action === 'mkdir') for (const dir of [...d.parents, d.rel]) dirs.add(dir);
+            if (d.action !== 'write' || !d.isManifest) return entry.resume();
+          } catch (err) {
+            done = true;
+            reject(err);
+            return entry.resume();
           }
-          if ((entry.size ?? 0) > MAX_MANIFEST_BYTES) {
-            reject(bad(`its manifest is implausibly large (${entry.size} bytes)`));
-            return;
-          }
+          done = true;
           const chunks: Buffer[] = [];
           entry.on('data', (c: Buffer) => chunks.push(c));
-          entry.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+          entry.on('end', () => {
+            try {
+              resolve(manifestFromBytes(Buffer.concat(chunks)));
+            } catch (err) {
+              reject(err);
+            }
+          });
         },
       });
       parser.on('error', (err: Error) => reject(bad(err.message)));
@@ -45,10 +66,6 @@ export async function readBundleManifest(path: string, format: Format): Promise<
       (cs.output as NodeJS.ReadableStream).on('error', (err: Error) => reject(bad(err.message)));
       (cs.output as NodeJS.ReadableStream).pipe(parser as unknown as NodeJS.WritableStream);
     });
-    return parseManifest(text);
-  } catch (err) {
-    if (err instanceof ManifestError) throw new CliError(`${path}: ${err.message}`, EXIT.BAD_INPUT);
-    throw err;
   } finally {
     input.destroy();
     cs.kill();

@@ -2,26 +2,15 @@
 import { basename } from 'node:path';
 import { collect, type CollectResult } from '../collect/collect.js';
 import { EXIT } from './exit.js';
+import { normalizeCollectOptions, type CollectFlags } from './options.js';
 import { humanBytes, progressBar } from './progress.js';
 import { interruptible } from './signals.js';
 
-export interface CollectCliOptions {
-  exe?: string;
-  output?: string;
-  withDebug?: boolean;
-  debugDir?: string;
-  json?: boolean;
-}
-
-export async function collectCommand(core: string, opts: CollectCliOptions): Promise<number> {
+export async function collectCommand(core: string, flags: CollectFlags): Promise<number> {
+  const opts = normalizeCollectOptions(core, flags);
   const bar = progressBar();
   const result = await interruptible((signal) =>
-    collect({
-      core,
-      executable: opts.exe,
-      output: opts.output,
-      withDebug: opts.withDebug,
-      debugDir: opts.debugDir,
+    collect(opts.collect, {
       signal,
       onProgress: (phase, done, total) => bar.update(phase === 'checksum' ? 'checksum' : 'bundling', done, total),
     }),

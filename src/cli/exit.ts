@@ -1,39 +1,29 @@
 /**
- * Exit codes, documented in the README and `corepack --help`. Scripts and
- * support tooling branch on them, so they never change meaning.
+ * Exit codes, documented in the README and `corepack --help` (whose list is
+ * generated from this table). Scripts and support tooling branch on them, so
+ * they never change meaning. Which error ends in which code: ./errors.ts.
  */
-export const EXIT = {
-  /** Everything worked and everything was exact. */
-  OK: 0,
-  /** A bug in corepack: an error it did not expect. Please report it. */
-  INTERNAL: 1,
-  /** The command line was wrong. */
-  USAGE: 2,
-  /** The input is not usable: not an ELF core, truncated, malformed, unreadable, or a hostile bundle. */
-  BAD_INPUT: 3,
-  /** collect wrote the bundle but it is not exact: a file was missing or replaced since the crash. */
-  INCOMPLETE: 4,
-  /** replay found the bundle corrupt (checksum) or not matching the core (build ID); or gdb failed. */
-  VERIFY_FAILED: 5,
-  /** A tool corepack needs is not installed (gdb, a compressor). */
-  MISSING_TOOL: 6,
-  /** The output could not be written: disk full, file size limit, permissions. Nothing partial was left. */
-  WRITE_FAILED: 7,
-  /** Interrupted by SIGINT (128 + 2) or SIGTERM (128 + 15); nothing partial was left behind. */
-  INTERRUPTED: 130,
-  TERMINATED: 143,
+export const EXIT_CODES = {
+  OK: { code: 0, help: 'success; for collect: every file matched the crash exactly' },
+  INTERNAL: { code: 1, help: 'internal error in corepack (please report it; COREPACK_DEBUG=1 prints the stack)' },
+  USAGE: { code: 2, help: 'usage error: an option or argument cannot be used (collect -e naming another program than the one that crashed, too)' },
+  BAD_INPUT: { code: 3, help: 'bad input: not a core, truncated or malformed file, unreadable, corrupt compressed data, unsafe bundle' },
+  INCOMPLETE: { code: 4, help: 'collect: bundle written, but a file was missing or replaced since the crash' },
+  VERIFY_FAILED: { code: 5, help: "replay: bundle corrupt or not matching its core's build IDs, or gdb failed" },
+  MISSING_TOOL: { code: 6, help: 'a required tool (gdb, a compressor) is not installed' },
+  WRITE_FAILED: { code: 7, help: 'the output could not be written (disk full, quota, file size limit, read-only, no such directory, the compressor failed); nothing partial left' },
+  INTERRUPTED: { code: 130, help: 'interrupted (SIGINT, 128 + 2): no partial output left' },
+  TERMINATED: { code: 143, help: 'terminated (SIGTERM, 128 + 15): no partial output left' },
 } as const;
 
-export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+type Name = keyof typeof EXIT_CODES;
+export type ExitCode = (typeof EXIT_CODES)[Name]['code'];
 
-/** An error that ends the command with a one-line message and a chosen exit code. */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: ExitCode,
-    /** What the user can do about it, printed on a second line. */
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
+/** EXIT.USAGE === 2, and so on. */
+export const EXIT = Object.fromEntries(Object.entries(EXIT_CODES).map(([name, e]) => [name, e.code])) as { readonly [K in Name]: (typeof EXIT_CODES)[K]['code'] };
+
+/** The "Exit codes:" block of `corepack --help`, from the table above. */
+export function exitCodesHelp(): string {
+  const rows = Object.values(EXIT_CODES).map((e) => `  ${String(e.code).padEnd(4)} ${e.help}`);
+  return `Exit codes:\n${rows.join('\n')}`;
 }

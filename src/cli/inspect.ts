@@ -8,13 +8,21 @@ import type { CoreSummary, SignalInfo } from '../core/model.js';
 import { stat } from 'node:fs/promises';
 import { sniffBundle } from '../bundle/magic.js';
 import type { Manifest } from '../bundle/manifest.js';
+import { hex } from '../util/text.js';
 import { humanBytes } from './progress.js';
 
-export interface InspectOptions {
-  json?: boolean;
+export interface InspectFlags {
+  json?: boolean | undefined;
 }
 
-const hex = (v: bigint | undefined): string => (v === undefined ? '?' : `0x${v.toString(16)}`);
+export interface InspectOptions {
+  json: boolean;
+}
+
+export function normalizeInspectOptions(flags: InspectFlags): InspectOptions {
+  const { json = false } = flags;
+  return { json };
+}
 
 export async function inspectCommand(corePath: string, opts: InspectOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   // A bundle describes itself: show its manifest without unpacking it.

@@ -3,22 +3,14 @@
  * turns every failure into one line on stderr and a documented exit code.
  */
 import { Command, CommanderError } from 'commander';
-import { FormatError } from '../elf/errors.js';
-import { CliError, EXIT } from './exit.js';
-import type { CollectCliOptions } from './collect.js';
+import { EXIT, exitCodesHelp } from './exit.js';
+import { describeError, UsageError } from './errors.js';
+import type { CollectFlags, ReplayFlags } from './options.js';
+import type { InspectFlags } from './inspect.js';
 import { VERSION } from '../version.js';
+import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
 
-const EXIT_CODES_HELP = `
-Exit codes:
-  0    success; for collect: every file matched the crash exactly
-  1    internal error in corepack (please report it)
-  2    usage error
-  3    bad input: not a core, truncated or malformed file, unsafe bundle
-  4    collect: bundle written, but a file was missing or replaced since the crash
-  5    replay: bundle corrupt or not matching its core, or gdb failed
-  6    a required tool (gdb, a compressor) is not installed
-  7    the output could not be written (disk full, file size limit); nothing partial left
-  130  interrupted (SIGINT); 143 terminated (SIGTERM): no partial output left`;
+export { describeError };
 
 export function buildProgram(argv: readonly string[] = process.argv): Command {
   const program = new Command();
@@ -40,7 +32,7 @@ Examples:
   $ npx corepack collect core.1234 -e /opt/app/bin/server     # at the customer's site
   $ npx corepack replay crash-1234.tbz2
   $ npx corepack replay crash-1234.tbz2 --batch > ticket.txt
-${EXIT_CODES_HELP}
+${exitCodesHelp()}
 
 This is corepack the crash bundler, not the Node.js package-manager shim of the same
 name; its alias corepack-crash always reaches it.`,
@@ -59,10 +51,10 @@ Examples:
   $ npx corepack inspect core.1234 --json > crash.json
   $ npx corepack inspect ticket-4711.tbz2          # who collected it, what crashed, the state of every file`,
     )
-    .action(async (core: string, opts: { json?: boolean }) => {
+    .action(async (core: string, flags: InspectFlags) => {
       // Each command loads its own modules: start-up stays short for the light ones.
-      const { inspectCommand } = await import('./inspect.js');
-      process.exitCode = await inspectCommand(core, opts);
+      const { inspectCommand, normalizeInspectOptions } = await import('./inspect.js');
+      process.exitCode = await inspectCommand(core, normalizeInspectOptions(flags));
     });
 
   program
@@ -71,8 +63,8 @@ Examples:
     .argument('<core>', 'the core file (only read, never changed)')
     .option('-e, --exe <path>', 'the executable that crashed (default: the one the core names)')
     .option('-o, --output <bundle>', 'bundle to write; the extension picks the format: .tbz2/.tar.bz2, .tar.gz/.tgz, .tar.zst/.tzst (default: <core>.tbz2)')
-    .option('--with-debug', 'also bundle separate debug files found for the build IDs (/usr/lib/debug/.build-id)')
-    .option('--debug-dir <dir>', 'where --with-debug looks for .build-id/ (default: /usr/lib/debug)')
+    .option('--with-debug', 'also bundle separate debug files found for the build IDs (under --debug-dir: .build-id/, and by .gnu_debuglink)')
+    .option('--debug-dir <dir>', `where --with-debug looks for .build-id/ (default: ${DEFAULT_DEBUG_DIR})`)
     .option('--json', 'print the result (path, size, per-file status) as JSON on stdout')
     .addHelpText(
       'after',
@@ -85,9 +77,9 @@ Examples:
 Exit code 0 means every file matched the crash; 4 means the bundle was written
 but a file was missing or replaced since the crash (the messages say which).`,
     )
-    .action(async (core: string, opts: CollectCliOptions) => {
+    .action(async (core: string, flags: CollectFlags) => {
       const { collectCommand } = await import('./collect.js');
-      process.exitCode = await collectCommand(core, opts);
+      process.exitCode = await collectCommand(core, flags);
     });
 
   program
@@ -129,41 +121,16 @@ Examples:
   $ npx corepack replay crash-1234.tbz2 -- -ex 'frame 1' -ex 'info locals'
   $ lldb -s ~/.cache/corepack/bundles/0123456789abcdef/replay.lldb`,
     )
-    .action(async (bundle: string, gdbArgs: string[], opts: { dir?: string; batch?: boolean; json?: boolean; gdb?: string; hostThreadDb?: boolean }) => {
+    .action(async (bundle: string, gdbArgs: string[], flags: ReplayFlags) => {
       if (gdbArgs.length > 0 && !argv.includes('--')) {
-        throw new CliError(`unexpected argument ${JSON.stringify(gdbArgs[0])}`, EXIT.USAGE, 'arguments for gdb go after --, e.g. corepack replay BUNDLE -- -ex "info registers"');
+        throw new UsageError(`unexpected argument ${JSON.stringify(gdbArgs[0])}`, 'arguments for gdb go after --, e.g. corepack replay BUNDLE -- -ex "info registers"');
       }
       const { replayCommand } = await import('./replay.js');
-      process.exitCode = await replayCommand(bundle, gdbArgs, {
-        dir: opts.dir,
-        batch: opts.batch,
-        json: opts.json,
-        gdb: opts.gdb,
-        bundledThreadDb: !opts.hostThreadDb,
-      });
+      const { normalizeReplayOptions } = await import('./options.js');
+      process.exitCode = await replayCommand(bundle, gdbArgs, normalizeReplayOptions(flags));
     });
 
   return program;
-}
-
-/** Formats any error as the single line the user sees, and picks the exit code. */
-export function describeError(err: unknown, subject?: string): { message: string; hint?: string; code: number } {
-  if (err instanceof CliError) return { message: err.message, ...(err.hint ? { hint: err.hint } : {}), code: err.exitCode };
-  if (err instanceof FormatError) return { message: `${subject ? `${subject}: ` : ''}${err.message}`, code: EXIT.BAD_INPUT };
-  const e = err as NodeJS.ErrnoException;
-  if (e && typeof e.code === 'string' && typeof e.syscall === 'string') {
-    const what = e.path ?? subject ?? 'file';
-    const reasons: Record<string, string> = {
-      ENOENT: 'no such file or directory',
-      EACCES: 'permission denied',
-      EISDIR: 'is a directory, not a file',
-      ENOSPC: 'no space left on device',
-      EFBIG: 'file too large (file size limit reached)',
-      EROFS: 'read-only file system',
-    };
-    return { message: `${what}: ${reasons[e.code] ?? e.message}`, code: e.code === 'ENOSPC' || e.code === 'EFBIG' || e.code === 'EROFS' ? EXIT.WRITE_FAILED : EXIT.BAD_INPUT };
-  }
-  return { message: `internal error: ${e?.message ?? String(err)} (set COREPACK_DEBUG=1 for a stack trace, and please report it)`, code: EXIT.INTERNAL };
 }
 
 export async function main(argv: string[]): Promise<number> {

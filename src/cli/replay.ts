@@ -7,27 +7,20 @@
 import * as path from 'node:path';
 import type { Json } from '../core/json.js';
 import { FormatError } from '../elf/errors.js';
+import { BundledCoreError } from '../bundle/errors.js';
+import { BundleVerifyError, GdbFailedError } from '../replay/errors.js';
 import type { CoreSummary } from '../core/model.js';
 import { checkBuildIds, checksumFailures, type BuildIdCheck, type ChecksumResult } from '../bundle/verify.js';
 import { sysrootPath, type Manifest } from '../bundle/manifest.js';
-import { BundleVerifyError, prepareBundle, type PreparedBundle } from '../replay/cache.js';
-import { findDebugInfo, HOST_DEBUG_DIRS, type ModuleDebugInfo } from '../replay/debuginfo.js';
-import { checkReplayDir, writeScripts, type WrittenScripts } from '../replay/script.js';
+import { prepareBundle, type PreparedBundle } from '../replay/cache.js';
+import { findDebugInfo, type ModuleDebugInfo } from '../replay/debuginfo.js';
+import { writeScripts, type WrittenScripts } from '../replay/script.js';
+import type { ReplayOptions } from './options.js';
 import { resolveGdb, runBatch, runInteractive, type BatchResult } from '../replay/gdb.js';
-import { CliError, EXIT } from './exit.js';
+import { EXIT } from './exit.js';
 import { signalText } from './inspect.js';
 import { interruptible } from './signals.js';
 
-export interface ReplayOptions {
-  dir?: string;
-  batch?: boolean;
-  json?: boolean;
-  gdb?: string;
-  /** false (--host-thread-db): do not trust the bundle's libthread_db. */
-  bundledThreadDb?: boolean;
-  /** Overrides /usr/lib/debug (tests, unusual hosts). */
-  hostDebugDirs?: readonly string[];
-}
 
 export interface ReplayIo {
   stdout: NodeJS.WritableStream;
@@ -65,10 +58,9 @@ function findExecutable(m: Manifest): { path: string; bundlePath: string } | nul
 }
 
 export async function replayCommand(bundle: string, gdbArgs: readonly string[], opts: ReplayOptions, io: ReplayIo = process): Promise<number> {
-  const runsGdb = opts.batch || !opts.json;
+  const { runsGdb } = opts;
   // Fail before a long extraction when gdb cannot run anyway.
   const gdb = runsGdb ? await resolveGdb(opts.gdb) : undefined;
-  if (opts.dir !== undefined) checkReplayDir(path.resolve(opts.dir));
 
   let prepared: PreparedBundle;
   try {
@@ -79,15 +71,13 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     }
     throw err;
   }
-  checkReplayDir(prepared.dir);
 
   const { manifest, root } = prepared;
   const { checks, summary } = await checkBuildIds(root, manifest).catch((err: unknown) => {
-    if (err instanceof FormatError) throw new CliError(`the bundle's core (${manifest.core.bundlePath}): ${err.message}`, EXIT.BAD_INPUT);
+    if (err instanceof FormatError) throw new BundledCoreError(manifest.core.bundlePath, err);
     throw err;
   });
-  const hostDebugDirs = opts.hostDebugDirs ?? HOST_DEBUG_DIRS;
-  const debuginfod = Boolean(process.env.DEBUGINFOD_URLS?.trim());
+  const { hostDebugDirs, debuginfod } = opts;
   const bundleDebugDir = path.join(root, 'debug');
   const debugInfo = await findDebugInfo(checks, { bundleDebugDir, hostDebugDirs, debuginfod });
 
@@ -98,7 +88,7 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     .flatMap((f) => [f.path, ...f.aliases])
     .map((p) => path.join(root, path.posix.dirname(sysrootPath(p))));
   const threadDb =
-    opts.bundledThreadDb === false ? [] : bundled.filter((f) => f.role === 'libthread_db').map((f) => path.join(root, f.bundlePath!));
+    opts.hostThreadDb ? [] : bundled.filter((f) => f.role === 'libthread_db').map((f) => path.join(root, f.bundlePath!));
   const scripts = await writeScripts({
     dir: prepared.dir,
     sysroot: path.join(root, 'sysroot'),
@@ -127,7 +117,7 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
       io.stdout.write(result.stdout.endsWith('\n') || result.stdout === '' ? result.stdout : `${result.stdout}\n`);
     }
     if (result.stderr.trim() && !opts.json) io.stderr.write(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`);
-    if (result.failure) throw new CliError(result.failure, EXIT.VERIFY_FAILED);
+    if (result.failure) throw new GdbFailedError(gdb!, result.failure);
     if (mismatches.length) {
       io.stderr.write(`corepack: ${mismatches.length} bundled file${mismatches.length === 1 ? ' does' : 's do'} not match the core (see "build IDs" above)\n`);
       return EXIT.VERIFY_FAILED;

@@ -3,12 +3,12 @@
  * clean up (remove temporary files, stop child processes) and exit with 130
  * or 143 instead of dying mid-write.
  */
-import { CliError, EXIT } from './exit.js';
+import { InterruptedError } from '../util/errors.js';
 
 export async function interruptible<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
-  const onInt = (): void => ac.abort(new CliError('interrupted by SIGINT; no partial output was left behind', EXIT.INTERRUPTED));
-  const onTerm = (): void => ac.abort(new CliError('terminated by SIGTERM; no partial output was left behind', EXIT.TERMINATED));
+  const onInt = (): void => ac.abort(new InterruptedError('SIGINT'));
+  const onTerm = (): void => ac.abort(new InterruptedError('SIGTERM'));
   // Past a file size limit (ulimit -f) the kernel sends SIGXFSZ, whose default
   // action kills us mid-write; with a handler the write fails with EFBIG
   // instead, and the command can remove its temporary file and say why.

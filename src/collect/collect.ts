@@ -8,11 +8,11 @@
  */
 import { createWriteStream } from 'node:fs';
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { CoreFile } from '../core/open.js';
 import { summaryJson } from '../core/json.js';
-import { CliError, EXIT } from '../cli/exit.js';
-import { codecFor, DEFAULT_EXTENSION, formatForName, supportedExtensions, type Format } from '../bundle/formats.js';
+import { abortReason, OUT_OF_SPACE_CODES, OutputWriteError, errnoOf } from '../util/errors.js';
+import { codecFor, formatForName, type Format, type FormatInfo } from '../bundle/formats.js';
 import { MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile } from '../bundle/manifest.js';
 import { FileChangedError, streamSink, TarWriter } from '../bundle/create.js';
 import { VERSION } from '../version.js';
@@ -20,13 +20,23 @@ import { hostInfo } from './host.js';
 import { sha256File } from '../util/digest.js';
 import { planBundle, type PlannedFile } from './plan.js';
 
+/** What to collect, complete and checked (src/cli/options.ts makes it from the command line). */
 export interface CollectOptions {
+  /** The core, absolute. */
   core: string;
-  executable?: string | undefined;
-  output?: string | undefined;
-  withDebug?: boolean | undefined;
-  /** Where --with-debug looks for .build-id/ (default /usr/lib/debug). */
-  debugDir?: string | undefined;
+  /** -e, absolute; null: the executable the core names. */
+  executable: string | null;
+  /** The bundle to write, absolute. */
+  output: string;
+  /** The format the output's name asks for. */
+  format: FormatInfo;
+  withDebug: boolean;
+  /** Where --with-debug looks for .build-id/ and debuglink targets, absolute. */
+  debugDir: string;
+}
+
+/** How a run is watched and stopped: not options of the bundle, so none has a default. */
+export interface CollectHooks {
   /** Progress callback: phase, bytes done, bytes total. */
   onProgress?: ((phase: 'checksum' | 'write', done: number, total: number) => void) | undefined;
   signal?: AbortSignal | undefined;
@@ -53,10 +63,6 @@ export function bundleRootName(output: string): string {
   if (ext) name = name.slice(0, -ext.length);
   name = name.replace(/[^A-Za-z0-9._+-]/g, '_').replace(/^\.+/, '_');
   return name || 'bundle';
-}
-
-function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new CliError('interrupted', EXIT.INTERRUPTED);
 }
 
 /** Removes temporary files that earlier runs of corepack left behind when they were killed, and only those. */
@@ -89,28 +95,25 @@ export async function removeStaleTemporaries(dir: string): Promise<string[]> {
 /** Attempts at a consistent bundle when files change while they are read (a package upgrade running). */
 const MAX_ATTEMPTS = 3;
 
-export async function collect(opts: CollectOptions): Promise<CollectResult> {
+export async function collect(opts: CollectOptions, hooks: CollectHooks = {}): Promise<CollectResult> {
   const notes: string[] = [];
   for (let attempt = 1; ; attempt++) {
     try {
-      return await collectOnce(opts, notes);
+      return await collectOnce(opts, hooks, notes);
     } catch (err) {
       if (!(err instanceof FileChangedError) || attempt >= MAX_ATTEMPTS) throw err;
       // Start over from the core: the new plan sees the file as it is now
       // (a replaced library then shows up as a build-ID mismatch).
-      notes.push(`${err.message.split(':')[0]}; collected again (attempt ${attempt + 1})`);
+      notes.push(`${err.summary}; collected again (attempt ${attempt + 1})`);
     }
   }
 }
 
-async function collectOnce(opts: CollectOptions, notes: string[]): Promise<CollectResult> {
-  const corePath = resolve(opts.core);
-  const output = resolve(opts.output ?? `${basename(corePath)}${DEFAULT_EXTENSION}`);
-  const fmt = formatForName(output);
-  if (!fmt) {
-    throw new CliError(`cannot tell the bundle format from the name ${basename(output)}`, EXIT.USAGE, `name the output with one of: ${supportedExtensions()}`);
-  }
-  if (output === corePath) throw new CliError('the output would overwrite the core', EXIT.USAGE, 'choose another -o name');
+async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: string[]): Promise<CollectResult> {
+  const { core: corePath, output, format: fmt } = opts;
+  const { signal, onProgress } = hooks;
+  // Before the long part: an output that cannot be created fails now, under its own name.
+  await checkOutputDir(output);
 
   const core = await CoreFile.open(corePath);
   let summary;
@@ -119,7 +122,7 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
   } finally {
     await core.close();
   }
-  const plan = await planBundle(summary, { executable: opts.executable, withDebug: opts.withDebug, ...(opts.debugDir ? { debugDir: opts.debugDir } : {}) });
+  const plan = await planBundle(summary, opts);
   const codec = await codecFor(fmt.format, 'compress');
 
   const coreStat = await stat(corePath);
@@ -131,12 +134,12 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
   let done = 0;
   const tick = (phase: 'checksum' | 'write') => (n: number) => {
     done += n;
-    opts.onProgress?.(phase, done, total);
+    onProgress?.(phase, done, total);
   };
-  const coreSha = await sha256File(corePath, { onBytes: tick('checksum'), signal: opts.signal });
+  const coreSha = await sha256File(corePath, { onBytes: tick('checksum'), signal: signal });
   for (const f of bundled) {
     try {
-      f.sha256 = await sha256File(f.source, { onBytes: tick('checksum'), signal: opts.signal });
+      f.sha256 = await sha256File(f.source, { onBytes: tick('checksum'), signal: signal });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FileChangedError(f.source, f.size ?? 0, 'disappeared');
       throw err;
@@ -164,21 +167,22 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
   const tmp = join(dir, `.${basename(output)}${TMP_MARK}${process.pid}`);
   const cs = codec.stream();
   const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+  // Errors of the file being written are about the output, whatever its temporary name.
   const written = new Promise<void>((res, rej) => {
     out.on('finish', res);
-    out.on('error', rej);
+    out.on('error', (err) => rej(new OutputWriteError(output, errnoOf(err), undefined, { cause: err })));
   });
   cs.output.pipe(out);
   // A failure on either side of the compressor must stop the other side.
   const failed = Promise.race([cs.done.then(() => new Promise<never>(() => {})), written.then(() => new Promise<never>(() => {}))]);
 
   const onAbort = (): void => cs.kill();
-  opts.signal?.addEventListener('abort', onAbort);
+  signal?.addEventListener('abort', onAbort);
   try {
     const sink = streamSink(cs.input);
     const guarded = {
       write: async (chunk: Buffer): Promise<void> => {
-        if (opts.signal?.aborted) throw abortError(opts.signal);
+        if (signal?.aborted) throw abortReason(signal);
         await Promise.race([sink.write(chunk), failed]);
       },
     };
@@ -197,27 +201,47 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
     // Together: if the file cannot be written (disk full, size limit) the
     // compressor blocks on a full pipe and would never finish on its own.
     await Promise.all([cs.done, written]);
-    // Data on disk before the name: a crash after the rename cannot expose a torn bundle.
-    const fh = await open(tmp, 'r');
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, output);
+    await syncAndRename(tmp, output);
   } catch (err) {
     cs.kill();
     out.destroy();
     await unlink(tmp).catch(() => undefined);
-    if (opts.signal?.aborted) throw abortError(opts.signal);
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EFBIG' || code === 'EDQUOT') {
-      throw new CliError(`cannot write ${output}: ${code === 'ENOSPC' ? 'no space left on the device' : code === 'EFBIG' ? 'file size limit reached' : 'disk quota exceeded'}; no bundle was written`, EXIT.WRITE_FAILED, 'free some space or write the bundle elsewhere with -o');
-    }
+    if (signal?.aborted) throw abortReason(signal);
+    // Out of space shows up wherever the next write happened to be (the compressor's pipe, too).
+    const code = errnoOf(err);
+    if (!(err instanceof OutputWriteError) && code !== undefined && OUT_OF_SPACE_CODES.has(code)) throw new OutputWriteError(output, code, undefined, { cause: err });
     throw err;
   } finally {
-    opts.signal?.removeEventListener('abort', onAbort);
+    signal?.removeEventListener('abort', onAbort);
   }
   const size = (await stat(output)).size;
   const exact = plan.files.every((f) => f.status === 'ok');
   return { output, size, format: fmt.format, compressor: codec.program, manifest, exact };
+}
+
+/** The output's directory must exist and be a directory; collect never creates directories. */
+async function checkOutputDir(output: string): Promise<void> {
+  const dir = dirname(output);
+  const st = await stat(dir).catch((err: unknown) => {
+    const code = errnoOf(err);
+    throw new OutputWriteError(output, code, code === 'ENOENT' || code === 'ENOTDIR' ? `the directory ${dir} does not exist` : undefined, { cause: err });
+  });
+  if (!st.isDirectory()) throw new OutputWriteError(output, 'ENOTDIR', `${dir} is not a directory`);
+}
+
+/** Data on disk before the name: a crash after the rename cannot expose a torn bundle. */
+async function syncAndRename(tmp: string, output: string): Promise<void> {
+  try {
+    const fh = await open(tmp, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, output);
+  } catch (err) {
+    throw new OutputWriteError(output, errnoOf(err), undefined, { cause: err });
+  }
 }
 
 function toManifestFile(f: PlannedFile): ManifestFile {

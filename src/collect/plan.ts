@@ -21,7 +21,10 @@ import {
   type ManifestLink,
 } from '../bundle/manifest.js';
 import { runLdd } from './ldd.js';
-import { crc32File } from '../util/digest.js';
+import type { CollectOptions } from './collect.js';
+import { WrongExecutableError } from './errors.js';
+import { buildIdDebugPath, debugLinkCandidates, firstDebugLinkMatch, isRegularFile } from '../util/debugfiles.js';
+import { hex } from '../util/text.js';
 
 export interface PlannedFile extends ManifestFile {
   /** Where to read the bytes on this machine (resolved path); null when not bundled. */
@@ -37,13 +40,7 @@ export interface CollectPlan {
   warnings: string[];
 }
 
-export interface PlanOptions {
-  /** -e: the executable, when the user names it. */
-  executable?: string | undefined;
-  withDebug?: boolean;
-  /** Where separate debug files live (gdb's debug-file-directory). */
-  debugDir?: string;
-}
+export type PlanOptions = Pick<CollectOptions, 'core' | 'executable' | 'withDebug' | 'debugDir'>;
 
 const ROLE_OF: Record<Module['kind'], FileRole> = { executable: 'executable', interpreter: 'interpreter', library: 'library', vdso: 'library' };
 
@@ -162,13 +159,30 @@ async function inspectFile(w: Want): Promise<PlannedFile> {
   return found;
 }
 
+/**
+ * -e with a build ID other than the core's is one of two things. At the path
+ * the core names (the same file), the program was replaced since the crash:
+ * the plan says so and bundles it marked. Anywhere else, -e simply names
+ * another program, and a bundle of it would only mislead: refused, saying
+ * which program the core needs.
+ */
+async function checkChosenExecutable(f: PlannedFile, exeModule: Module | undefined, core: string): Promise<void> {
+  if (f.status !== 'build-id-mismatch' || !exeModule?.buildId || !f.buildIdOnDisk) return;
+  const named = exeModule.path && isAbsolute(exeModule.path) ? exeModule.path : undefined;
+  if (named !== undefined) {
+    const namedReal = await realpath(named).catch(() => named);
+    if (namedReal === f.path || named === f.path || f.aliases.includes(named)) return; // the same file, replaced
+  }
+  throw new WrongExecutableError(core, f.aliases[0] ?? f.path, f.buildIdOnDisk, named, exeModule.buildId);
+}
+
 function sourcesOf(m: Module): FileSource[] {
   const out: FileSource[] = [];
   for (const s of m.sources) if (s === 'nt_file' || s === 'vmmap' || s === 'link_map') out.push(s);
   return out;
 }
 
-export async function planBundle(summary: CoreSummary, opts: PlanOptions = {}): Promise<CollectPlan> {
+export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promise<CollectPlan> {
   const warnings: string[] = [];
   const wants: Want[] = [];
 
@@ -185,7 +199,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions = {}): 
     path ??= lm;
     if (path === undefined) {
       if (m.kind === 'executable' && opts.executable) continue; // -e supplies it
-      warnings.push(`a ${m.kind} at 0x${m.start.toString(16)} has no file name in the core (build ID ${m.buildId ?? 'unknown'}); it cannot be bundled`);
+      warnings.push(`a ${m.kind} at ${hex(m.start)} has no file name in the core (build ID ${m.buildId ?? 'unknown'}); it cannot be bundled`);
       continue;
     }
     const aliases = lm && lm !== path ? [lm] : [];
@@ -194,7 +208,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions = {}): 
   }
 
   if (opts.executable) {
-    const given = posix.resolve(opts.executable);
+    const given = opts.executable;
     const corePath = exeModule?.path && isAbsolute(exeModule.path) ? exeModule.path : undefined;
     wants.unshift({
       path: given,
@@ -240,6 +254,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions = {}): 
       continue;
     }
     const f = await inspectFile(w);
+    if (w.sources.includes('command-line')) await checkChosenExecutable(f, exeModule, opts.core);
     const dup = files.find((x) => x.source !== null && x.source === f.source) ?? files.find((x) => x.path === f.path);
     if (dup) {
       for (const a of [...f.aliases, ...w.aliases, f.path]) if (a !== dup.path && !dup.aliases.includes(a)) dup.aliases.push(a);
@@ -268,7 +283,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions = {}): 
     for (const link of await symlinks.linksTo(f.source)) if (!f.aliases.includes(link) && link !== f.path) f.aliases.push(link);
   }
 
-  if (opts.withDebug) files.push(...(await findDebugFiles(files, opts.debugDir ?? '/usr/lib/debug', warnings)));
+  if (opts.withDebug) files.push(...(await findDebugFiles(files, opts.debugDir, warnings)));
 
   // Bundle locations and alias links; anything whose name is unsafe is left out with a warning.
   const taken = new Set<string>();
@@ -318,18 +333,8 @@ async function findDebugLinkTarget(object: string, debugDir: string): Promise<st
     return undefined; // no sections to read: nothing links anywhere
   }
   if (!link) return undefined;
-  const dir = dirname(object);
-  for (const candidate of [join(dir, link.file), join(dir, '.debug', link.file), join(debugDir, dir, link.file)]) {
-    if (candidate === object) continue;
-    try {
-      if (!(await stat(candidate)).isFile()) continue;
-    } catch {
-      continue;
-    }
-    const crc = await crc32File(candidate);
-    if (crc === undefined || crc === link.crc) return candidate;
-  }
-  return undefined;
+  const candidates = debugLinkCandidates(dirname(object), link.file, [{ dir: debugDir, from: 'host' }], 'host').filter((c) => c.file !== object);
+  return (await firstDebugLinkMatch(candidates, link.crc))?.file;
 }
 
 /**
@@ -363,16 +368,10 @@ async function findDebugFiles(files: PlannedFile[], debugDir: string, warnings: 
   for (const f of files) {
     if (!f.source || f.status !== 'ok' || f.role === 'debug') continue;
     const id = f.buildIdOnDisk;
-    if (id && id.length >= 4) {
-      const rel = `.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
-      try {
-        if ((await stat(join(debugDir, rel))).isFile()) {
-          out.push({ ...(await debugFile(join(debugDir, rel), `debug/${rel}`, 'build-id-dir', f.path)), buildIdOnDisk: id });
-          continue;
-        }
-      } catch {
-        // no debug file for this build ID; try the debuglink
-      }
+    const rel = id ? buildIdDebugPath(id) : undefined;
+    if (id && rel && (await isRegularFile(join(debugDir, rel)))) {
+      out.push({ ...(await debugFile(join(debugDir, rel), `debug/${rel}`, 'build-id-dir', f.path)), buildIdOnDisk: id });
+      continue;
     }
     const linked = await findDebugLinkTarget(f.source, debugDir);
     if (linked) out.push(await debugFile(linked, `${sysrootPath(posix.dirname(f.path))}/.debug/${basename(linked)}`, 'debuglink', f.path));

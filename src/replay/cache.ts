@@ -17,10 +17,16 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { sha256File } from '../util/digest.js';
-import { CliError, EXIT } from '../cli/exit.js';
+import { BadOptionError } from '../util/errors.js';
+import { writeFileAtomically } from '../util/atomic.js';
+import { NotABundleError } from '../bundle/errors.js';
 import { stageBundle, type StageOptions } from '../bundle/extract.js';
 import { parseManifest, type Manifest } from '../bundle/manifest.js';
 import { checksumFailures, verifyChecksums, type ChecksumResult } from '../bundle/verify.js';
+import { BundleVerifyError } from './errors.js';
+import { checkReplayDir } from './script.js';
+
+export { BundleVerifyError };
 import { VERSION } from '../version.js';
 
 export const BUNDLE_DIR = 'bundle';
@@ -51,24 +57,10 @@ export interface PreparedBundle {
   state: State;
 }
 
-/** A bundle whose files do not match their recorded checksums. Carries every result, for --json. */
-export class BundleVerifyError extends CliError {
-  constructor(readonly checksums: ChecksumResult[]) {
-    const bad = checksumFailures(checksums);
-    const what = (r: ChecksumResult) => `${r.file} (${r.status === 'missing' ? 'missing' : r.actualSize !== r.expectedSize && r.expectedSize !== null ? 'wrong size' : 'sha256 mismatch'})`;
-    // One line, naming every file; --json has the hashes.
-    super(
-      `the bundle is corrupt: ${bad.length} file${bad.length === 1 ? '' : 's'} failed verification: ${bad.map(what).join(', ')}`,
-      EXIT.VERIFY_FAILED,
-      'ask for the bundle again (a transfer may have damaged it); nothing was extracted',
-    );
-  }
-}
-
 /** $XDG_CACHE_HOME/corepack/bundles, or ~/.cache/corepack/bundles. */
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   const xdg = env.XDG_CACHE_HOME;
-  const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(env.HOME || os.homedir(), '.cache');
+  const base = xdg && path.isAbsolute(xdg) ? xdg : path.resolve(env.HOME || os.homedir(), '.cache');
   return path.join(base, 'corepack', 'bundles');
 }
 
@@ -90,12 +82,6 @@ async function isDir(p: string): Promise<boolean> {
   return (await fs.lstat(p).catch(() => undefined))?.isDirectory() ?? false;
 }
 
-async function writeAtomically(file: string, data: string): Promise<void> {
-  const temp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(temp, data, { mode: 0o644 });
-  await fs.rename(temp, file);
-}
-
 async function reuse(dir: string, sha: string): Promise<PreparedBundle | undefined> {
   const state = await readState(dir);
   const root = path.join(dir, BUNDLE_DIR);
@@ -106,16 +92,17 @@ async function reuse(dir: string, sha: string): Promise<PreparedBundle | undefin
 }
 
 /**
- * Extracts and verifies `bundle` into `dir` (default: its cache dir), or
- * reuses a complete earlier extraction of the same bundle there.
+ * Extracts and verifies `bundle` into `chosenDir` (an absolute path, already
+ * checked; null: the bundle's cache dir), or reuses a complete earlier
+ * extraction of the same bundle there.
  */
-export async function prepareBundle(bundle: string, dirOpt: string | undefined, opts: StageOptions = {}): Promise<PreparedBundle> {
+export async function prepareBundle(bundle: string, chosenDir: string | null, opts: StageOptions = {}): Promise<PreparedBundle> {
   const st = await fs.stat(bundle);
-  if (!st.isFile()) throw new CliError(`${bundle}: not a regular file`, EXIT.BAD_INPUT);
+  if (!st.isFile()) throw new NotABundleError(bundle, 'not a regular file');
   const sha = await sha256File(bundle);
-  const dir = path.resolve(dirOpt ?? cacheDirFor(sha));
-  await fs.mkdir(dir, { recursive: true, mode: dirOpt ? 0o755 : 0o700 });
-  if (!(await isDir(dir))) throw new CliError(`${dir} is not a directory`, EXIT.USAGE);
+  const dir = chosenDir ?? checkReplayDir(cacheDirFor(sha));
+  await fs.mkdir(dir, { recursive: true, mode: chosenDir ? 0o755 : 0o700 });
+  if (!(await isDir(dir))) throw new BadOptionError('--dir', dir, `${dir} is not a directory`, 'pass --dir with a directory, or a path that does not exist yet');
 
   const earlier = await reuse(dir, sha);
   if (earlier) return earlier;
@@ -123,7 +110,7 @@ export async function prepareBundle(bundle: string, dirOpt: string | undefined, 
   const root = path.join(dir, BUNDLE_DIR);
   const stateDir = path.join(dir, STATE_DIR);
   if ((await fs.lstat(root).catch(() => undefined)) && !(await isDir(stateDir))) {
-    throw new CliError(`${root} already exists and was not made by corepack`, EXIT.USAGE, 'pass another --dir, or remove it');
+    throw new BadOptionError('--dir', dir, `${root} already exists and was not made by corepack`, 'pass another --dir, or remove it');
   }
 
   const staged = await stageBundle(bundle, dir, opts);
@@ -158,6 +145,6 @@ export async function prepareBundle(bundle: string, dirOpt: string | undefined, 
     if (other) return other;
     throw err;
   }
-  await writeAtomically(path.join(stateDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
+  await writeFileAtomically(path.join(stateDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
   return { dir, root, manifest: staged.manifest, bundleSha256: sha, reused: false, state };
 }

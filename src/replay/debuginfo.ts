@@ -5,19 +5,16 @@
  * Looked up the way gdb looks (so the report predicts what gdb will do):
  *  1. DWARF in the file itself (.debug_info);
  *  2. by build ID: <debugdir>/.build-id/xx/yyyy.debug, in the bundle's debug/
- *     dir first, then the developer's debug-file-directory (/usr/lib/debug);
+ *     dir first, then the developer's debug-file-directory list;
  *  3. by .gnu_debuglink name (CRC-checked, as gdb does): next to the file,
  *     in .debug/ next to it, and <debugdir>/<the file's customer dir>/.
  */
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { FileReader } from '../elf/reader.js';
-import { crc32File } from '../util/digest.js';
+import { buildIdDebugPath, debugLinkCandidates, firstDebugLinkMatch, isRegularFile } from '../util/debugfiles.js';
 import { FormatError } from '../elf/errors.js';
 import { summarizeDebugSections, type DebugSummary } from '../elf/sections.js';
 import type { BuildIdCheck } from '../bundle/verify.js';
-
-export const HOST_DEBUG_DIRS: readonly string[] = ['/usr/lib/debug'];
 
 export type DebugStatus = 'embedded' | 'separate' | 'symbols-only' | 'none' | 'not-bundled' | 'unreadable';
 
@@ -38,13 +35,9 @@ export interface DebugInfoOptions {
   /** The bundle's debug/ directory (may not exist). */
   bundleDebugDir: string;
   /** The developer's debug-file-directory list. */
-  hostDebugDirs?: readonly string[];
+  hostDebugDirs: readonly string[];
   /** DEBUGINFOD_URLS is set: gdb can download what is missing. */
-  debuginfod?: boolean;
-}
-
-async function isFile(p: string): Promise<boolean> {
-  return (await fs.stat(p).catch(() => undefined))?.isFile() ?? false;
+  debuginfod: boolean;
 }
 
 async function summarize(file: string): Promise<DebugSummary> {
@@ -67,7 +60,7 @@ async function hasDwarf(file: string): Promise<boolean> {
 
 /** Finds debug info for every module that build-ID checking looked at. */
 export async function findDebugInfo(checks: readonly BuildIdCheck[], opts: DebugInfoOptions): Promise<ModuleDebugInfo[]> {
-  const dirs = [{ dir: opts.bundleDebugDir, from: 'bundle' as const }, ...(opts.hostDebugDirs ?? HOST_DEBUG_DIRS).map((dir) => ({ dir, from: 'host' as const }))];
+  const dirs = [{ dir: opts.bundleDebugDir, from: 'bundle' as const }, ...opts.hostDebugDirs.map((dir) => ({ dir, from: 'host' as const }))];
   const out: ModuleDebugInfo[] = [];
   for (const c of checks) {
     const buildId = c.inBundle ?? c.inCore;
@@ -89,10 +82,11 @@ export async function findDebugInfo(checks: readonly BuildIdCheck[], opts: Debug
       continue;
     }
     let found: Pick<ModuleDebugInfo, 'debugFile' | 'via' | 'from'> | undefined;
-    if (buildId && buildId.length > 2) {
+    const rel = buildId ? buildIdDebugPath(buildId) : undefined;
+    if (rel) {
       for (const d of dirs) {
-        const f = path.join(d.dir, '.build-id', buildId.slice(0, 2), `${buildId.slice(2)}.debug`);
-        if ((await isFile(f)) && (await hasDwarf(f))) {
+        const f = path.join(d.dir, rel);
+        if ((await isRegularFile(f)) && (await hasDwarf(f))) {
           found = { debugFile: f, via: 'build-id', from: d.from };
           break;
         }
@@ -100,21 +94,10 @@ export async function findDebugInfo(checks: readonly BuildIdCheck[], opts: Debug
     }
     if (!found && summary.debugLink) {
       const link = summary.debugLink;
-      const localDir = path.dirname(c.localPath);
-      const customerDir = path.posix.dirname(c.manifestPath ?? c.module);
-      const candidates = [
-        { file: path.join(localDir, link.file), from: 'bundle' as const },
-        { file: path.join(localDir, '.debug', link.file), from: 'bundle' as const },
-        ...dirs.map((d) => ({ file: path.join(d.dir, customerDir, link.file), from: d.from })),
-      ];
-      for (const cand of candidates) {
-        if (!(await isFile(cand.file))) continue;
-        const crc = await crc32File(cand.file);
-        if (crc !== undefined && crc !== link.crc) continue; // gdb would reject it too
-        if (!(await hasDwarf(cand.file))) continue;
-        found = { debugFile: cand.file, via: 'debuglink', from: cand.from };
-        break;
-      }
+      // Beside the extracted file (the bundle's copy), then each debug dir at the customer's directory.
+      const candidates = debugLinkCandidates(path.dirname(c.localPath), link.file, dirs, 'bundle' as const, path.posix.dirname(c.manifestPath ?? c.module));
+      const match = await firstDebugLinkMatch(candidates, link.crc, (cand) => hasDwarf(cand.file));
+      if (match) found = { debugFile: match.file, via: 'debuglink', from: match.from };
     }
     if (found) {
       out.push({ ...base, ...found, status: 'separate', hint: null });
@@ -130,7 +113,8 @@ function howToGetSymbols(module: string, buildId: string | null, opts: DebugInfo
   const name = path.posix.basename(module);
   const parts = [`${name}: no debug info${buildId ? ` (build ID ${buildId})` : ''}`];
   parts.push('install its debug package for exactly that build (Debian/Ubuntu: -dbgsym/-dbg, Fedora/RHEL: debuginfo-install)');
-  if (buildId) parts.push(`or put the file at ${opts.bundleDebugDir}/.build-id/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug`);
+  const rel = buildId ? buildIdDebugPath(buildId) : undefined;
+  if (rel) parts.push(`or put the file at ${path.join(opts.bundleDebugDir, rel)}`);
   parts.push('or ask for a bundle made with collect --with-debug');
   if (opts.debuginfod) parts.push('DEBUGINFOD_URLS is set: gdb will also ask debuginfod');
   else if (buildId) parts.push('or set DEBUGINFOD_URLS so gdb downloads it');

@@ -3,35 +3,21 @@
  * in batch mode for a support ticket (signal, crashed thread, libraries,
  * every thread's backtrace, on stdout).
  */
-import { access, constants as fsConstants } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
-import { CliError, EXIT } from '../cli/exit.js';
+import { MissingToolError } from '../util/errors.js';
+import { which } from '../util/which.js';
+import { GdbFailedError } from './errors.js';
 
-const INSTALL_HINT = 'install gdb (e.g. apt-get install gdb), or pass --gdb PATH';
-
-async function executable(p: string): Promise<boolean> {
-  try {
-    await access(p, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+/** gdb is missing: what to install, and the option that names another one. */
+function gdbMissing(gdb: string, detail: string, options?: ErrorOptions): MissingToolError {
+  return new MissingToolError('gdb', [gdb], 'gdb', 'apt-get install gdb', { how: 'pass', choices: ['--gdb PATH'] }, detail, options);
 }
 
-/** The gdb to run: `explicit` (--gdb) or the first `gdb` on PATH; MISSING_TOOL otherwise. */
-export async function resolveGdb(explicit?: string): Promise<string> {
-  if (explicit !== undefined) {
-    if (explicit.includes('/')) {
-      if (await executable(explicit)) return explicit;
-      throw new CliError(`gdb not found: ${explicit} does not exist or is not executable`, EXIT.MISSING_TOOL, INSTALL_HINT);
-    }
-  }
-  const name = explicit ?? 'gdb';
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && (await executable(join(dir, name)))) return join(dir, name);
-  }
-  throw new CliError(`${name} is not installed (not found on PATH)`, EXIT.MISSING_TOOL, INSTALL_HINT);
+/** The gdb to run: `gdb` (--gdb: a path, or a name looked up on PATH); MissingToolError otherwise. */
+export async function resolveGdb(gdb: string): Promise<string> {
+  const found = await which(gdb);
+  if (found) return found;
+  throw gdbMissing(gdb, gdb.includes('/') ? `gdb not found: ${gdb} does not exist or is not executable` : `${gdb} is not installed (not found on PATH)`);
 }
 
 /** Section markers in batch output; stable, so support tooling can split on them. */
@@ -66,8 +52,8 @@ export async function runBatch(gdb: string, script: string, extraArgs: readonly 
   const r = await execa(gdb, args, { reject: false, stdin: 'ignore', all: false, env: { LC_ALL: 'C' }, maxBuffer: 256 * 1024 * 1024 });
   if (r.failed && r.exitCode === undefined) {
     const code = (r as unknown as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'EACCES') throw new CliError(`cannot run ${gdb} (${code})`, EXIT.MISSING_TOOL, INSTALL_HINT);
-    throw new CliError(`gdb failed: ${r.shortMessage ?? r.message}`, EXIT.VERIFY_FAILED);
+    if (code === 'ENOENT' || code === 'EACCES') throw gdbMissing(gdb, `cannot run ${gdb} (${code})`, { cause: r });
+    throw new GdbFailedError(gdb, `gdb failed: ${r.shortMessage ?? r.message}`, { cause: r });
   }
   const stdout = String(r.stdout ?? '');
   const stderr = String(r.stderr ?? '');
@@ -90,7 +76,7 @@ export async function runInteractive(gdb: string, script: string, extraArgs: rea
   try {
     const r = await execa(gdb, ['-q', '-x', script, ...extraArgs], { stdio: 'inherit', reject: false });
     if (r.failed && r.exitCode === undefined && !r.signal) {
-      throw new CliError(`cannot run ${gdb}: ${r.shortMessage ?? r.message}`, EXIT.MISSING_TOOL, INSTALL_HINT);
+      throw gdbMissing(gdb, `cannot run ${gdb}: ${r.shortMessage ?? r.message}`, { cause: r });
     }
     return r.exitCode ?? 128 + 2;
   } finally {

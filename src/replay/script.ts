@@ -29,18 +29,19 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CliError, EXIT } from '../cli/exit.js';
+import { BadOptionError } from '../util/errors.js';
+import { replaceSymlink, writeFileAtomically } from '../util/atomic.js';
+import { hasLineBreaker } from '../util/text.js';
 import { VERSION } from '../version.js';
+import { UnsafeScriptPathError } from './errors.js';
 
 export const TEMPLATE_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-
 /** Throws unless `p` can go into a script line: absolute, no control characters. */
 export function checkScriptPath(p: string, what: string): string {
-  if (CONTROL.test(p)) throw new CliError(`${what} ${JSON.stringify(p)} contains a control character; it cannot be written into a gdb script safely`, EXIT.BAD_INPUT);
-  if (!path.isAbsolute(p)) throw new CliError(`${what} ${JSON.stringify(p)} is not absolute`, EXIT.INTERNAL);
+  if (hasLineBreaker(p)) throw new UnsafeScriptPathError(what, p, 'contains a control character; it cannot be written into a gdb script safely');
+  // Every path we write is absolute by construction: anything else is our bug.
+  if (!path.isAbsolute(p)) throw new Error(`${what} ${JSON.stringify(p)} is not absolute`);
   return p;
 }
 
@@ -48,7 +49,7 @@ export function checkScriptPath(p: string, what: string): string {
 export function checkReplayDir(dir: string): string {
   checkScriptPath(dir, 'replay directory');
   if (dir.includes(':')) {
-    throw new CliError(`replay directory ${JSON.stringify(dir)} contains ':', which gdb's path lists cannot hold`, EXIT.USAGE, 'pass --dir with a path without ":"');
+    throw new BadOptionError('--dir', dir, `replay directory ${JSON.stringify(dir)} contains ':', which gdb's path lists cannot hold`, 'pass --dir with a path without ":"');
   }
   return dir;
 }
@@ -56,7 +57,7 @@ export function checkReplayDir(dir: string): string {
 /** For commands that take the rest of the line as one path. */
 export function restOfLine(p: string, what: string): string {
   checkScriptPath(p, what);
-  if (p !== p.trim()) throw new CliError(`${what} ${JSON.stringify(p)} begins or ends with whitespace, which gdb strips`, EXIT.BAD_INPUT);
+  if (p !== p.trim()) throw new UnsafeScriptPathError(what, p, 'begins or ends with whitespace, which gdb strips');
   return p;
 }
 
@@ -64,7 +65,7 @@ export function restOfLine(p: string, what: string): string {
 export function pathList(paths: readonly string[], what: string): string {
   for (const p of paths) {
     restOfLine(p, what);
-    if (p.includes(':')) throw new CliError(`${what} ${JSON.stringify(p)} contains ':'`, EXIT.BAD_INPUT);
+    if (p.includes(':')) throw new UnsafeScriptPathError(what, p, "contains ':'");
   }
   return paths.join(':');
 }
@@ -134,7 +135,7 @@ export interface WrittenScripts {
 const LLDB_PLATFORM: Record<string, string> = { linux: 'remote-linux', freebsd: 'remote-freebsd', netbsd: 'remote-netbsd', openbsd: 'remote-openbsd' };
 
 /** Paths from the bundle that fit a `:`-list; the others are left out of optional settings. */
-const listable = (p: string) => !p.includes(':') && !CONTROL.test(p) && p === p.trim();
+const listable = (p: string) => !p.includes(':') && !hasLineBreaker(p) && p === p.trim();
 
 export function renderGdbScript(template: string, inp: ScriptInputs, scriptPath: string, coreLink: string): string {
   const sysroot = restOfLine(inp.sysroot, 'sysroot');
@@ -184,17 +185,4 @@ export async function writeScripts(inp: ScriptInputs): Promise<WrittenScripts> {
   await writeFileAtomically(gdb, renderGdbScript(await loadTemplate('replay.gdb'), inp, gdb, coreLink));
   await writeFileAtomically(lldb, renderLldbScript(await loadTemplate('replay.lldb'), inp, lldb, coreLink));
   return { gdb, lldb, coreLink };
-}
-
-async function replaceSymlink(target: string, link: string): Promise<void> {
-  const temp = `${link}.tmp-${process.pid}`;
-  await fs.rm(temp, { force: true });
-  await fs.symlink(target, temp);
-  await fs.rename(temp, link);
-}
-
-async function writeFileAtomically(file: string, text: string): Promise<void> {
-  const temp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(temp, text, { mode: 0o644 });
-  await fs.rename(temp, file);
 }

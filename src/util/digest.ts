@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as zlib from 'node:zlib';
+import { abortReason } from './errors.js';
 
 /** 1 MiB reads: few syscalls on multi-GiB cores. */
 const CHUNK = 1 << 20;
@@ -21,7 +22,7 @@ export async function sha256File(path: string, opts: DigestOptions = {}): Promis
   const rs = createReadStream(path, { highWaterMark: CHUNK });
   try {
     for await (const chunk of rs as AsyncIterable<Buffer>) {
-      if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('interrupted');
+      if (opts.signal?.aborted) throw abortReason(opts.signal);
       hash.update(chunk);
       opts.onBytes?.(chunk.length);
     }

@@ -1,0 +1,91 @@
+/**
+ * What can be wrong with a bundle, one class per concern. Bundles are
+ * untrusted input: every refusal says which entry and why, in one line.
+ * Exit codes and hints are src/cli's business (src/cli/errors.ts).
+ */
+
+/** A tar entry (or the archive as a whole) that extraction refuses; nothing was left behind. */
+export class UnsafeBundleError extends Error {
+  override readonly name = 'UnsafeBundleError';
+  constructor(
+    /** Why, a phrase naming the entry when there is one. */
+    readonly reason: string,
+    /** The entry's path in the tar, when one entry is to blame. */
+    readonly entry: string | null = null,
+    options?: ErrorOptions,
+  ) {
+    super(`unsafe or malformed bundle: ${reason}`, options);
+  }
+}
+
+/** Thrown for a manifest that is not what collect writes. Its message names the field. */
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+}
+
+/** A file that is not a corepack bundle at all (not compressed tar, no manifest first). */
+export class NotABundleError extends Error {
+  override readonly name = 'NotABundleError';
+  constructor(
+    /** The bundle file; null where only its contents are known (the extraction policy). */
+    readonly path: string | null,
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${path === null ? '' : `${path}: `}not a corepack bundle (${reason})`, options);
+  }
+}
+
+export type CodecMode = 'compress' | 'decompress';
+
+/**
+ * A compressor or decompressor failed. Decompressing, that means the data is
+ * bad (truncated, corrupt); compressing, that our output could not be made.
+ */
+export class CodecError extends Error {
+  override readonly name = 'CodecError';
+  constructor(
+    /** "lbzip2", "zstd", "zlib". */
+    readonly program: string,
+    readonly mode: CodecMode,
+    /** What the program said, or how it ended ("exited with code 2: ..."). */
+    readonly detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${program} ${mode === 'compress' ? 'compression' : 'decompression'} failed: ${detail}`, options);
+  }
+}
+
+/** The bundle's core cannot be read as a core (it passed its checksum, so collect packed a bad one, or it was forged). */
+export class BundledCoreError extends Error {
+  override readonly name = 'BundledCoreError';
+  constructor(
+    readonly bundlePath: string,
+    override readonly cause: Error,
+  ) {
+    super(`the bundle's core (${bundlePath}): ${cause.message}`, { cause });
+  }
+}
+
+export type FileChange = 'grew' | 'shrank' | 'changed' | 'disappeared';
+
+/** A file changed while collect was reading it: the bundle would not be consistent. */
+export class FileChangedError extends Error {
+  override readonly name = 'FileChangedError';
+  constructor(
+    readonly file: string,
+    readonly expectedSize: number,
+    readonly how: FileChange,
+  ) {
+    super(`${FileChangedError.what(file, how)} (expected ${expectedSize} bytes): is something still writing it (a package upgrade)? Run collect again once it is stable`);
+  }
+
+  /** "FILE grew while it was being bundled": the part worth a note when collect tries again. */
+  static what(file: string, how: FileChange): string {
+    return `${file} ${how} while it was being bundled`;
+  }
+
+  get summary(): string {
+    return FileChangedError.what(this.file, this.how);
+  }
+}

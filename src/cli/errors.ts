@@ -1,0 +1,110 @@
+/**
+ * The one place where an error becomes what the user sees: a message line, an
+ * optional hint line, and an exit code. Domain modules throw errors named for
+ * what went wrong (src/util/errors.ts, src/bundle/errors.ts,
+ * src/replay/errors.ts, src/collect/errors.ts, src/elf/errors.ts) and never
+ * choose a code; this table does, once, so the same failure ends the same
+ * way from every command.
+ */
+import { FormatError } from '../elf/errors.js';
+import {
+  BadOptionError,
+  errnoReason,
+  InterruptedError,
+  isErrnoError,
+  MissingToolError,
+  NotEnoughSpaceError,
+  OutputWriteError,
+} from '../util/errors.js';
+import {
+  BundledCoreError,
+  CodecError,
+  FileChangedError,
+  ManifestError,
+  NotABundleError,
+  UnsafeBundleError,
+} from '../bundle/errors.js';
+import { BundleVerifyError, GdbFailedError, UnsafeScriptPathError } from '../replay/errors.js';
+import { WrongExecutableError } from '../collect/errors.js';
+import { EXIT, type ExitCode } from './exit.js';
+
+/** The command line itself is wrong (an argument in the wrong place). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  constructor(
+    reason: string,
+    readonly remedy?: string,
+  ) {
+    super(reason);
+  }
+}
+
+interface Rule<E extends Error> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  error: abstract new (...args: any[]) => E;
+  code: ExitCode | ((e: E) => ExitCode);
+  hint?: (e: E) => string | undefined;
+}
+
+const rule = <E extends Error>(error: Rule<E>['error'], code: Rule<E>['code'], hint?: Rule<E>['hint']): Rule<Error> => ({ error, code, hint }) as Rule<Error>;
+
+/** errno codes that mean the output could not be written, wherever they come from. */
+const WRITE_ERRNO: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS']);
+
+/** Error class → exit code and hint. The first rule whose class matches decides. */
+export const ERROR_RULES: readonly Rule<Error>[] = [
+  rule(UsageError, EXIT.USAGE, (e: UsageError) => e.remedy),
+  rule(BadOptionError, EXIT.USAGE, (e: BadOptionError) => e.remedy),
+  rule(WrongExecutableError, EXIT.USAGE, (e: WrongExecutableError) =>
+    e.coreExecutable ? `pass -e ${e.coreExecutable} (or leave -e out to use the path the core names), or -e with a copy whose build ID is ${e.coreBuildId}` : `pass -e with the executable whose build ID is ${e.coreBuildId}`,
+  ),
+  // Bad input: the core or the bundle is not usable as it is.
+  rule(FormatError, EXIT.BAD_INPUT),
+  rule(UnsafeBundleError, EXIT.BAD_INPUT),
+  rule(NotABundleError, EXIT.BAD_INPUT),
+  rule(ManifestError, EXIT.BAD_INPUT),
+  rule(BundledCoreError, EXIT.BAD_INPUT),
+  rule(UnsafeScriptPathError, EXIT.BAD_INPUT),
+  // A file kept changing on every attempt: the input cannot be bundled consistently right now.
+  rule(FileChangedError, EXIT.BAD_INPUT),
+  // Decompressing, a codec failure means bad data; compressing, our output could not be made.
+  rule(CodecError, (e: CodecError) => (e.mode === 'decompress' ? EXIT.BAD_INPUT : EXIT.WRITE_FAILED)),
+  rule(BundleVerifyError, EXIT.VERIFY_FAILED, () => 'ask for the bundle again (a transfer may have damaged it); nothing was extracted'),
+  rule(GdbFailedError, EXIT.VERIFY_FAILED),
+  rule(MissingToolError, EXIT.MISSING_TOOL, (e: MissingToolError) => {
+    const { how, choices } = e.alternatives;
+    return `install ${e.packages} (e.g. ${e.install})${choices.length ? `, or ${how} ${choices.join(', ')}` : ''}`;
+  }),
+  rule(OutputWriteError, EXIT.WRITE_FAILED, (e: OutputWriteError) =>
+    e.outOfSpace ? 'free some space or write the bundle elsewhere with -o' : e.code === 'ENOENT' ? 'create the directory first, or name another output with -o' : undefined,
+  ),
+  rule(NotEnoughSpaceError, EXIT.WRITE_FAILED, () => 'free some space, or pass --dir on a larger file system'),
+  rule(InterruptedError, (e: InterruptedError) => (e.signal === 'SIGTERM' ? EXIT.TERMINATED : EXIT.INTERRUPTED)),
+];
+
+export interface Described {
+  message: string;
+  hint?: string;
+  code: ExitCode;
+}
+
+/**
+ * The line the user sees for `err`, its hint, and the exit code. `subject` is
+ * the file the command was working on, for errors that do not name one.
+ */
+export function describeError(err: unknown, subject?: string): Described {
+  for (const r of ERROR_RULES) {
+    if (!(err instanceof r.error)) continue;
+    const code = typeof r.code === 'function' ? r.code(err) : r.code;
+    const hint = r.hint?.(err);
+    // FormatError is about bytes, not files: say which file.
+    const message = err instanceof FormatError && subject ? `${subject}: ${err.message}` : err.message;
+    return { message, ...(hint ? { hint } : {}), code };
+  }
+  if (isErrnoError(err)) {
+    const what = err.path ?? subject ?? 'file';
+    return { message: `${what}: ${errnoReason(err.code) ?? err.message}`, code: WRITE_ERRNO.has(err.code) ? EXIT.WRITE_FAILED : EXIT.BAD_INPUT };
+  }
+  const e = err as Error | undefined;
+  return { message: `internal error: ${e?.message ?? String(err)} (set COREPACK_DEBUG=1 for a stack trace, and please report it)`, code: EXIT.INTERNAL };
+}

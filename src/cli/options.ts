@@ -1,0 +1,81 @@
+/**
+ * Each command's options, normalised once at the edge (the way node-tar's
+ * dealias + validate and execa's handleOptions do it): aliases renamed, every
+ * default set in one destructuring, values checked and paths resolved. What
+ * comes out is complete, so the domain code takes it as it is and holds no
+ * defaults of its own. (inspect's one flag is normalised in inspect.ts, so
+ * that inspect does not load the bundle and replay modules this file needs.)
+ */
+import * as path from 'node:path';
+import { BadOptionError } from '../util/errors.js';
+import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
+import { DEFAULT_EXTENSION, formatForName, supportedExtensions } from '../bundle/formats.js';
+import type { CollectOptions } from '../collect/collect.js';
+import { checkReplayDir } from '../replay/script.js';
+
+/** `collect`'s flags as commander hands them over. */
+export interface CollectFlags {
+  exe?: string | undefined;
+  output?: string | undefined;
+  withDebug?: boolean | undefined;
+  debugDir?: string | undefined;
+  json?: boolean | undefined;
+}
+
+export interface CollectCommandOptions {
+  collect: CollectOptions;
+  json: boolean;
+}
+
+export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: string = process.cwd()): CollectCommandOptions {
+  const corePath = path.resolve(cwd, core);
+  const { exe, output = `${path.basename(corePath)}${DEFAULT_EXTENSION}`, withDebug = false, debugDir = DEFAULT_DEBUG_DIR, json = false } = flags;
+  const out = path.resolve(cwd, output);
+  const format = formatForName(out);
+  if (!format) throw new BadOptionError('-o', output, `cannot tell the bundle format from the name ${path.basename(out)}`, `name the output with one of: ${supportedExtensions()}`);
+  if (out === corePath) throw new BadOptionError('-o', output, 'the output would overwrite the core', 'choose another -o name');
+  return {
+    collect: { core: corePath, executable: exe === undefined ? null : path.resolve(cwd, exe), output: out, format, withDebug, debugDir: path.resolve(cwd, debugDir) },
+    json,
+  };
+}
+
+/** `replay`'s flags as commander hands them over. */
+export interface ReplayFlags {
+  dir?: string | undefined;
+  batch?: boolean | undefined;
+  json?: boolean | undefined;
+  gdb?: string | undefined;
+  hostThreadDb?: boolean | undefined;
+}
+
+export interface ReplayOptions {
+  /** The replay directory, absolute and checked; null: the bundle's cache directory. */
+  dir: string | null;
+  batch: boolean;
+  json: boolean;
+  /** Whether gdb runs at all: --json alone only reports. */
+  runsGdb: boolean;
+  /** The gdb to run: a path, or a name looked up on PATH. */
+  gdb: string;
+  /** --host-thread-db: do not load the bundle's libthread_db (native code from the bundle). */
+  hostThreadDb: boolean;
+  /** The developer's debug-file-directory list. */
+  hostDebugDirs: readonly string[];
+  /** DEBUGINFOD_URLS is set: gdb can download what is missing. */
+  debuginfod: boolean;
+}
+
+export function normalizeReplayOptions(flags: ReplayFlags, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): ReplayOptions {
+  const { dir, batch = false, json = false, gdb = 'gdb', hostThreadDb = false } = flags;
+  return {
+    dir: dir === undefined ? null : checkReplayDir(path.resolve(cwd, dir)),
+    batch,
+    json,
+    runsGdb: batch || !json,
+    gdb,
+    hostThreadDb,
+    hostDebugDirs: [DEFAULT_DEBUG_DIR],
+    debuginfod: Boolean(env.DEBUGINFOD_URLS?.trim()),
+  };
+}

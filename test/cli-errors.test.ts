@@ -1,0 +1,92 @@
+/**
+ * The one table from error to exit code: every domain error lands on the
+ * code the README documents, errno is mapped once, --help's list comes from
+ * the table, and no module below src/cli reaches up into it.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { describeError, UsageError } from '../src/cli/errors.js';
+import { EXIT, EXIT_CODES, exitCodesHelp } from '../src/cli/exit.js';
+import { corepack } from './helpers/cli.js';
+import { FormatError } from '../src/elf/errors.js';
+import { BadOptionError, InterruptedError, MissingToolError, NotEnoughSpaceError, OutputWriteError } from '../src/util/errors.js';
+import { BundledCoreError, CodecError, FileChangedError, ManifestError, NotABundleError, UnsafeBundleError } from '../src/bundle/errors.js';
+import { BundleVerifyError, GdbFailedError, UnsafeScriptPathError } from '../src/replay/errors.js';
+import { WrongExecutableError } from '../src/collect/errors.js';
+
+const errno = (code: string, p?: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: x`), { code, syscall: 'open', ...(p ? { path: p } : {}) });
+
+describe('error → exit code', () => {
+  const cases: Array<[string, unknown, number]> = [
+    ['usage', new UsageError('x'), EXIT.USAGE],
+    ['bad option', new BadOptionError('-o', 'x.zip', 'bad'), EXIT.USAGE],
+    ['wrong executable', new WrongExecutableError('/c', '/bin/ls', 'aa', '/app', 'bb'), EXIT.USAGE],
+    ['format', new FormatError('not an ELF file', 0), EXIT.BAD_INPUT],
+    ['unsafe bundle', new UnsafeBundleError('entry "x" is absolute', 'x'), EXIT.BAD_INPUT],
+    ['not a bundle', new NotABundleError('/b', 'no'), EXIT.BAD_INPUT],
+    ['manifest', new ManifestError('manifest.json: x'), EXIT.BAD_INPUT],
+    ['bundled core', new BundledCoreError('core/c', new FormatError('x', 0)), EXIT.BAD_INPUT],
+    ['script path', new UnsafeScriptPathError('sysroot', '/a\nb', 'contains a control character'), EXIT.BAD_INPUT],
+    ['file changed', new FileChangedError('/lib/x', 3, 'grew'), EXIT.BAD_INPUT],
+    ['decompressing', new CodecError('lbzip2', 'decompress', 'exited with code 2'), EXIT.BAD_INPUT],
+    ['compressing', new CodecError('zlib', 'compress', 'oops'), EXIT.WRITE_FAILED],
+    ['checksums', new BundleVerifyError([]), EXIT.VERIFY_FAILED],
+    ['gdb', new GdbFailedError('gdb', 'gdb printed no backtraces'), EXIT.VERIFY_FAILED],
+    ['missing tool', new MissingToolError('gdb', ['gdb'], 'gdb', 'apt-get install gdb', { how: 'pass', choices: ['--gdb PATH'] }), EXIT.MISSING_TOOL],
+    ['output', new OutputWriteError('/o', 'EDQUOT'), EXIT.WRITE_FAILED],
+    ['space', new NotEnoughSpaceError('/d', 2, 1), EXIT.WRITE_FAILED],
+    ['SIGINT', new InterruptedError('SIGINT'), EXIT.INTERRUPTED],
+    ['SIGTERM', new InterruptedError('SIGTERM'), EXIT.TERMINATED],
+    ['ENOSPC anywhere', errno('ENOSPC'), EXIT.WRITE_FAILED],
+    ['EDQUOT anywhere', errno('EDQUOT'), EXIT.WRITE_FAILED],
+    ['EFBIG anywhere', errno('EFBIG'), EXIT.WRITE_FAILED],
+    ['EROFS anywhere', errno('EROFS'), EXIT.WRITE_FAILED],
+    ['EACCES reading', errno('EACCES', '/core'), EXIT.BAD_INPUT],
+    ['ENOENT reading', errno('ENOENT', '/core'), EXIT.BAD_INPUT],
+    ['anything else', new TypeError('x is undefined'), EXIT.INTERNAL],
+  ];
+  it.each(cases)('%s', (_, err, code) => {
+    const d = describeError(err);
+    expect(d.code).toBe(code);
+    expect(d.message).not.toContain('\n');
+  });
+
+  it('words errno once, with the file the system call named', () => {
+    expect(describeError(errno('EDQUOT', '/o/b')).message).toBe('/o/b: disk quota exceeded');
+    expect(describeError(errno('EACCES'), 'core.1').message).toBe('core.1: permission denied');
+  });
+
+  it('hints come from the error\'s fields', () => {
+    expect(describeError(new MissingToolError('gdb', ['gdb'], 'gdb', 'apt-get install gdb', { how: 'pass', choices: ['--gdb PATH'] })).hint).toBe('install gdb (e.g. apt-get install gdb), or pass --gdb PATH');
+    expect(describeError(new WrongExecutableError('/c', '/bin/ls', 'aa', '/app', 'bb')).hint).toMatch(/^pass -e \/app /);
+    expect(describeError(new OutputWriteError('/o', 'ENOSPC')).hint).toMatch(/free some space/);
+  });
+});
+
+describe('--help', () => {
+  it('lists exactly the codes of the table', async () => {
+    const run = await corepack(['--help']);
+    expect(run.exitCode).toBe(0);
+    const block = run.stdout.slice(run.stdout.indexOf('Exit codes:')).split('\n\n')[0]!;
+    expect(block).toBe(exitCodesHelp());
+    expect(block.split('\n').slice(1).map((l) => Number(l.trim().split(/\s+/)[0]))).toEqual(Object.values(EXIT_CODES).map((e) => e.code));
+  });
+});
+
+describe('layers', () => {
+  it('no module outside src/cli imports from src/cli', async () => {
+    const src = fileURLToPath(new URL('../src/', import.meta.url));
+    const offenders: string[] = [];
+    for (const dirent of await fs.readdir(src, { recursive: true, withFileTypes: true })) {
+      if (!dirent.isFile() || !dirent.name.endsWith('.ts')) continue;
+      const file = path.join(dirent.parentPath ?? (dirent as unknown as { path: string }).path, dirent.name);
+      const rel = path.relative(src, file);
+      if (rel.startsWith(`cli${path.sep}`)) continue;
+      const text = await fs.readFile(file, 'utf8');
+      if (/from ['"](\.\.\/)+cli\//.test(text)) offenders.push(rel);
+    }
+    expect(offenders).toEqual([]);
+  });
+});

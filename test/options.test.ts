@@ -1,0 +1,72 @@
+/**
+ * Options are normalised once, at the CLI edge: every default set there,
+ * paths resolved there, bad values refused there with the option named.
+ */
+import { describe, expect, it } from 'vitest';
+import { normalizeCollectOptions, normalizeReplayOptions } from '../src/cli/options.js';
+import { normalizeInspectOptions } from '../src/cli/inspect.js';
+import { BadOptionError } from '../src/util/errors.js';
+import { DEFAULT_DEBUG_DIR } from '../src/util/debugfiles.js';
+import { describeError } from '../src/cli/errors.js';
+import { EXIT } from '../src/cli/exit.js';
+
+describe('collect options', () => {
+  it('fills every default and resolves every path against the working directory', () => {
+    const { collect, json } = normalizeCollectOptions('dumps/core.42', {}, '/work/x');
+    expect(collect).toMatchObject({ core: '/work/x/dumps/core.42', executable: null, output: '/work/x/core.42.tbz2', withDebug: false, debugDir: DEFAULT_DEBUG_DIR });
+    expect(collect.format.format).toBe('bzip2');
+    expect(json).toBe(false);
+  });
+
+  it('renames -e to executable, resolved; keeps the chosen format and debug dir', () => {
+    const { collect } = normalizeCollectOptions('/c/core', { exe: 'bin/app', output: 'out.tar.zst', withDebug: true, debugDir: 'dbg', json: true }, '/w');
+    expect(collect).toMatchObject({ executable: '/w/bin/app', output: '/w/out.tar.zst', withDebug: true, debugDir: '/w/dbg' });
+    expect(collect.format.format).toBe('zstd');
+  });
+
+  it('refuses an output whose name gives no format, and one that is the core, as usage errors naming -o', () => {
+    const unknown = (() => {
+      try {
+        normalizeCollectOptions('/c/core', { output: 'x.zip' });
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(unknown).toBeInstanceOf(BadOptionError);
+    expect(unknown).toMatchObject({ option: '-o', value: 'x.zip' });
+    expect(describeError(unknown)).toMatchObject({ code: EXIT.USAGE, hint: expect.stringMatching(/\.tbz2/) });
+    expect(() => normalizeCollectOptions('/c/core.tgz', { output: '/c/core.tgz' })).toThrow(/would overwrite the core/);
+  });
+});
+
+describe('replay options', () => {
+  it('defaults: cache dir, gdb from PATH, the bundle\'s libthread_db, the host debug dir', () => {
+    const o = normalizeReplayOptions({}, {});
+    expect(o).toEqual({ dir: null, batch: false, json: false, runsGdb: true, gdb: 'gdb', hostThreadDb: false, hostDebugDirs: [DEFAULT_DEBUG_DIR], debuginfod: false });
+  });
+
+  it('--host-thread-db is carried as it is typed, not inverted; --json alone runs no gdb; --dir is resolved once', () => {
+    const o = normalizeReplayOptions({ hostThreadDb: true, json: true, dir: 'r' }, { DEBUGINFOD_URLS: 'https://d.example' }, '/w');
+    expect(o).toMatchObject({ hostThreadDb: true, runsGdb: false, dir: '/w/r', debuginfod: true });
+    expect(normalizeReplayOptions({ json: true, batch: true }, {}).runsGdb).toBe(true);
+    expect(normalizeReplayOptions({}, { DEBUGINFOD_URLS: '  ' }).debuginfod).toBe(false);
+  });
+
+  it('refuses a --dir gdb cannot hold (a ":"), as a usage error', () => {
+    let err: unknown;
+    try {
+      normalizeReplayOptions({ dir: '/tmp/a:b' }, {});
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(BadOptionError);
+    expect(describeError(err).code).toBe(EXIT.USAGE);
+  });
+});
+
+describe('inspect options', () => {
+  it('--json defaults to false', () => {
+    expect(normalizeInspectOptions({})).toEqual({ json: false });
+    expect(normalizeInspectOptions({ json: true })).toEqual({ json: true });
+  });
+});

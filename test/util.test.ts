@@ -1,0 +1,92 @@
+/** The small shared helpers in src/util, each with one home. */
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { which } from '../src/util/which.js';
+import { replaceSymlink, writeFileAtomically } from '../src/util/atomic.js';
+import { buildIdDebugPath, debugLinkCandidates, firstDebugLinkMatch } from '../src/util/debugfiles.js';
+import { hasControlChar, hasLineBreaker, hex } from '../src/util/text.js';
+import { errnoReason, InterruptedError, OutputWriteError } from '../src/util/errors.js';
+import { crc32File } from '../src/util/digest.js';
+
+let work: string;
+beforeAll(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'corepack-util-'));
+});
+afterAll(async () => {
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+describe('which', () => {
+  it('finds the first executable on PATH, skips non-executables and empty entries, checks a path with a slash', async () => {
+    const a = path.join(work, 'a');
+    const b = path.join(work, 'b');
+    await fs.mkdir(a);
+    await fs.mkdir(b);
+    await fs.writeFile(path.join(a, 'tool'), 'not executable', { mode: 0o644 });
+    await fs.writeFile(path.join(b, 'tool'), '#!/bin/sh\n', { mode: 0o755 });
+    expect(await which('tool', `:${a}:${b}`)).toBe(path.join(b, 'tool'));
+    expect(await which('tool', a)).toBeUndefined();
+    expect(await which(path.join(b, 'tool'), '')).toBe(path.join(b, 'tool'));
+    expect(await which(path.join(a, 'tool'), '')).toBeUndefined();
+  });
+});
+
+describe('atomic writes', () => {
+  it('replaces a file and a symlink without leaving the temporary name', async () => {
+    const f = path.join(work, 'state.json');
+    await writeFileAtomically(f, 'one');
+    await writeFileAtomically(f, 'two');
+    expect(await fs.readFile(f, 'utf8')).toBe('two');
+    const l = path.join(work, 'link');
+    await replaceSymlink('x', l);
+    await replaceSymlink('y', l);
+    expect(await fs.readlink(l)).toBe('y');
+    expect((await fs.readdir(work)).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+});
+
+describe('debug files', () => {
+  it('spells the .build-id path once, and lists debuglink places in gdb\'s order', () => {
+    expect(buildIdDebugPath('abcdef')).toBe('.build-id/ab/cdef.debug');
+    expect(buildIdDebugPath('ab')).toBeUndefined();
+    expect(debugLinkCandidates('/x/lib', 'l.debug', [{ dir: '/usr/lib/debug', from: 'host' }], 'local', '/opt/lib').map((c) => `${c.from}:${c.file}`)).toEqual([
+      'local:/x/lib/l.debug',
+      'local:/x/lib/.debug/l.debug',
+      'host:/usr/lib/debug/opt/lib/l.debug',
+    ]);
+  });
+
+  it('takes the first candidate whose CRC matches, as gdb does', async () => {
+    const good = path.join(work, 'good.debug');
+    const other = path.join(work, 'other.debug');
+    await fs.writeFile(good, 'the right bytes');
+    await fs.writeFile(other, 'other bytes');
+    const crc = await crc32File(good);
+    expect(crc, 'zlib.crc32 is missing on this Node (needs >= 20.15)').toBeTypeOf('number');
+    const c = [{ file: path.join(work, 'absent') }, { file: other }, { file: good }];
+    expect((await firstDebugLinkMatch(c, crc!))?.file).toBe(good);
+    expect(await firstDebugLinkMatch(c, crc!, async () => false)).toBeUndefined();
+  });
+});
+
+describe('text and errors', () => {
+  it('control characters, line breakers, hex', () => {
+    expect(hasControlChar('a\nb')).toBe(true);
+    expect(hasControlChar('a\u0085b')).toBe(false);
+    expect(hasLineBreaker('a\u0085b')).toBe(true);
+    expect(hasLineBreaker('a\u2028b')).toBe(true);
+    expect(hex(255n)).toBe('0xff');
+    expect(hex(undefined)).toBe('?');
+  });
+
+  it('errno reasons include the quota and read-only cases; errors keep their facts', () => {
+    expect(errnoReason('EDQUOT')).toBe('disk quota exceeded');
+    expect(errnoReason('EROFS')).toBe('read-only file system');
+    const e = new OutputWriteError('/o/x.tbz2', 'ENOSPC');
+    expect(e).toMatchObject({ path: '/o/x.tbz2', code: 'ENOSPC', outOfSpace: true });
+    expect(e.message).toBe('cannot write /o/x.tbz2: no space left on the device; no bundle was written');
+    expect(new InterruptedError('SIGTERM').message).toBe('terminated by SIGTERM; no partial output was left behind');
+  });
+});
