@@ -1,9 +1,22 @@
 /** `corepack collect CORE [-e EXE] [-o OUT]`: the customer-site bundle. */
 import { basename } from 'node:path';
 import { collect, type CollectResult } from '../collect/collect.js';
-import { EXIT } from './exit.js';
+import { CliError, EXIT } from './exit.js';
 import { humanBytes, progressBar } from './progress.js';
 import { interruptible } from './signals.js';
+import { withLocatedCore } from './located.js';
+import { defaultListDirs } from './list.js';
+import { latestCore, scanForCores } from '../input/scan.js';
+import { NoCoreFoundError } from '../input/errors.js';
+
+async function latestCorePath(latest: boolean | string): Promise<string> {
+  const name = typeof latest === 'string' ? latest : undefined;
+  const dirs = defaultListDirs();
+  const found = latestCore((await scanForCores(dirs)).cores, name);
+  if (!found) throw new NoCoreFoundError(dirs, name);
+  process.stderr.write(`collecting the latest core: ${found.path} (${found.executable ?? 'unknown executable'}, ${found.time})\n`);
+  return found.path;
+}
 
 export interface CollectCliOptions {
   exe?: string;
@@ -11,20 +24,26 @@ export interface CollectCliOptions {
   withDebug?: boolean;
   debugDir?: string;
   json?: boolean;
+  /** --latest [NAME]: the newest core found by `list`, of executable NAME if a string. */
+  latest?: boolean | string;
 }
 
-export async function collectCommand(core: string, opts: CollectCliOptions): Promise<number> {
+export async function collectCommand(named: string | undefined, opts: CollectCliOptions): Promise<number> {
+  const given = named ?? (opts.latest ? await latestCorePath(opts.latest) : undefined);
+  if (given === undefined) throw new CliError('name the core to collect, or pass --latest', EXIT.USAGE, 'corepack list shows the cores found on this machine');
   const bar = progressBar();
   const result = await interruptible((signal) =>
-    collect({
-      core,
+    // A compressed core, apport report or ABRT directory is unpacked once to a temporary file, removed on every exit path.
+    withLocatedCore(given, signal, (located) => collect({
+      core: located.file,
+      origin: located.origin,
       executable: opts.exe,
       output: opts.output,
       withDebug: opts.withDebug,
       debugDir: opts.debugDir,
       signal,
       onProgress: (phase, done, total) => bar.update(phase === 'checksum' ? 'checksum' : 'bundling', done, total),
-    }),
+    })),
   ).finally(() => bar.done());
   if (opts.json) process.stdout.write(`${JSON.stringify(resultJson(result), null, 2)}\n`);
   else process.stderr.write(formatResult(result));
@@ -53,6 +72,8 @@ export function resultJson(r: CollectResult): object {
       message: f.message,
     })),
     warnings: r.manifest.warnings,
+    origin: r.manifest.origin ?? null,
+    truncation: r.manifest.truncation ?? null,
   };
 }
 
@@ -62,7 +83,7 @@ export function formatResult(r: CollectResult): string {
   const bundled = m.files.filter((f) => f.bundlePath !== null);
   const extra = m.files.filter((f) => f.role === 'debug');
   lines.push(`wrote ${r.output} (${humanBytes(r.size)}, ${r.format} via ${r.compressor})`);
-  lines.push(`  core ${basename(m.core.originalPath)} (${humanBytes(m.core.size)}), ${bundled.length} files, ${m.links.length} alias links`);
+  lines.push(`  core ${basename(m.core.originalPath)} (${humanBytes(m.core.size)}${m.origin && m.origin.form !== 'raw' ? `, unpacked from ${m.origin.form}` : ''}), ${bundled.length} files, ${m.links.length} alias links`);
   if (m.executable?.chosenBy === 'core') lines.push(`  executable taken from the core: ${m.executable.path} (pass -e to choose another)`);
   if (extra.length) lines.push(`  debug files: ${extra.length}, ${humanBytes(extra.reduce((a, f) => a + (f.size ?? 0), 0))}`);
   for (const f of m.files) {

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { FormatError } from '../elf/errors.js';
 import { CliError, EXIT } from './exit.js';
+import { describeInputError } from './inputErrors.js';
 import type { CollectCliOptions } from './collect.js';
 import { VERSION } from '../version.js';
 
@@ -14,7 +15,8 @@ Exit codes:
   1    internal error in corepack (please report it)
   2    usage error
   3    bad input: not a core, truncated or malformed file, unsafe bundle
-  4    collect: bundle written, but a file was missing or replaced since the crash
+  4    collect: bundle written, but a file was missing or replaced since the crash,
+       or the core was cut short (its notes complete; the messages say what is missing)
   5    replay: bundle corrupt or not matching its core, or gdb failed
   6    a required tool (gdb, a compressor) is not installed
   7    the output could not be written (disk full, file size limit); nothing partial left
@@ -68,8 +70,9 @@ Examples:
   program
     .command('collect')
     .description('Write one bundle with the core, the executable and the exact shared libraries the process had mapped.')
-    .argument('<core>', 'the core file (only read, never changed)')
-    .option('-e, --exe <path>', 'the executable that crashed (default: the one the core names)')
+    .argument('[core]', 'the core: a core file, a compressed core (systemd-coredump), an apport .crash report or an ABRT directory (only read, never changed)')
+    .option('--latest [name]', 'collect the newest core that `corepack list` finds (of the executable NAME, if given)')
+    .option('-e, --exe <path>', 'the executable that crashed (default: the one the core names, else the one its store recorded)')
     .option('-o, --output <bundle>', 'bundle to write; the extension picks the format: .tbz2/.tar.bz2, .tar.gz/.tgz, .tar.zst/.tzst (default: <core>.tbz2)')
     .option('--with-debug', 'also bundle separate debug files found for the build IDs (/usr/lib/debug/.build-id)')
     .option('--debug-dir <dir>', 'where --with-debug looks for .build-id/ (default: /usr/lib/debug)')
@@ -85,9 +88,30 @@ Examples:
 Exit code 0 means every file matched the crash; 4 means the bundle was written
 but a file was missing or replaced since the crash (the messages say which).`,
     )
-    .action(async (core: string, opts: CollectCliOptions) => {
+    .action(async (core: string | undefined, opts: CollectCliOptions) => {
       const { collectCommand } = await import('./collect.js');
       process.exitCode = await collectCommand(core, opts);
+    });
+
+  program
+    .command('list')
+    .description('List the cores on this machine, oldest first: time, pid, signal, executable, size, form and path.')
+    .argument('[dir...]', 'directories to look in (default: the working directory, /var/lib/systemd/coredump, /var/lib/apport/coredump, /var/crash, /var/spool/abrt)')
+    .option('--json', 'print { cores, unreadable, dirs } as JSON on stdout')
+    .addHelpText(
+      'after',
+      `
+Only headers, notes and metadata are read (a compressed core's notes come from
+the start of its stream). What cannot be read (permissions) is named.
+
+Examples:
+  $ npx corepack list
+  $ sudo npx corepack list /var/lib/systemd/coredump --json
+  $ npx corepack collect --latest server          # bundle the newest core of "server"`,
+    )
+    .action(async (dirs: string[], opts: { json?: boolean }) => {
+      const { listCommand } = await import('./list.js');
+      process.exitCode = await listCommand(dirs, opts);
     });
 
   program
@@ -150,6 +174,8 @@ Examples:
 export function describeError(err: unknown, subject?: string): { message: string; hint?: string; code: number } {
   if (err instanceof CliError) return { message: err.message, ...(err.hint ? { hint: err.hint } : {}), code: err.exitCode };
   if (err instanceof FormatError) return { message: `${subject ? `${subject}: ` : ''}${err.message}`, code: EXIT.BAD_INPUT };
+  const input = describeInputError(err);
+  if (input) return input;
   const e = err as NodeJS.ErrnoException;
   if (e && typeof e.code === 'string' && typeof e.syscall === 'string') {
     const what = e.path ?? subject ?? 'file';

@@ -19,6 +19,8 @@ import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
 import { sha256File } from '../util/digest.js';
 import { planBundle, type PlannedFile } from './plan.js';
+import { describeTruncation } from '../core/truncation.js';
+import { originWarnings, type CoreOrigin } from '../input/origin.js';
 
 export interface CollectOptions {
   core: string;
@@ -30,6 +32,12 @@ export interface CollectOptions {
   /** Progress callback: phase, bytes done, bytes total. */
   onProgress?: ((phase: 'checksum' | 'write', done: number, total: number) => void) | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * Where and in what form the core was found (src/input), when `core` is a
+   * plain copy unpacked from it: named in the manifest, and the source of
+   * the default -e and output name.
+   */
+  origin?: CoreOrigin | undefined;
 }
 
 export interface CollectResult {
@@ -105,21 +113,30 @@ export async function collect(opts: CollectOptions): Promise<CollectResult> {
 
 async function collectOnce(opts: CollectOptions, notes: string[]): Promise<CollectResult> {
   const corePath = resolve(opts.core);
-  const output = resolve(opts.output ?? `${basename(corePath)}${DEFAULT_EXTENSION}`);
+  const foundAt = opts.origin?.path ?? corePath;
+  const foundName = basename(foundAt).replace(/\.(zst|lz4|xz|gz|bz2|crash)$/, '');
+  const output = resolve(opts.output ?? `${foundName}${DEFAULT_EXTENSION}`);
   const fmt = formatForName(output);
   if (!fmt) {
     throw new CliError(`cannot tell the bundle format from the name ${basename(output)}`, EXIT.USAGE, `name the output with one of: ${supportedExtensions()}`);
   }
-  if (output === corePath) throw new CliError('the output would overwrite the core', EXIT.USAGE, 'choose another -o name');
+  if (output === corePath || output === foundAt) throw new CliError('the output would overwrite the core', EXIT.USAGE, 'choose another -o name');
 
-  const core = await CoreFile.open(corePath);
+  // A core cut short with complete notes is still worth sending: bundled, with a warning, and not exact.
+  const core = await CoreFile.open(corePath, { allowTruncated: true });
   let summary;
+  let truncation;
   try {
     summary = core.summary;
+    truncation = describeTruncation(core.elf, summary.threads);
   } finally {
     await core.close();
   }
-  const plan = await planBundle(summary, { executable: opts.executable, withDebug: opts.withDebug, ...(opts.debugDir ? { debugDir: opts.debugDir } : {}) });
+  const inputWarnings = [...(truncation ? [truncation.message] : []), ...(opts.origin ? originWarnings(opts.origin, summary) : [])];
+  // -e defaults to the core's own executable; failing that, to the one its store recorded.
+  const metadataExe = !opts.executable && !summary.executable ? (opts.origin?.executable ?? undefined) : undefined;
+  if (metadataExe) inputWarnings.push(`the core names no executable; using ${metadataExe} from the ${opts.origin!.store} metadata`);
+  const plan = await planBundle(summary, { executable: opts.executable ?? metadataExe, withDebug: opts.withDebug, ...(opts.debugDir ? { debugDir: opts.debugDir } : {}) });
   const codec = await codecFor(fmt.format, 'compress');
 
   const coreStat = await stat(corePath);
@@ -144,19 +161,21 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
   }
 
   const root = bundleRootName(output);
-  const coreName = `core/${basename(corePath).replace(/[^A-Za-z0-9._+-]/g, '_') || 'core'}`;
+  const coreName = `core/${(opts.origin ? foundName : basename(corePath)).replace(/[^A-Za-z0-9._+-]/g, '_') || 'core'}`;
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     schema: MANIFEST_SCHEMA,
     corepackVersion: VERSION,
     createdAt: new Date().toISOString(),
     host: await hostInfo(),
-    core: { bundlePath: coreName, originalPath: corePath, size: coreStat.size, sha256: coreSha },
+    core: { bundlePath: coreName, originalPath: foundAt, size: coreStat.size, sha256: coreSha },
     executable: plan.executable,
     summary: summaryJson(summary),
     files: plan.files.map(toManifestFile),
     links: plan.links,
-    warnings: [...summary.warnings, ...plan.warnings, ...notes],
+    warnings: [...inputWarnings, ...summary.warnings, ...plan.warnings, ...notes],
+    ...(opts.origin ? { origin: opts.origin } : {}),
+    ...(truncation ? { truncation } : {}),
   };
 
   const dir = dirname(output);
@@ -216,7 +235,7 @@ async function collectOnce(opts: CollectOptions, notes: string[]): Promise<Colle
     opts.signal?.removeEventListener('abort', onAbort);
   }
   const size = (await stat(output)).size;
-  const exact = plan.files.every((f) => f.status === 'ok');
+  const exact = plan.files.every((f) => f.status === 'ok') && !truncation;
   return { output, size, format: fmt.format, compressor: codec.program, manifest, exact };
 }
 
