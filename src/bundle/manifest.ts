@@ -76,6 +76,72 @@ export interface Manifest {
   files: ManifestFile[];
   links: ManifestLink[];
   warnings: string[];
+  /** Where and in what form collect found the core (absent in older bundles and for plain cores named directly). */
+  origin?: ManifestOrigin;
+  /** Present when the core was cut short (its notes complete): what is missing. */
+  truncation?: ManifestTruncation;
+}
+
+export interface ManifestOrigin {
+  path: string;
+  form: string;
+  store: string;
+  compression: string | null;
+  metadata: Record<string, string>;
+  executable: string | null;
+  pid: number | null;
+  uid: number | null;
+  signal: number | null;
+  time: string | null;
+  cmdline: string | null;
+}
+
+export interface ManifestTruncation {
+  fileSize: number;
+  expectedSize: number;
+  cutSegments: number;
+  threadsWithoutStack: number;
+  threads: number;
+  message: string;
+}
+
+/** The optional origin object; anything of the wrong type is dropped, never trusted. */
+function parseOrigin(v: unknown): ManifestOrigin | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const r = v as Record<string, unknown>;
+  const s = (x: unknown): string | null => (typeof x === 'string' ? x : null);
+  const n = (x: unknown): number | null => (typeof x === 'number' && Number.isSafeInteger(x) ? x : null);
+  const meta: Record<string, string> = {};
+  if (typeof r.metadata === 'object' && r.metadata !== null) {
+    for (const [k, x] of Object.entries(r.metadata as Record<string, unknown>)) if (typeof x === 'string') meta[k] = x;
+  }
+  return {
+    path: s(r.path) ?? '',
+    form: s(r.form) ?? 'unknown',
+    store: s(r.store) ?? 'unknown',
+    compression: s(r.compression),
+    metadata: meta,
+    executable: s(r.executable),
+    pid: n(r.pid),
+    uid: n(r.uid),
+    signal: n(r.signal),
+    time: s(r.time),
+    cmdline: s(r.cmdline),
+  };
+}
+
+function parseTruncation(v: unknown): ManifestTruncation | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const r = v as Record<string, unknown>;
+  const n = (x: unknown): number => (typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? x : 0);
+  return {
+    fileSize: n(r.fileSize),
+    expectedSize: n(r.expectedSize),
+    cutSegments: n(r.cutSegments),
+    threadsWithoutStack: n(r.threadsWithoutStack),
+    threads: n(r.threads),
+    message: typeof r.message === 'string' ? r.message : '',
+  };
 }
 
 
@@ -223,5 +289,11 @@ export function parseManifest(text: string): Manifest {
     files,
     links,
     warnings: Array.isArray(m.warnings) ? m.warnings.filter((w): w is string => typeof w === 'string') : [],
+    ...optional('origin', parseOrigin(m.origin)),
+    ...optional('truncation', parseTruncation(m.truncation)),
   };
+}
+
+function optional<K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } {
+  return (v === undefined ? {} : { [key]: v }) as { [P in K]?: V };
 }

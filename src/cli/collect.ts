@@ -2,18 +2,35 @@
 import { basename } from 'node:path';
 import { collect, type CollectResult } from '../collect/collect.js';
 import { EXIT } from './exit.js';
+import { UsageError } from './errors.js';
 import { normalizeCollectOptions, type CollectFlags } from './options.js';
 import { humanBytes, progressBar } from './progress.js';
 import { interruptible } from './signals.js';
+import { withLocatedCore } from './located.js';
+import { defaultListDirs } from './list.js';
+import { latestCore, scanForCores } from '../input/scan.js';
+import { NoCoreFoundError } from '../input/errors.js';
 
-export async function collectCommand(core: string, flags: CollectFlags): Promise<number> {
-  const opts = normalizeCollectOptions(core, flags);
+async function latestCorePath(latest: boolean | string): Promise<string> {
+  const name = typeof latest === 'string' ? latest : undefined;
+  const dirs = defaultListDirs();
+  const found = latestCore((await scanForCores(dirs)).cores, name);
+  if (!found) throw new NoCoreFoundError(dirs, name);
+  process.stderr.write(`collecting the latest core: ${found.path} (${found.executable ?? 'unknown executable'}, ${found.time})\n`);
+  return found.path;
+}
+
+export async function collectCommand(named: string | undefined, flags: CollectFlags): Promise<number> {
+  const given = named ?? (flags.latest ? await latestCorePath(flags.latest) : undefined);
+  if (given === undefined) throw new UsageError('name the core to collect, or pass --latest', 'corepack list shows the cores found on this machine');
+  const opts = normalizeCollectOptions(given, flags);
   const bar = progressBar();
   const result = await interruptible((signal) =>
-    collect(opts.collect, {
+    // A compressed core, apport report or ABRT directory is unpacked once to a temporary file, removed on every exit path.
+    withLocatedCore(opts.collect.core, signal, (located) => collect({ ...opts.collect, core: located.file, origin: located.origin }, {
       signal,
       onProgress: (phase, done, total) => bar.update(phase === 'checksum' ? 'checksum' : 'bundling', done, total),
-    }),
+    })),
   ).finally(() => bar.done());
   if (opts.json) process.stdout.write(`${JSON.stringify(resultJson(result), null, 2)}\n`);
   else process.stderr.write(formatResult(result));
@@ -42,6 +59,8 @@ export function resultJson(r: CollectResult): object {
       message: f.message,
     })),
     warnings: r.manifest.warnings,
+    origin: r.manifest.origin ?? null,
+    truncation: r.manifest.truncation ?? null,
   };
 }
 
@@ -51,7 +70,7 @@ export function formatResult(r: CollectResult): string {
   const bundled = m.files.filter((f) => f.bundlePath !== null);
   const extra = m.files.filter((f) => f.role === 'debug');
   lines.push(`wrote ${r.output} (${humanBytes(r.size)}, ${r.format} via ${r.compressor})`);
-  lines.push(`  core ${basename(m.core.originalPath)} (${humanBytes(m.core.size)}), ${bundled.length} files, ${m.links.length} alias links`);
+  lines.push(`  core ${basename(m.core.originalPath)} (${humanBytes(m.core.size)}${m.origin && m.origin.form !== 'raw' ? `, unpacked from ${m.origin.form}` : ''}), ${bundled.length} files, ${m.links.length} alias links`);
   if (m.executable?.chosenBy === 'core') lines.push(`  executable taken from the core: ${m.executable.path} (pass -e to choose another)`);
   if (extra.length) lines.push(`  debug files: ${extra.length}, ${humanBytes(extra.reduce((a, f) => a + (f.size ?? 0), 0))}`);
   for (const f of m.files) {

@@ -2,7 +2,8 @@
  * The one place where an error becomes what the user sees: a message line, an
  * optional hint line, and an exit code. Domain modules throw errors named for
  * what went wrong (src/util/errors.ts, src/bundle/errors.ts,
- * src/replay/errors.ts, src/collect/errors.ts, src/elf/errors.ts) and never
+ * src/replay/errors.ts, src/collect/errors.ts, src/input/errors.ts,
+ * src/elf/errors.ts) and never
  * choose a code; this table does, once, so the same failure ends the same
  * way from every command.
  */
@@ -26,6 +27,7 @@ import {
 } from '../bundle/errors.js';
 import { BundleVerifyError, GdbFailedError, UnsafeScriptPathError } from '../replay/errors.js';
 import { WrongExecutableError } from '../collect/errors.js';
+import { CoreInputError, NoCoreFoundError, NoSpaceError } from '../input/errors.js';
 import { EXIT, type ExitCode } from './exit.js';
 
 /** The command line itself is wrong (an argument in the wrong place). */
@@ -65,6 +67,9 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
   rule(ManifestError, EXIT.BAD_INPUT),
   rule(BundledCoreError, EXIT.BAD_INPUT),
   rule(UnsafeScriptPathError, EXIT.BAD_INPUT),
+  // A stored core (compressed, an apport report, an ABRT directory) that holds no usable core.
+  rule(CoreInputError, EXIT.BAD_INPUT),
+  rule(NoCoreFoundError, EXIT.BAD_INPUT, () => 'run corepack list to see the cores found, or name the core'),
   // A file kept changing on every attempt: the input cannot be bundled consistently right now.
   rule(FileChangedError, EXIT.BAD_INPUT),
   // Decompressing, a codec failure means bad data; compressing, our output could not be made.
@@ -79,6 +84,7 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
     e.outOfSpace ? 'free some space or write the bundle elsewhere with -o' : e.code === 'ENOENT' ? 'create the directory first, or name another output with -o' : undefined,
   ),
   rule(NotEnoughSpaceError, EXIT.WRITE_FAILED, () => 'free some space, or pass --dir on a larger file system'),
+  rule(NoSpaceError, EXIT.WRITE_FAILED, () => 'set TMPDIR to a directory with more free space'),
   rule(InterruptedError, (e: InterruptedError) => (e.signal === 'SIGTERM' ? EXIT.TERMINATED : EXIT.INTERRUPTED)),
 ];
 

@@ -8,7 +8,7 @@ export const EXIT_CODES = {
   INTERNAL: { code: 1, help: 'internal error in corepack (please report it; COREPACK_DEBUG=1 prints the stack)' },
   USAGE: { code: 2, help: 'usage error: an option or argument cannot be used (collect -e naming another program than the one that crashed, too)' },
   BAD_INPUT: { code: 3, help: 'bad input: not a core, truncated or malformed file, unreadable, corrupt compressed data, unsafe bundle' },
-  INCOMPLETE: { code: 4, help: 'collect: bundle written, but a file was missing or replaced since the crash' },
+  INCOMPLETE: { code: 4, help: 'collect: bundle written, but not exact: a file missing or replaced since the crash, or the core cut short (its notes complete)' },
   VERIFY_FAILED: { code: 5, help: "replay: bundle corrupt or not matching its core's build IDs, or gdb failed" },
   MISSING_TOOL: { code: 6, help: 'a required tool (gdb, a compressor) is not installed' },
   WRITE_FAILED: { code: 7, help: 'the output could not be written (disk full, quota, file size limit, read-only, no such directory, the compressor failed); nothing partial left' },

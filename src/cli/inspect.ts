@@ -2,7 +2,6 @@
  * `corepack inspect CORE [--json]`: what a support engineer wants to see
  * first about a crash.
  */
-import { CoreFile } from '../core/open.js';
 import { locate, moduleLabel, summaryJson } from '../core/json.js';
 import type { CoreSummary, SignalInfo } from '../core/model.js';
 import { stat } from 'node:fs/promises';
@@ -10,6 +9,9 @@ import { sniffBundle } from '../bundle/magic.js';
 import type { Manifest } from '../bundle/manifest.js';
 import { hex } from '../util/text.js';
 import { humanBytes } from './progress.js';
+import { originJson, originText, readLocatedCore, withLocatedCore } from './located.js';
+import { interruptible } from './signals.js';
+import { isCompressedCore } from './located.js';
 
 export interface InspectFlags {
   json?: boolean | undefined;
@@ -26,8 +28,10 @@ export function normalizeInspectOptions(flags: InspectFlags): InspectOptions {
 
 export async function inspectCommand(corePath: string, opts: InspectOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   // A bundle describes itself: show its manifest without unpacking it.
-  const format = await sniffBundle(corePath);
-  if (format) {
+  // A directory (ABRT) or a missing file: locateCore below names it.
+  const format = await sniffBundle(corePath).catch(() => undefined);
+  // systemd-coredump's .zst cores share the bundles' compressions: the plain content decides.
+  if (format && !(await isCompressedCore(corePath))) {
     // Loaded only for bundles: reading a core needs none of the tar machinery.
     const { readBundleManifest } = await import('../bundle/peek.js');
     const manifest = await readBundleManifest(corePath, format);
@@ -35,15 +39,15 @@ export async function inspectCommand(corePath: string, opts: InspectOptions, out
     else out.write(formatBundle(manifest, corePath, format, (await stat(corePath)).size));
     return 0;
   }
-  const core = await CoreFile.open(corePath);
-  try {
-    const s = core.summary;
-    if (opts.json) out.write(`${JSON.stringify(summaryJson(s, corePath), null, 2)}\n`);
-    else out.write(formatSummary(s, corePath));
-    return 0;
-  } finally {
-    await core.close();
-  }
+  // Compressed cores, apport reports and ABRT directories: unpacked to a temporary file, removed on every exit path.
+  return interruptible((signal) =>
+    withLocatedCore(corePath, signal, async (located) => {
+      const { summary: s, truncation } = await readLocatedCore(located);
+      if (opts.json) out.write(`${JSON.stringify({ ...summaryJson(s, corePath), origin: originJson(located.origin), truncation: truncation ?? null }, null, 2)}\n`);
+      else out.write(formatSummary(s, corePath, originText(located.origin)));
+      return 0;
+    }),
+  );
 }
 
 /** "SIGSEGV (11), SEGV_MAPERR, fault address 0x0": how every command names a signal. */
@@ -54,10 +58,11 @@ export function signalText(sig: SignalInfo): string {
   return parts.join(', ');
 }
 
-export function formatSummary(s: CoreSummary, corePath: string): string {
+export function formatSummary(s: CoreSummary, corePath: string, stored = ''): string {
   const lines: string[] = [];
   const p = s.process;
   lines.push(`core:        ${corePath} (${s.os} ${s.arch}, ELF${s.elfClass} ${s.byteOrder}-endian)`);
+  if (stored) lines.push(`stored:      ${stored}`);
   lines.push(`executable:  ${s.executable ?? '(unknown)'}`);
   if (p.psargs !== undefined || p.fname !== undefined) lines.push(`command:     ${p.psargs || p.fname}`);
   const ids = [p.ppid !== undefined ? `ppid ${p.ppid}` : '', p.uid !== undefined ? `uid ${p.uid}` : '', p.gid !== undefined ? `gid ${p.gid}` : ''].filter(Boolean);

@@ -60,8 +60,9 @@ Examples:
   program
     .command('collect')
     .description('Write one bundle with the core, the executable and the exact shared libraries the process had mapped.')
-    .argument('<core>', 'the core file (only read, never changed)')
-    .option('-e, --exe <path>', 'the executable that crashed (default: the one the core names)')
+    .argument('[core]', 'the core: a core file, a compressed core (systemd-coredump), an apport .crash report or an ABRT directory (only read, never changed)')
+    .option('--latest [name]', 'collect the newest core that `corepack list` finds (of the executable NAME, if given)')
+    .option('-e, --exe <path>', 'the executable that crashed (default: the one the core names, else the one its store recorded)')
     .option('-o, --output <bundle>', 'bundle to write; the extension picks the format: .tbz2/.tar.bz2, .tar.gz/.tgz, .tar.zst/.tzst (default: <core>.tbz2)')
     .option('--with-debug', 'also bundle separate debug files found for the build IDs (under --debug-dir: .build-id/, and by .gnu_debuglink)')
     .option('--debug-dir <dir>', `where --with-debug looks for .build-id/ (default: ${DEFAULT_DEBUG_DIR})`)
@@ -77,9 +78,30 @@ Examples:
 Exit code 0 means every file matched the crash; 4 means the bundle was written
 but a file was missing or replaced since the crash (the messages say which).`,
     )
-    .action(async (core: string, flags: CollectFlags) => {
+    .action(async (core: string | undefined, flags: CollectFlags) => {
       const { collectCommand } = await import('./collect.js');
       process.exitCode = await collectCommand(core, flags);
+    });
+
+  program
+    .command('list')
+    .description('List the cores on this machine, oldest first: time, pid, signal, executable, size, form and path.')
+    .argument('[dir...]', 'directories to look in (default: the working directory, /var/lib/systemd/coredump, /var/lib/apport/coredump, /var/crash, /var/spool/abrt)')
+    .option('--json', 'print { cores, unreadable, dirs } as JSON on stdout')
+    .addHelpText(
+      'after',
+      `
+Only headers, notes and metadata are read (a compressed core's notes come from
+the start of its stream). What cannot be read (permissions) is named.
+
+Examples:
+  $ npx corepack list
+  $ sudo npx corepack list /var/lib/systemd/coredump --json
+  $ npx corepack collect --latest server          # bundle the newest core of "server"`,
+    )
+    .action(async (dirs: string[], opts: { json?: boolean }) => {
+      const { listCommand } = await import('./list.js');
+      process.exitCode = await listCommand(dirs, opts);
     });
 
   program

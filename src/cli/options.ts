@@ -12,6 +12,7 @@ import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
 import { DEFAULT_EXTENSION, formatForName, supportedExtensions } from '../bundle/formats.js';
 import type { CollectOptions } from '../collect/collect.js';
 import { checkReplayDir } from '../replay/script.js';
+import { withoutStoredSuffix } from '../input/form.js';
 
 /** `collect`'s flags as commander hands them over. */
 export interface CollectFlags {
@@ -20,6 +21,8 @@ export interface CollectFlags {
   withDebug?: boolean | undefined;
   debugDir?: string | undefined;
   json?: boolean | undefined;
+  /** --latest [NAME]: the newest core `list` finds, of executable NAME if a string (resolved before normalising). */
+  latest?: boolean | string | undefined;
 }
 
 export interface CollectCommandOptions {
@@ -29,7 +32,9 @@ export interface CollectCommandOptions {
 
 export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: string = process.cwd()): CollectCommandOptions {
   const corePath = path.resolve(cwd, core);
-  const { exe, output = `${path.basename(corePath)}${DEFAULT_EXTENSION}`, withDebug = false, debugDir = DEFAULT_DEBUG_DIR, json = false } = flags;
+  // The bundle is named for the core as it was found, less the suffix of the form it was stored in.
+  const coreName = withoutStoredSuffix(path.basename(corePath));
+  const { exe, output = `${coreName}${DEFAULT_EXTENSION}`, withDebug = false, debugDir = DEFAULT_DEBUG_DIR, json = false } = flags;
   const out = path.resolve(cwd, output);
   const format = formatForName(out);
   if (!format) throw new BadOptionError('-o', output, `cannot tell the bundle format from the name ${path.basename(out)}`, `name the output with one of: ${supportedExtensions()}`);

@@ -19,6 +19,9 @@ import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
 import { sha256File } from '../util/digest.js';
 import { planBundle, type PlannedFile } from './plan.js';
+import { describeTruncation } from '../core/truncation.js';
+import { originWarnings, type CoreOrigin } from '../input/origin.js';
+import { withoutStoredSuffix } from '../input/form.js';
 
 /** What to collect, complete and checked (src/cli/options.ts makes it from the command line). */
 export interface CollectOptions {
@@ -33,6 +36,12 @@ export interface CollectOptions {
   withDebug: boolean;
   /** Where --with-debug looks for .build-id/ and debuglink targets, absolute. */
   debugDir: string;
+  /**
+   * Where and in what form the core was found (src/input) when `core` is a
+   * plain copy unpacked from it: named in the manifest, and the source of
+   * the default -e.
+   */
+  origin?: CoreOrigin | undefined;
 }
 
 /** How a run is watched and stopped: not options of the bundle, so none has a default. */
@@ -111,18 +120,26 @@ export async function collect(opts: CollectOptions, hooks: CollectHooks = {}): P
 
 async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: string[]): Promise<CollectResult> {
   const { core: corePath, output, format: fmt } = opts;
+  const foundAt = opts.origin?.path ?? corePath;
   const { signal, onProgress } = hooks;
   // Before the long part: an output that cannot be created fails now, under its own name.
   await checkOutputDir(output);
 
-  const core = await CoreFile.open(corePath);
+  // A core cut short with complete notes is still worth sending: bundled, with a warning, and not exact.
+  const core = await CoreFile.open(corePath, { allowTruncated: true });
   let summary;
+  let truncation;
   try {
     summary = core.summary;
+    truncation = describeTruncation(core.elf, summary.threads);
   } finally {
     await core.close();
   }
-  const plan = await planBundle(summary, opts);
+  const inputWarnings = [...(truncation ? [truncation.message] : []), ...(opts.origin ? originWarnings(opts.origin, summary) : [])];
+  // -e defaults to the core's own executable; failing that, to the one its store recorded.
+  const metadataExe = opts.executable === null && !summary.executable ? (opts.origin?.executable ?? null) : null;
+  if (metadataExe) inputWarnings.push(`the core names no executable; using ${metadataExe} from the ${opts.origin!.store} metadata`);
+  const plan = await planBundle(summary, { ...opts, executable: opts.executable ?? metadataExe });
   const codec = await codecFor(fmt.format, 'compress');
 
   const coreStat = await stat(corePath);
@@ -147,19 +164,21 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   }
 
   const root = bundleRootName(output);
-  const coreName = `core/${basename(corePath).replace(/[^A-Za-z0-9._+-]/g, '_') || 'core'}`;
+  const coreName = `core/${withoutStoredSuffix(basename(foundAt)).replace(/[^A-Za-z0-9._+-]/g, '_') || 'core'}`;
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     schema: MANIFEST_SCHEMA,
     corepackVersion: VERSION,
     createdAt: new Date().toISOString(),
     host: await hostInfo(),
-    core: { bundlePath: coreName, originalPath: corePath, size: coreStat.size, sha256: coreSha },
+    core: { bundlePath: coreName, originalPath: foundAt, size: coreStat.size, sha256: coreSha },
     executable: plan.executable,
     summary: summaryJson(summary),
     files: plan.files.map(toManifestFile),
     links: plan.links,
-    warnings: [...summary.warnings, ...plan.warnings, ...notes],
+    warnings: [...inputWarnings, ...summary.warnings, ...plan.warnings, ...notes],
+    ...(opts.origin ? { origin: opts.origin } : {}),
+    ...(truncation ? { truncation } : {}),
   };
 
   const dir = dirname(output);
@@ -215,7 +234,7 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     signal?.removeEventListener('abort', onAbort);
   }
   const size = (await stat(output)).size;
-  const exact = plan.files.every((f) => f.status === 'ok');
+  const exact = plan.files.every((f) => f.status === 'ok') && !truncation;
   return { output, size, format: fmt.format, compressor: codec.program, manifest, exact };
 }
 

@@ -17,8 +17,9 @@ import { summarize } from './summary.js';
 export interface OpenOptions {
   /**
    * Accept a core whose memory segments run past the end of the file (the
-   * missing memory then reads as "not in the core"). Off by default: a cut
-   * core usually means an interrupted copy, and a bundle of it would mislead.
+   * missing memory then reads as "not in the core"), as long as its notes are
+   * complete; describeTruncation (truncation.ts) says what is missing. Off by
+   * default: callers that accept one must tell the user.
    */
   allowTruncated?: boolean;
 }
@@ -48,7 +49,10 @@ export class CoreFile {
       throw new FormatError(`not a core file: the ELF type is ${elf.typeName}, not ET_CORE (an executable or library was given where a core was expected?)`, fieldOffset(elf.elfClass, 'ehdr', 'e_type'));
     }
     const cut = elf.progs.filter((p) => p.p_type === PT.PT_LOAD && p.p_filesz > 0n && p.p_offset + p.p_filesz > BigInt(reader.size));
-    if (cut.length > 0 && !opts.allowTruncated) {
+    // Even when a cut core is accepted, one whose notes are cut is not: without
+    // them there are no threads, no signal and no mappings.
+    const notesCut = elf.progs.some((p) => p.p_type === PT.PT_NOTE && p.p_offset + p.p_filesz > BigInt(reader.size));
+    if (cut.length > 0 && (!opts.allowTruncated || notesCut)) {
       const need = cut.reduce((a, p) => (p.p_offset + p.p_filesz > a ? p.p_offset + p.p_filesz : a), 0n);
       throw new FormatError(
         `the core is truncated: it has ${reader.size} bytes but its segments need ${need} (was the copy or the dump interrupted? check the disk space where it was written)`,

@@ -1,0 +1,149 @@
+/**
+ * Decompressed bytes of a core as a stream: from a compressor program run
+ * through execa (zstd, lz4, xz, gzip, bzip2), or from Node's zlib for the
+ * gzip/zlib streams apport embeds. One shape for every producer, so the
+ * consumers (the sparse unpacker, the notes reader of `list`) need not care.
+ */
+import { execa, type ResultPromise } from 'execa';
+import type { Readable, Writable } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { DecompressError } from './errors.js';
+import { MissingToolError } from '../util/errors.js';
+import { DECOMPRESSORS, type CompressedForm } from './form.js';
+
+export interface PlainStream {
+  /** The plain core's bytes, in order. */
+  readonly bytes: AsyncIterable<Buffer>;
+  /**
+   * Settles when the producer has ended: rejects with a DecompressError
+   * (corrupt or cut stream) or MissingToolError. After stop() it resolves.
+   */
+  readonly done: Promise<void>;
+  /** Stops the producer early: the consumer has what it needs, or gave up. */
+  stop(): void;
+}
+
+/** A producer that is fed compressed bytes (apport's embedded stream). */
+export interface FedDecompressor {
+  readonly input: Writable;
+  readonly stream: PlainStream;
+}
+
+function firstLine(s: unknown): string {
+  const text = Buffer.isBuffer(s) ? s.toString('utf8') : String(s ?? '');
+  return text.trim().split('\n')[0]?.replace(/^[a-z0-9]+: /i, '').trim() ?? '';
+}
+
+function watchChild(child: ResultPromise, form: CompressedForm, path: string, isStopped: () => boolean): Promise<void> {
+  const d = DECOMPRESSORS[form];
+  return child.then(
+    () => undefined,
+    (err: unknown) => {
+      if (isStopped()) return undefined;
+      const e = err as { code?: string; stderr?: unknown; shortMessage?: string; exitCode?: number };
+      if (e.code === 'ENOENT') {
+        throw new MissingToolError(d.program, [d.program], d.debianPackage, `apt-get install ${d.debianPackage}`, { how: 'or decompress the core yourself and pass', choices: ['the plain core'] },
+          `${d.program} is not installed; it is needed to read a ${form}-compressed core`, { cause: err });
+      }
+      const why = firstLine(e.stderr) || e.shortMessage || 'it failed';
+      throw new DecompressError(path, form, `${d.program} could not decompress it (${why}): the stream is corrupt or cut short`, { cause: err });
+    },
+  );
+}
+
+function runDecompressor(form: CompressedForm, path: string, input: { inputFile: string } | { stdin: 'pipe' }): { child: ResultPromise; stream: PlainStream } {
+  const d = DECOMPRESSORS[form];
+  let stopped = false;
+  const child = execa(d.program, [...d.args], {
+    ...input,
+    encoding: 'buffer',
+    buffer: { stdout: false, stderr: true },
+    stripFinalNewline: false,
+    // Never left running after we exit (Ctrl-C included).
+    cleanup: true,
+  });
+  const done = watchChild(child, form, path, () => stopped);
+  // An unobserved rejection must not crash the process before the consumer awaits it.
+  done.catch(() => undefined);
+  const stdout = child.stdout as Readable;
+  return {
+    child,
+    stream: {
+      bytes: stdout as AsyncIterable<Buffer>,
+      done,
+      stop: () => {
+        stopped = true;
+        stdout.destroy();
+        child.kill('SIGTERM');
+      },
+    },
+  };
+}
+
+/** Decompresses a whole file with its program. */
+export function decompressFile(path: string, form: CompressedForm): PlainStream {
+  return runDecompressor(form, path, { inputFile: path }).stream;
+}
+
+/** A decompressor program fed through its stdin. */
+export function feedDecompressor(path: string, form: CompressedForm): FedDecompressor {
+  const { child, stream } = runDecompressor(form, path, { stdin: 'pipe' });
+  const input = child.stdin as Writable;
+  // EPIPE when the program stops reading (stop(), or it failed): reported through `done`.
+  input.on('error', () => undefined);
+  return { input, stream };
+}
+
+/** Node's zlib for gzip (apport's own header) and bare zlib (old reports). */
+export function feedZlib(path: string, kind: 'gzip' | 'zlib'): FedDecompressor {
+  let stopped = false;
+  const z = kind === 'gzip' ? zlib.createGunzip() : zlib.createInflate();
+  const done = new Promise<void>((resolve, reject) => {
+    z.on('end', resolve);
+    z.on('close', () => (stopped ? resolve() : undefined));
+    z.on('error', (err) => {
+      if (stopped) resolve();
+      else reject(new DecompressError(path, kind, `${err.message}: the embedded core is corrupt or cut short`, { cause: err }));
+    });
+  });
+  done.catch(() => undefined);
+  return {
+    input: z,
+    stream: {
+      bytes: z as AsyncIterable<Buffer>,
+      done,
+      stop: () => {
+        stopped = true;
+        z.destroy();
+      },
+    },
+  };
+}
+
+/**
+ * The uncompressed size when the stream's header states it: a zstd frame's
+ * Frame_Content_Size, an lz4 frame's content size. Otherwise undefined.
+ */
+export function statedSize(form: CompressedForm, head: Buffer): number | undefined {
+  if (form === 'zstd' && head.length >= 6) {
+    const fhd = head[4]!;
+    const fcsFlag = fhd >> 6;
+    const single = (fhd >> 5) & 1;
+    const didFlag = fhd & 3;
+    const at = 5 + (single ? 0 : 1) + [0, 1, 2, 4][didFlag]!;
+    const len = [single ? 1 : 0, 2, 4, 8][fcsFlag]!;
+    if (len === 0 || head.length < at + len) return undefined;
+    if (len === 1) return head[at];
+    if (len === 2) return head.readUInt16LE(at) + 256;
+    if (len === 4) return head.readUInt32LE(at);
+    const v = head.readBigUInt64LE(at);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : undefined;
+  }
+  if (form === 'lz4' && head.length >= 14) {
+    const flg = head[4]!;
+    if (!(flg & 0x08)) return undefined; // no content size
+    const v = head.readBigUInt64LE(6);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : undefined;
+  }
+  return undefined;
+}
