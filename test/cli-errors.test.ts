@@ -89,4 +89,41 @@ describe('layers', () => {
     }
     expect(offenders).toEqual([]);
   });
+
+  // The layers of the README's development section, each importing only those listed for it.
+  const MAY_IMPORT: Record<string, readonly string[]> = {
+    util: [],
+    elf: ['util'],
+    core: ['elf', 'util'],
+    input: ['core', 'elf', 'util'],
+    bundle: ['core', 'elf', 'util'],
+    collect: ['bundle', 'core', 'elf', 'input', 'util'],
+    replay: ['bundle', 'core', 'elf', 'util'],
+    bench: ['bundle', 'core', 'elf', 'util'],
+    cli: ['bundle', 'collect', 'core', 'elf', 'input', 'replay', 'util'],
+  };
+
+  it('each layer imports only from the layers below it', async () => {
+    const src = fileURLToPath(new URL('../src/', import.meta.url));
+    const offences: string[] = [];
+    for (const dirent of await fs.readdir(src, { recursive: true, withFileTypes: true })) {
+      if (!dirent.isFile() || !dirent.name.endsWith('.ts')) continue;
+      const file = path.join(dirent.parentPath ?? (dirent as unknown as { path: string }).path, dirent.name);
+      const layer = path.relative(src, file).split(path.sep)[0]!;
+      if (!(layer in MAY_IMPORT)) continue; // src/version.ts: a constant every layer may read
+      for (const m of (await fs.readFile(file, 'utf8')).matchAll(/(?:from|import\s*\(?)\s*['"]((?:\.\.\/)+)([a-z]+)\//g)) {
+        const target = m[2]!;
+        if (target !== layer && !MAY_IMPORT[layer]!.includes(target)) offences.push(`${path.relative(src, file)} imports ${target}`);
+      }
+    }
+    expect(Object.keys(MAY_IMPORT).sort()).toEqual((await fs.readdir(src, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort());
+    expect(offences).toEqual([]);
+  });
+
+  it("the README's exit-code table is the one in src/cli/exit.ts", async () => {
+    const readme = await fs.readFile(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
+    const section = readme.slice(readme.indexOf('### Exit codes'));
+    const rows = [...section.slice(0, section.indexOf('\n## ')).matchAll(/^\| (\d+) \| (.*) \|$/gm)].map((m) => ({ code: Number(m[1]), help: m[2] }));
+    expect(rows).toEqual(Object.values(EXIT_CODES).map(({ code, help }) => ({ code, help })));
+  });
 });

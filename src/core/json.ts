@@ -9,6 +9,7 @@ export const INSPECT_SCHEMA_VERSION = 1;
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
+/** JSON addresses are hex strings (numbers lose precision above 2^53); unknown is null, not the reports' "?". */
 const hex = (v: bigint | undefined): string | null => (v === undefined ? null : `0x${v.toString(16)}`);
 
 /** The module containing `addr`, and the offset into it. */

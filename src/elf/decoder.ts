@@ -115,7 +115,3 @@ export function toOffset(value: bigint, what: string, at: number | bigint): numb
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError(`${what} is out of range (0x${value.toString(16)})`, at);
   return Number(value);
 }
-
-export function hex(value: bigint | number): string {
-  return `0x${value.toString(16)}`;
-}
