@@ -9,6 +9,7 @@ import { buildIdDebugPath, debugLinkCandidates, firstDebugLinkMatch } from '../s
 import { hasControlChar, hasLineBreaker, hex } from '../src/util/text.js';
 import { errnoReason, InterruptedError, OutputWriteError } from '../src/util/errors.js';
 import { crc32File } from '../src/util/digest.js';
+import { lastAtOrBelow } from '../src/util/search.js';
 
 let work: string;
 beforeAll(async () => {
@@ -88,5 +89,32 @@ describe('text and errors', () => {
     expect(e).toMatchObject({ path: '/o/x.tbz2', code: 'ENOSPC', outOfSpace: true });
     expect(e.message).toBe('cannot write /o/x.tbz2: no space left on the device; no bundle was written');
     expect(new InterruptedError('SIGTERM').message).toBe('terminated by SIGTERM; no partial output was left behind');
+  });
+});
+
+describe('lastAtOrBelow', () => {
+  const starts = [0x1000n, 0x2000n, 0x2000n, 0x9000n];
+  const key = (v: bigint): bigint => v;
+  it.each([
+    [0xfffn, -1],
+    [0x1000n, 0],
+    [0x1fffn, 0],
+    [0x2000n, 2],
+    [0x8fffn, 2],
+    [0xffffffffffffffffn, 3],
+  ])('at %s gives index %i', (at, want) => {
+    expect(lastAtOrBelow(starts, key, at)).toBe(want);
+  });
+  it('an empty array has none', () => expect(lastAtOrBelow([], key, 5n)).toBe(-1));
+  it('agrees with a linear scan on 2,000 random lookups', () => {
+    const sorted = Array.from({ length: 300 }, (_, i) => BigInt(i * 7 + (i % 3)));
+    let seed = 7;
+    for (let n = 0; n < 2000; n++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const at = BigInt(seed % 2200) - 10n;
+      let linear = -1;
+      sorted.forEach((v, i) => { if (v <= at) linear = i; });
+      expect(lastAtOrBelow(sorted, key, at)).toBe(linear);
+    }
   });
 });

@@ -8,6 +8,9 @@
  */
 import type { ElfFile, ProgHeader } from '../elf/file.js';
 import { PT } from '../elf/constants.js';
+import { lastAtOrBelow } from '../util/search.js';
+
+const byVaddr = (s: { vaddr: bigint }): bigint => s.vaddr;
 
 export interface Segment {
   vaddr: bigint;
@@ -30,17 +33,7 @@ export class CoreMemory {
 
   /** The segment holding `addr`, by binary search (a core can have 65535+ segments). */
   segmentAt(addr: bigint): Segment | undefined {
-    let lo = 0;
-    let hi = this.segments.length - 1;
-    let found: Segment | undefined;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const s = this.segments[mid]!;
-      if (s.vaddr <= addr) {
-        found = s;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
+    const found = this.segments[lastAtOrBelow(this.segments, byVaddr, addr)];
     // Overlapping segments are possible in hostile files; the last one starting
     // at or before addr may not cover it while an earlier one does.
     if (found && addr < found.vaddr + found.memsz) return found;

@@ -19,6 +19,7 @@ import type { CoreMemory } from './memory.js';
 import type { AuxvEntry, FileMapping, Module, ModuleSource, OsName } from './model.js';
 import { RangeIndex } from './rangeindex.js';
 import { auxValue, executableDynamic, executableFromAuxv, relocatedExecutableCopy, type AuxvExecutable } from './executable.js';
+import { lastAtOrBelow } from '../util/search.js';
 
 interface Input {
   elf: ElfFile;
@@ -269,17 +270,7 @@ async function findImageBelow(
   probes: { left: number },
 ): Promise<MemoryImage | undefined> {
   const segs = memory.segments;
-  // The last segment starting at or below ld, by binary search.
-  let lo = 0;
-  let hi = segs.length - 1;
-  let at = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (segs[mid]!.vaddr <= ld) {
-      at = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
+  const at = lastAtOrBelow(segs, (s) => s.vaddr, ld);
   for (let i = at; i >= 0 && i > at - MAX_PROBES_PER_ENTRY && probes.left > 0; i--) {
     const start = segs[i]!.vaddr;
     if (ld - start >= MAX_IMAGE_SPAN) break;
