@@ -106,6 +106,16 @@ export const NT_FREEBSD = {
 /** Note types in "NetBSD-CORE" notes. */
 export const NT_NETBSD = { ELF_NOTE_NETBSD_CORE_PROCINFO: 1, ELF_NOTE_NETBSD_CORE_AUXV: 2 } as const;
 
+/**
+ * corepack's own note, in the mini cores `collect --stacks-only` writes. The
+ * owner name is lower case on purpose: BFD (gdb) hands notes whose name
+ * starts with "CORE" to its Solaris/Linux core decoders, and every other name
+ * to a generic one that switches on n_type, so the type is chosen outside
+ * every NT_* value BFD, elfutils and lldb know; all three then skip it.
+ */
+export const NOTE_OWNER_COREPACK = 'corepack';
+export const NT_COREPACK = { NT_COREPACK_MINICORE: 0x4d494e49 /* "MINI" */ } as const;
+
 /** Note types in notes named "GNU". */
 export const NT_GNU = { NT_GNU_ABI_TAG: 1, NT_GNU_HWCAP: 2, NT_GNU_BUILD_ID: 3, NT_GNU_PROPERTY_TYPE_0: 5 } as const;
 

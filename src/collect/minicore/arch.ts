@@ -1,0 +1,69 @@
+/**
+ * What a mini core needs to know per architecture about a thread: how far
+ * below the stack pointer the ABI lets a leaf function use memory (the red
+ * zone), where its thread pointer is, and where the thread's DTV pointer sits
+ * relative to it. One row per architecture; an architecture without a row
+ * still gets its stacks, and the manifest says its thread data was not kept.
+ *
+ * The thread pointer is what libthread_db starts from: glibc puts
+ * `struct pthread` (its TCB) at it, the static TLS blocks next to it and a
+ * pointer to the DTV (the per-thread table of TLS blocks, malloc'ed) in its
+ * first words.
+ */
+import type { Note } from '../../elf/notes.js';
+import { NT_LINUX } from '../../elf/constants.js';
+import type { Decoder } from '../../elf/decoder.js';
+
+export interface ThreadArch {
+  /** Bytes below the stack pointer a leaf function may use without moving it. */
+  redZone: number;
+  /** The thread pointer, from the thread's registers or its own notes (those after its NT_PRSTATUS). */
+  threadPointer(registers: Readonly<Record<string, bigint>>, threadNotes: readonly Note[], decoder: (n: Note) => Decoder): bigint | undefined;
+  /**
+   * Byte offset from the thread pointer of tcbhead_t.dtv. TLS variant II
+   * (x86_64: tcb, dtv, self...) has it one word up; variant I (aarch64:
+   * dtv, private) at the thread pointer itself.
+   */
+  dtvSlot: number;
+  /** Where the thread pointer comes from, for the manifest. */
+  source: string;
+}
+
+/** The table; keys are CoreSummary.arch names. */
+export const THREAD_ARCH: Readonly<Record<string, ThreadArch>> = {
+  x86_64: {
+    redZone: 128,
+    threadPointer: (regs) => regs.fs_base,
+    dtvSlot: 8,
+    source: 'fs_base (NT_PRSTATUS)',
+  },
+  aarch64: {
+    // AAPCS64 has no red zone.
+    redZone: 0,
+    // NT_ARM_TLS: TPIDR_EL0 (then, on newer kernels, TPIDR2_EL0).
+    threadPointer: (_regs, notes, decoder) => {
+      const tls = notes.find((n) => (n.name === 'LINUX' || n.name === 'CORE') && n.n_type === NT_LINUX.NT_ARM_TLS);
+      if (!tls || tls.desc.length < 8) return undefined;
+      return decoder(tls).uint(0, 8);
+    },
+    dtvSlot: 0,
+    source: 'TPIDR_EL0 (NT_ARM_TLS)',
+  },
+};
+
+/** Red zone for architectures without a row: generous, since the cost is a few bytes. */
+export const UNKNOWN_ARCH_RED_ZONE = 256;
+
+/**
+ * Each thread's own notes, in NT_PRSTATUS order: Linux writes a thread's
+ * NT_PRSTATUS and then its other register notes (NT_FPREGSET, NT_ARM_TLS …)
+ * before the next thread's NT_PRSTATUS.
+ */
+export function notesByThread(notes: readonly Note[]): Note[][] {
+  const out: Note[][] = [];
+  for (const n of notes) {
+    if (n.name === 'CORE' && n.n_type === NT_LINUX.NT_PRSTATUS) out.push([n]);
+    else if (out.length > 0 && n.n_type !== NT_LINUX.NT_PRPSINFO && n.n_type !== NT_LINUX.NT_FILE && n.n_type !== NT_LINUX.NT_AUXV && n.n_type !== NT_LINUX.NT_SIGINFO) out[out.length - 1]!.push(n);
+  }
+  return out;
+}
