@@ -19,7 +19,7 @@ import { compress, entriesFromDir, sha256, tar } from './helpers/tarWriter.js';
 
 const MODES: CrashMode[] = ['segv-main', 'segv-thread', 'abort-plugin'];
 // One bundle per format, so detection is exercised on real collect output.
-const EXT: Record<CrashMode, string> = { 'segv-main': '.tbz2', 'segv-thread': '.tar.zst', 'abort-plugin': '.tar.gz' };
+const EXT: Partial<Record<CrashMode, string>> = { 'segv-main': '.tbz2', 'segv-thread': '.tar.zst', 'abort-plugin': '.tar.gz' };
 
 let program: CrashProgram;
 let work: string; // bundles, and replay dirs whose names hold a space, quotes and $(...)

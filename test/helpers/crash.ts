@@ -25,7 +25,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type CrashMode = 'segv-main' | 'segv-thread' | 'abort-plugin';
+export type CrashMode = 'segv-main' | 'segv-thread' | 'segv-thread-lib' | 'abort-plugin';
 export type CoreMethod = 'kernel' | 'gcore';
 
 export interface CrashProgram {
@@ -73,6 +73,8 @@ export interface MakeCrashOptions {
    * dir (holding cwd and the core), and `dir` is the program's dir.
    */
   program?: CrashProgram;
+  /** Extra environment for the crashing program (CRASHME_HEAP_MIB …). */
+  env?: Record<string, string>;
 }
 
 const SRC_DIR = fileURLToPath(new URL('../fixtures/c/', import.meta.url));
@@ -83,6 +85,7 @@ const CFLAGS = ['-g', '-O0'];
 const MODE_SIGNAL: Record<CrashMode, NodeJS.Signals> = {
   'segv-main': 'SIGSEGV',
   'segv-thread': 'SIGSEGV',
+  'segv-thread-lib': 'SIGSEGV',
   'abort-plugin': 'SIGABRT',
 };
 
@@ -177,6 +180,7 @@ export async function makeCrash(mode: CrashMode, opts: MakeCrashOptions = {}): P
       cwd,
       signal: MODE_SIGNAL[mode],
       forceGcore: opts.forceGcore,
+      ...(opts.env ? { env: opts.env } : {}),
     });
     return { ...program, ...result, mode, cleanup };
   } catch (err) {
