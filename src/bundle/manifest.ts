@@ -80,6 +80,19 @@ export interface Manifest {
   origin?: ManifestOrigin;
   /** Present when the core was cut short (its notes complete): what is missing. */
   truncation?: ManifestTruncation;
+  /** Present when the bundled core is a mini core (collect --stacks-only): what it was cut from and every range kept. */
+  miniCore?: ManifestMiniCore;
+}
+
+export interface ManifestMiniCore {
+  /** The full core, as collect found it; sha256 lets the developer ask for exactly that one. */
+  cutFrom: { path: string; size: number; sha256: string | null };
+  /** --stack-cap in bytes; null: whole stacks. */
+  stackCap: number | null;
+  /** Bytes of memory kept, in all. */
+  bytes: number;
+  /** Every memory range the mini core holds ("0x…" addresses, end exclusive), with why: for the site's security review. */
+  ranges: Array<{ start: string; end: string; why: string }>;
 }
 
 export interface ManifestOrigin {
@@ -127,6 +140,29 @@ function parseOrigin(v: unknown): ManifestOrigin | undefined {
     signal: n(r.signal),
     time: s(r.time),
     cmdline: s(r.cmdline),
+  };
+}
+
+/** The optional miniCore object: ranges with malformed addresses are dropped, never trusted. */
+function parseMiniCore(v: unknown): ManifestMiniCore | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const r = v as Record<string, unknown>;
+  const n = (x: unknown): number | null => (typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? x : null);
+  const from = (typeof r.cutFrom === 'object' && r.cutFrom !== null ? r.cutFrom : {}) as Record<string, unknown>;
+  const addr = /^0x[0-9a-f]{1,16}$/;
+  const ranges = (Array.isArray(r.ranges) ? r.ranges : []).flatMap((x: unknown) => {
+    const e = (x ?? {}) as Record<string, unknown>;
+    return typeof e.start === 'string' && addr.test(e.start) && typeof e.end === 'string' && addr.test(e.end) ? [{ start: e.start, end: e.end, why: typeof e.why === 'string' ? e.why : '' }] : [];
+  });
+  return {
+    cutFrom: {
+      path: typeof from.path === 'string' ? from.path : '',
+      size: n(from.size) ?? 0,
+      sha256: typeof from.sha256 === 'string' && /^[0-9a-f]{64}$/.test(from.sha256) ? from.sha256 : null,
+    },
+    stackCap: n(r.stackCap),
+    bytes: n(r.bytes) ?? 0,
+    ranges,
   };
 }
 
@@ -291,6 +327,7 @@ export function parseManifest(text: string): Manifest {
     warnings: Array.isArray(m.warnings) ? m.warnings.filter((w): w is string => typeof w === 'string') : [],
     ...optional('origin', parseOrigin(m.origin)),
     ...optional('truncation', parseTruncation(m.truncation)),
+    ...optional('miniCore', parseMiniCore(m.miniCore)),
   };
 }
 
