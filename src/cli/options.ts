@@ -23,6 +23,9 @@ export interface CollectFlags {
   json?: boolean | undefined;
   /** --latest [NAME]: the newest core `list` finds, of executable NAME if a string (resolved before normalising). */
   latest?: boolean | string | undefined;
+  stacksOnly?: boolean | undefined;
+  /** --stack-cap SIZE, as typed ("256K"). */
+  stackCap?: string | undefined;
 }
 
 export interface CollectCommandOptions {
@@ -34,15 +37,30 @@ export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: 
   const corePath = path.resolve(cwd, core);
   // The bundle is named for the core as it was found, less the suffix of the form it was stored in.
   const coreName = withoutStoredSuffix(path.basename(corePath));
-  const { exe, output = `${coreName}${DEFAULT_EXTENSION}`, withDebug = false, debugDir = DEFAULT_DEBUG_DIR, json = false } = flags;
+  const { exe, output = `${coreName}${DEFAULT_EXTENSION}`, withDebug = false, debugDir = DEFAULT_DEBUG_DIR, json = false, stacksOnly = false, stackCap } = flags;
   const out = path.resolve(cwd, output);
   const format = formatForName(out);
   if (!format) throw new BadOptionError('-o', output, `cannot tell the bundle format from the name ${path.basename(out)}`, `name the output with one of: ${supportedExtensions()}`);
   if (out === corePath) throw new BadOptionError('-o', output, 'the output would overwrite the core', 'choose another -o name');
+  if (stackCap !== undefined && !stacksOnly) throw new BadOptionError('--stack-cap', stackCap, '--stack-cap applies to mini cores only', 'add --stacks-only');
+  const miniCore = stacksOnly ? { stackCap: stackCap === undefined ? null : parseStackCap(stackCap) } : null;
   return {
-    collect: { core: corePath, executable: exe === undefined ? null : path.resolve(cwd, exe), output: out, format, withDebug, debugDir: path.resolve(cwd, debugDir) },
+    collect: { core: corePath, executable: exe === undefined ? null : path.resolve(cwd, exe), output: out, format, withDebug, debugDir: path.resolve(cwd, debugDir), miniCore },
     json,
   };
+}
+
+/** Smallest --stack-cap: below a page a stack keeps hardly one frame. */
+const MIN_STACK_CAP = 4096;
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** "262144", "256K", "1M", "1MiB" → bytes. */
+export function parseStackCap(text: string): number {
+  const m = /^(\d+)\s*([KMG]?)(?:i?B)?$/i.exec(text.trim());
+  const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]! : NaN;
+  if (!Number.isSafeInteger(bytes)) throw new BadOptionError('--stack-cap', text, `--stack-cap ${text} is not a size`, 'give bytes, or a number with K, M or G (e.g. 256K)');
+  if (bytes < MIN_STACK_CAP) throw new BadOptionError('--stack-cap', text, `--stack-cap ${text} is smaller than ${MIN_STACK_CAP} bytes`, 'a useful cap keeps a few frames: 64K or more');
+  return bytes;
 }
 
 /** `replay`'s flags as commander hands them over. */

@@ -13,7 +13,7 @@ import { CoreFile } from '../core/open.js';
 import { summaryJson } from '../core/json.js';
 import { abortReason, OUT_OF_SPACE_CODES, OutputWriteError, errnoOf } from '../util/errors.js';
 import { codecFor, formatForName, type Format, type FormatInfo } from '../bundle/formats.js';
-import { MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile } from '../bundle/manifest.js';
+import { MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile, type ManifestMiniCore } from '../bundle/manifest.js';
 import { FileChangedError, streamSink, TarWriter } from '../bundle/create.js';
 import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
@@ -22,6 +22,7 @@ import { planBundle, type PlannedFile } from './plan.js';
 import { describeTruncation } from '../core/truncation.js';
 import { originWarnings, type CoreOrigin } from '../input/origin.js';
 import { withoutStoredSuffix } from '../input/form.js';
+import { makeMiniCore, type MadeMiniCore, type MiniCoreOptions } from './minicore/make.js';
 
 /** What to collect, complete and checked (src/cli/options.ts makes it from the command line). */
 export interface CollectOptions {
@@ -42,6 +43,8 @@ export interface CollectOptions {
    * the default -e.
    */
   origin?: CoreOrigin | undefined;
+  /** --stacks-only: bundle a mini core cut from the core instead of the core itself; null: the whole core. */
+  miniCore: MiniCoreOptions | null;
 }
 
 /** How a run is watched and stopped: not options of the bundle, so none has a default. */
@@ -107,18 +110,22 @@ const MAX_ATTEMPTS = 3;
 export async function collect(opts: CollectOptions, hooks: CollectHooks = {}): Promise<CollectResult> {
   const notes: string[] = [];
   for (let attempt = 1; ; attempt++) {
+    // Files collectOnce makes on the side (the mini core), removed whatever happens.
+    const temporaries: string[] = [];
     try {
-      return await collectOnce(opts, hooks, notes);
+      return await collectOnce(opts, hooks, notes, temporaries);
     } catch (err) {
       if (!(err instanceof FileChangedError) || attempt >= MAX_ATTEMPTS) throw err;
       // Start over from the core: the new plan sees the file as it is now
       // (a replaced library then shows up as a build-ID mismatch).
       notes.push(`${err.summary}; collected again (attempt ${attempt + 1})`);
+    } finally {
+      for (const t of temporaries) await unlink(t).catch(() => undefined);
     }
   }
 }
 
-async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: string[]): Promise<CollectResult> {
+async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: string[], temporaries: string[]): Promise<CollectResult> {
   const { core: corePath, output, format: fmt } = opts;
   const foundAt = opts.origin?.path ?? corePath;
   const { signal, onProgress } = hooks;
@@ -142,7 +149,15 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   const plan = await planBundle(summary, { ...opts, executable: opts.executable ?? metadataExe });
   const codec = await codecFor(fmt.format, 'compress');
 
-  const coreStat = await stat(corePath);
+  // --stacks-only: a mini core takes the full core's place in the bundle (the full core is only read).
+  let mini: MadeMiniCore | undefined;
+  if (opts.miniCore) {
+    const miniPath = join(dirname(output), `.${basename(output)}.mini-core${TMP_MARK}${process.pid}`);
+    temporaries.push(miniPath);
+    mini = await makeMiniCore(corePath, foundAt, miniPath, opts.miniCore, { signal });
+  }
+  const bundledCore = mini?.path ?? corePath;
+  const coreStat = await stat(bundledCore);
   const bundled = plan.files.filter((f): f is PlannedFile & { source: string } => f.source !== null);
   const total = coreStat.size + bundled.reduce((a, f) => a + (f.size ?? 0), 0);
 
@@ -153,7 +168,7 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     done += n;
     onProgress?.(phase, done, total);
   };
-  const coreSha = await sha256File(corePath, { onBytes: tick('checksum'), signal: signal });
+  const coreSha = await sha256File(bundledCore, { onBytes: tick('checksum'), signal: signal });
   for (const f of bundled) {
     try {
       f.sha256 = await sha256File(f.source, { onBytes: tick('checksum'), signal: signal });
@@ -176,9 +191,10 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     summary: summaryJson(summary),
     files: plan.files.map(toManifestFile),
     links: plan.links,
-    warnings: [...inputWarnings, ...summary.warnings, ...plan.warnings, ...notes],
+    warnings: [...inputWarnings, ...summary.warnings, ...plan.warnings, ...notes, ...(mini?.warnings ?? [])],
     ...(opts.origin ? { origin: opts.origin } : {}),
     ...(truncation ? { truncation } : {}),
+    ...(mini ? { miniCore: miniCoreManifest(mini, opts.miniCore!) } : {}),
   };
 
   const dir = dirname(output);
@@ -208,7 +224,7 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     const tar = new TarWriter(guarded);
     done = 0;
     await tar.addBuffer(`${root}/${MANIFEST_NAME}`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
-    await tar.addFile(`${root}/${coreName}`, corePath, coreStat.size, false, tick('write'));
+    await tar.addFile(`${root}/${coreName}`, bundledCore, coreStat.size, false, tick('write'));
     for (const f of bundled) {
       await tar.addFile(`${root}/${f.bundlePath}`, f.source, f.size ?? 0, f.executableBit, tick('write'));
       const after = await stat(f.source).catch(() => undefined);
@@ -261,6 +277,16 @@ async function syncAndRename(tmp: string, output: string): Promise<void> {
   } catch (err) {
     throw new OutputWriteError(output, errnoOf(err), undefined, { cause: err });
   }
+}
+
+/** The manifest's account of a mini core: what it was cut from, and every range kept with why. */
+function miniCoreManifest(mini: MadeMiniCore, opts: MiniCoreOptions): ManifestMiniCore {
+  return {
+    cutFrom: mini.cutFrom,
+    stackCap: opts.stackCap,
+    bytes: mini.bytes,
+    ranges: mini.ranges.map((r) => ({ start: `0x${r.start.toString(16)}`, end: `0x${r.end.toString(16)}`, why: r.why })),
+  };
 }
 
 function toManifestFile(f: PlannedFile): ManifestFile {

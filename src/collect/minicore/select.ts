@@ -33,6 +33,7 @@ import { readImageFromMemory } from '../../core/image.js';
 import { findRDebug, walkLinkMap } from '../../core/linkmap.js';
 import { auxValue, executableDynamic, executableFromAuxv } from '../../core/executable.js';
 import { hex } from '../../util/text.js';
+import { lastAtOrBelow } from '../../util/search.js';
 import { THREAD_ARCH, UNKNOWN_ARCH_RED_ZONE, notesByThread } from './arch.js';
 
 export interface KeptRange {
@@ -131,16 +132,8 @@ class Selector {
 
   /** The dumped segment holding addr. */
   private segmentOf(addr: bigint): (Segment & { dumpedEnd: bigint }) | undefined {
-    let lo = 0;
-    let hi = this.dumped.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const s = this.dumped[mid]!;
-      if (addr < s.vaddr) hi = mid - 1;
-      else if (addr >= s.dumpedEnd) lo = mid + 1;
-      else return s;
-    }
-    return undefined;
+    const s = this.dumped[lastAtOrBelow(this.dumped, (d) => d.vaddr, addr)];
+    return s && addr < s.dumpedEnd ? s : undefined;
   }
 
   /** [addr − before, addr + after), bounded by the one mapping holding addr: windows never spill into a neighbour. */
@@ -355,15 +348,9 @@ class Selector {
     const page = pageSize !== undefined && pageSize > 0n && pageSize <= 1n << 20n ? pageSize : 4096n;
     const pieces: Array<Candidate & { seg: number }> = [];
     for (const c of this.wanted) {
-      // The first dumped segment ending after c.start, then every one starting before c.end.
-      let lo = 0;
-      let hi = this.dumped.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (this.dumped[mid]!.dumpedEnd <= c.start) lo = mid + 1;
-        else hi = mid;
-      }
-      for (let i = lo; i < this.dumped.length && this.dumped[i]!.vaddr < c.end; i++) {
+      // From the segment holding (or last before) c.start, every one starting before c.end.
+      const first = Math.max(0, lastAtOrBelow(this.dumped, (d) => d.vaddr, c.start));
+      for (let i = first; i < this.dumped.length && this.dumped[i]!.vaddr < c.end; i++) {
         const s = this.dumped[i]!;
         const start = c.start > s.vaddr ? c.start : s.vaddr;
         const end = c.end < s.dumpedEnd ? c.end : s.dumpedEnd;
