@@ -61,6 +61,7 @@ export function resultJson(r: CollectResult): object {
     warnings: r.manifest.warnings,
     origin: r.manifest.origin ?? null,
     truncation: r.manifest.truncation ?? null,
+    miniCore: r.manifest.miniCore ? { cutFrom: r.manifest.miniCore.cutFrom, bytes: r.manifest.miniCore.bytes, ranges: r.manifest.miniCore.ranges.length, stackCap: r.manifest.miniCore.stackCap } : null,
   };
 }
 
@@ -71,6 +72,7 @@ export function formatResult(r: CollectResult): string {
   const extra = m.files.filter((f) => f.role === 'debug');
   lines.push(`wrote ${r.output} (${humanBytes(r.size)}, ${r.format} via ${r.compressor})`);
   lines.push(`  core ${basename(m.core.originalPath)} (${humanBytes(m.core.size)}${m.origin && m.origin.form !== 'raw' ? `, unpacked from ${m.origin.form}` : ''}), ${bundled.length} files, ${m.links.length} alias links`);
+  if (m.miniCore) lines.push(`  mini core (--stacks-only): ${m.miniCore.ranges.length} ranges, ${humanBytes(m.miniCore.bytes)} of the ${humanBytes(m.miniCore.cutFrom.size)} core's memory kept, no heap; the manifest lists every range and why`);
   if (m.executable?.chosenBy === 'core') lines.push(`  executable taken from the core: ${m.executable.path} (pass -e to choose another)`);
   if (extra.length) lines.push(`  debug files: ${extra.length}, ${humanBytes(extra.reduce((a, f) => a + (f.size ?? 0), 0))}`);
   for (const f of m.files) {

@@ -62,6 +62,7 @@ export function formatSummary(s: CoreSummary, corePath: string, stored = ''): st
   const lines: string[] = [];
   const p = s.process;
   lines.push(`core:        ${corePath} (${s.os} ${s.arch}, ELF${s.elfClass} ${s.byteOrder}-endian)`);
+  if (s.miniCore) lines.push(`mini core:   ${miniCoreText(s.miniCore)}`);
   if (stored) lines.push(`stored:      ${stored}`);
   lines.push(`executable:  ${s.executable ?? '(unknown)'}`);
   if (p.psargs !== undefined || p.fname !== undefined) lines.push(`command:     ${p.psargs || p.fname}`);
@@ -93,6 +94,13 @@ export function formatSummary(s: CoreSummary, corePath: string, stored = ''): st
   return `${lines.join('\n')}\n`;
 }
 
+/** "cut by collect --stacks-only from /x/core (1.2 GiB, sha256 ab…): 31 ranges, 150 KiB kept; no heap". */
+export function miniCoreText(m: { cutFrom: { path: string; size: number; sha256: string | null }; bytes: number; stackCap: number | null }, ranges?: number): string {
+  const from = `${m.cutFrom.path || '(unknown)'} (${humanBytes(m.cutFrom.size)}${m.cutFrom.sha256 ? `, sha256 ${m.cutFrom.sha256}` : ''})`;
+  const kept = `${ranges !== undefined ? `${ranges} ranges, ` : ''}${humanBytes(m.bytes)} of memory kept${m.stackCap !== null ? `, stacks capped at ${humanBytes(m.stackCap)}` : ''}`;
+  return `cut by collect --stacks-only from ${from}: ${kept}; the heap and other memory were left out (print *ptr into the heap fails; ask for that full core when it is needed)`;
+}
+
 type J = { [key: string]: unknown };
 
 /** The text report for a bundle: who made it where, what crashed, and the state of every file. */
@@ -105,6 +113,7 @@ export function formatBundle(m: Manifest, bundlePath: string, format: string, si
   lines.push(`bundle:      ${bundlePath} (${format}, ${humanBytes(size)})`);
   lines.push(`collected:   ${m.createdAt} on ${m.host?.hostname ?? '?'} (${os}${m.host?.libc ? `, ${m.host.libc}` : ''}) by corepack ${m.corepackVersion}`);
   lines.push(`core:        ${m.core.originalPath} (${humanBytes(m.core.size)}; ${s.os ?? '?'} ${s.arch ?? '?'})`);
+  if (m.miniCore) lines.push(`mini core:   ${miniCoreText(m.miniCore, m.miniCore.ranges.length)} (the manifest lists every range and why)`);
   if (m.executable) lines.push(`executable:  ${m.executable.path}${m.executable.chosenBy === 'core' ? ' (taken from the core)' : ''}`);
   if (proc.psargs || proc.fname) lines.push(`command:     ${String(proc.psargs || proc.fname)}`);
   lines.push(`pid:         ${String(proc.pid ?? '?')}`);

@@ -67,12 +67,15 @@ Examples:
     .option('--with-debug', 'also bundle separate debug files found for the build IDs (under --debug-dir: .build-id/, and by .gnu_debuglink)')
     .option('--debug-dir <dir>', `where --with-debug looks for .build-id/ (default: ${DEFAULT_DEBUG_DIR})`)
     .option('--json', 'print the result (path, size, per-file status) as JSON on stdout')
+    .option('--stacks-only', 'bundle a mini core instead of the core: the threads\' stacks, registers and loader state, no heap (small enough for a ticket; the manifest lists every range kept)')
+    .option('--stack-cap <size>', 'with --stacks-only: keep at most SIZE bytes of each stack, the innermost (crashing) frames (e.g. 256K, 1M; default: whole stacks)')
     .addHelpText(
       'after',
       `
 Examples:
   $ npx corepack collect core.1234 -e /opt/app/bin/server
   $ npx corepack collect core.1234 -o ticket-4711.tar.zst
+  $ npx corepack collect core.1234 --stacks-only      # no heap: a few hundred KB
   $ npx corepack collect core.1234 --with-debug --json > collect.json
 
 Exit code 0 means every file matched the crash; 4 means the bundle was written

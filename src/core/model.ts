@@ -7,6 +7,7 @@
  */
 
 import type { OsName } from '../elf/os.js';
+import type { MiniCoreNote } from './minicore.js';
 
 export type { OsName };
 
@@ -110,4 +111,6 @@ export interface CoreSummary {
   modules: Module[];
   /** Things that were odd but not fatal (a cut link_map chain, an unknown note). */
   warnings: string[];
+  /** Present when this core is a mini core (collect --stacks-only): what it was cut from. */
+  miniCore?: MiniCoreNote;
 }

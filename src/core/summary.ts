@@ -12,6 +12,7 @@ import { buildModules } from './modules.js';
 import type { AuxvEntry, CoreSummary } from './model.js';
 import { coreOsOf } from './os/table.js';
 import { firstPrStatusSize } from './os/linux.js';
+import { findMiniCoreNote } from './minicore.js';
 
 export async function summarize(elf: ElfFile, notes: readonly Note[], memory: CoreMemory): Promise<CoreSummary> {
   const h = elf.header;
@@ -24,6 +25,7 @@ export async function summarize(elf: ElfFile, notes: readonly Note[], memory: Co
   const auxv: AuxvEntry[] = decoded.auxv.map((e) => ({ a_type: e.a_type, name: nameOfAux(auxvNames, e.a_type), a_val: e.a_val }));
   const built = await buildModules({ elf, memory, os, auxv, mappings: decoded.mappings });
   warnings.push(...built.warnings);
+  const miniCore = findMiniCoreNote(notes);
 
   return {
     os,
@@ -38,6 +40,7 @@ export async function summarize(elf: ElfFile, notes: readonly Note[], memory: Co
     mappings: decoded.mappings,
     modules: built.modules,
     warnings,
+    ...(miniCore ? { miniCore } : {}),
   };
 }
 
