@@ -37,6 +37,28 @@ describe('collect options', () => {
     expect(describeError(unknown)).toMatchObject({ code: EXIT.USAGE, hint: expect.stringMatching(/\.tbz2/) });
     expect(() => normalizeCollectOptions('/c/core.tgz', { output: '/c/core.tgz' })).toThrow(/would overwrite the core/);
   });
+
+  it('--stacks-only makes miniCore, --stack-cap its cap in bytes; without --stacks-only there is none', () => {
+    expect(normalizeCollectOptions('/c/core', {}).collect.miniCore).toBeNull();
+    expect(normalizeCollectOptions('/c/core', { stacksOnly: true }).collect.miniCore).toEqual({ stackCap: null });
+    for (const [typed, bytes] of [['65536', 65536], ['256K', 262144], ['1M', 1048576], ['2MiB', 2097152], ['1g', 1073741824]] as const) {
+      expect(normalizeCollectOptions('/c/core', { stacksOnly: true, stackCap: typed }).collect.miniCore).toEqual({ stackCap: bytes });
+    }
+  });
+
+  it('refuses a --stack-cap that is not a size, too small, or without --stacks-only, naming --stack-cap', () => {
+    for (const flags of [{ stacksOnly: true, stackCap: 'lots' }, { stacksOnly: true, stackCap: '100' }, { stacksOnly: true, stackCap: '-4K' }, { stackCap: '1M' }]) {
+      let err: unknown;
+      try {
+        normalizeCollectOptions('/c/core', flags);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(BadOptionError);
+      expect(err).toMatchObject({ option: '--stack-cap', value: flags.stackCap });
+      expect(describeError(err).code).toBe(EXIT.USAGE);
+    }
+  });
 });
 
 describe('replay options', () => {
