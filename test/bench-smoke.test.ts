@@ -124,8 +124,9 @@ describe('goal verdicts', () => {
     comparisons: alts.map((alt) => ({ alt, timeRatio: ratio(cp.wall?.median, alt.wall?.median), sizeRatio: null })),
     notes: [],
   });
-  const size = (heap: number, inspect: number, tbz2: number): SizeResult => ({
+  const size = (heap: number, inspect: number, tbz2: number, miniCore: SizeResult['miniCore'] = null): SizeResult => ({
     heapBytes: heap,
+    miniCore,
     runs: 3,
     core: { size: heap * 2, diskSize: heap, sparseBytes: heap / 4, noneBytes: heap, method: 'kernel', seconds: 1 },
     files: [],
@@ -147,6 +148,17 @@ describe('goal verdicts', () => {
     expect(by['peak-memory']).toBe('FALL SHORT'); // 250000 KiB > 200 MiB
     expect(by['replay-vs-by-hand']).toBe('N/A');
     expect(goals.find((g) => g.id === 'replay-vs-by-hand')!.details[0]).toMatch(/not available in this build/);
+  });
+
+  it('judges the mini core size on the 1 GiB heap only: ≤ 1 MiB, ≤ 0.1% of the core, bundle ≤ 10 MB', () => {
+    const mini = (coreBytes: number, bundleBytes = 3_000_000) => ({ coreBytes, bundleBytes, bundleFormat: '.tar.zst', memoryBytes: coreBytes / 2, ranges: 30 });
+    const goal = (sizes: SizeResult[]) => evaluateGoals(sizes).find((g) => g.id === 'mini-core-size')!;
+    // The small heap's mini core is over 0.1% of its core but is only shown.
+    expect(goal([size(64 * MiB, 0.2, 2.1, mini(300_000)), size(GiB, 0.25, 3, mini(400_000))]).verdict).toBe('PASS');
+    expect(goal([size(GiB, 0.25, 3, mini(3 * MiB))]).verdict).toBe('FALL SHORT');
+    expect(goal([size(GiB, 0.25, 3, mini(400_000, 11_000_000))]).verdict).toBe('FALL SHORT');
+    expect(goal([size(64 * MiB, 0.2, 2.1, mini(300_000))]).verdict).toBe('N/A');
+    expect(goal([size(GiB, 0.25, 3)]).details[0]).toMatch(/n\/a/);
   });
 
   it('flatness needs two sizes', () => {

@@ -13,6 +13,11 @@ export const LIMITS = {
   zstSpeedupVsTarCjf: 10,
   peakMemoryBytes: 200 * MiB,
   replayVsByHand: 1.2,
+  /** collect --stacks-only of the 1 GiB-heap crash (issue 14): the mini core, and its bundle for a 10 MB ticket attachment. */
+  miniCoreBytes: 1 * MiB,
+  miniCoreFraction: 0.001,
+  miniBundleBytes: 10_000_000,
+  miniGoalFromHeap: 1024 * MiB,
 } as const;
 
 /** PASS when every value is within the limit, FALL SHORT when any is not, N/A when there is nothing to judge. */
@@ -134,6 +139,33 @@ export function evaluateGoals(sizes: readonly SizeResult[]): GoalResult[] {
       return { r, line: detailLine(`${sz(s)} core`, r, LIMITS.replayVsByHand, '<=', f?.corepack.unavailable ?? undefined) };
     });
     goals.push({ id: 'replay-vs-by-hand', goal: `replay --batch ≤ ${LIMITS.replayVsByHand}× the by-hand route (tar x + gdb -batch with a sysroot script)`, verdict: verdict(rows.map((x) => x.r), LIMITS.replayVsByHand, '<='), details: rows.map((x) => x.line) });
+  }
+  // 8. mini core size (collect --stacks-only), judged on heaps of 1 GiB and more; smaller ones are shown
+  {
+    const judged: Array<boolean | null> = [];
+    const details: string[] = [];
+    for (const s of sizes) {
+      const m = s.miniCore;
+      if (!m) {
+        details.push(`${sz(s)} core: n/a (collect --stacks-only failed)`);
+        continue;
+      }
+      const fraction = m.coreBytes / s.core.size;
+      const ok = m.coreBytes <= LIMITS.miniCoreBytes && fraction <= LIMITS.miniCoreFraction && m.bundleBytes <= LIMITS.miniBundleBytes;
+      const counts = s.heapBytes >= LIMITS.miniGoalFromHeap;
+      if (counts) judged.push(ok);
+      details.push(
+        `${sz(s)} core (${formatBytes(s.core.size)}): mini core ${formatBytes(m.coreBytes)} = ${(fraction * 100).toFixed(3)}% (${m.ranges} ranges, ${formatBytes(m.memoryBytes)} of memory), bundle ${formatBytes(m.bundleBytes)} ${m.bundleFormat}` +
+          (counts ? (ok ? '' : '  <-- falls short') : ' (shown; the goal is for heaps of 1 GiB)'),
+      );
+    }
+    const v: Verdict = judged.length === 0 ? 'N/A' : judged.every(Boolean) ? 'PASS' : 'FALL SHORT';
+    goals.push({
+      id: 'mini-core-size',
+      goal: `collect --stacks-only of the 1 GiB-heap crash: mini core ≤ ${formatBytes(LIMITS.miniCoreBytes)} and ≤ ${LIMITS.miniCoreFraction * 100}% of the core, bundle ≤ 10 MB`,
+      verdict: v,
+      details,
+    });
   }
   return goals;
 }

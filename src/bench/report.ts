@@ -71,6 +71,10 @@ export function formatReport(r: BenchResults): string {
       }
     }
     out.push(...table(rows));
+    if (s.miniCore) {
+      const m = s.miniCore;
+      out.push(`  mini core (collect --stacks-only): ${formatBytes(m.coreBytes)} = ${((m.coreBytes / s.core.size) * 100).toFixed(3)}% of the core (${m.ranges} ranges, ${formatBytes(m.memoryBytes)} of memory); bundle ${formatBytes(m.bundleBytes)} (${m.bundleFormat})`);
+    }
     const notes = s.figures.flatMap((f) => f.notes.map((n) => `${f.title}: ${n}`));
     for (const n of notes) out.push(`  note: ${n}`);
   }

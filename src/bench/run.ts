@@ -184,6 +184,7 @@ async function benchSize(prog: WorkloadProgram, heapBytes: number, root: string,
       notes: p.notes,
     };
   });
+  const miniCore = await measureMiniCore(ctx, comps);
   await rm(dir, { recursive: true, force: true });
   return {
     heapBytes: core.heapBytes,
@@ -191,7 +192,27 @@ async function benchSize(prog: WorkloadProgram, heapBytes: number, root: string,
     core: { size: core.size, diskSize: core.diskSize, sparseBytes: core.sparseBytes, noneBytes: core.noneBytes, method: core.method, seconds: core.seconds },
     files,
     figures,
+    miniCore,
   };
+}
+
+/** Sizes of collect --stacks-only for this core: one unmeasured run, its --json result read. */
+async function measureMiniCore(ctx: Context, comps: Awaited<ReturnType<typeof compressors>>): Promise<SizeResult['miniCore']> {
+  const comp = comps.find((c) => c.format === 'zstd') ?? comps[0];
+  if (!comp) return null;
+  const out = join(ctx.work, `mini-sizes${comp.ext}`);
+  try {
+    const r = await run({ argv: [process.execPath, BIN, 'collect', ctx.core, '-e', ctx.exe, '-o', out, '--stacks-only', '--json'], env: BENCH_ENV, captureStdout: true });
+    const j = JSON.parse(r.stdout) as { size: number; miniCore: { size: number; bytes: number; ranges: number } | null };
+    if (!j.miniCore) return null;
+    log(`  mini core ${formatBytes(j.miniCore.size)} (${j.miniCore.ranges} ranges), bundle ${formatBytes(j.size)}`);
+    return { coreBytes: j.miniCore.size, bundleBytes: j.size, bundleFormat: comp.ext, memoryBytes: j.miniCore.bytes, ranges: j.miniCore.ranges };
+  } catch (err) {
+    log(`  collect --stacks-only failed: ${(err as Error).message}`);
+    return null;
+  } finally {
+    await rm(out, { force: true });
+  }
 }
 
 async function checkSpace(root: string, sizes: number[]): Promise<void> {

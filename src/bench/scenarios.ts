@@ -87,7 +87,7 @@ export interface Job {
 }
 
 export interface Pair {
-  id: 'inspect' | 'collect-tbz2' | 'collect-tgz' | 'collect-zst' | 'replay';
+  id: 'inspect' | 'collect-tbz2' | 'collect-tgz' | 'collect-zst' | 'collect-stacks-only' | 'replay';
   title: string;
   corepack: Job | { unavailable: string };
   alternatives: Array<Job | { ref: string }>;
@@ -154,6 +154,24 @@ export function pairs(ctx: Context): Pair[] {
       notes: c.note ? [c.note] : [],
     });
     first = false;
+  }
+  // --stacks-only next to the full collect of the same format (zstd when installed: the fastest).
+  const miniComp = ctx.compressors.find((c) => c.format === 'zstd') ?? ctx.compressors[0];
+  if (miniComp) {
+    const out = join(w, `mini${miniComp.ext}`);
+    list.push({
+      id: 'collect-stacks-only',
+      title: `collect --stacks-only ${miniComp.ext}`,
+      corepack: {
+        label: `corepack collect --stacks-only (${miniComp.corepackProgram})`,
+        command: `corepack collect CORE -e EXE -o out${miniComp.ext} --stacks-only`,
+        argv: [node, BIN, 'collect', ctx.core, '-e', ctx.exe, '-o', out, '--stacks-only'],
+        output: out,
+        needs: [],
+      },
+      alternatives: [{ ref: `corepack collect (${miniComp.corepackProgram})` }],
+      notes: ['the alternative is the full collect of the same core and format: ratio < 1 means the mini bundle is faster to make'],
+    });
   }
   if (ctx.replay) {
     const dir = join(w, 'replay-dir');

@@ -37,7 +37,7 @@ export interface Comparison {
   sizeRatio: number | null;
 }
 
-export type FigureId = 'inspect' | 'collect-tbz2' | 'collect-tgz' | 'collect-zst' | 'replay';
+export type FigureId = 'inspect' | 'collect-tbz2' | 'collect-tgz' | 'collect-zst' | 'collect-stacks-only' | 'replay';
 
 export interface Figure {
   id: FigureId;
@@ -63,6 +63,19 @@ export interface SizeResult {
   /** The file list the tar alternatives archive: the core, then the bundled files. */
   files: Array<{ path: string; size: number }>;
   figures: Figure[];
+  /** collect --stacks-only of this core (one unmeasured run): null when it failed. */
+  miniCore: MiniCoreSize | null;
+}
+
+export interface MiniCoreSize {
+  /** The mini core file, as bundled. */
+  coreBytes: number;
+  /** Its bundle, with the executable and libraries. */
+  bundleBytes: number;
+  bundleFormat: string;
+  /** Memory bytes kept, and in how many ranges. */
+  memoryBytes: number;
+  ranges: number;
 }
 
 export type Verdict = 'PASS' | 'FALL SHORT' | 'N/A';

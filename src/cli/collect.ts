@@ -61,7 +61,7 @@ export function resultJson(r: CollectResult): object {
     warnings: r.manifest.warnings,
     origin: r.manifest.origin ?? null,
     truncation: r.manifest.truncation ?? null,
-    miniCore: r.manifest.miniCore ? { cutFrom: r.manifest.miniCore.cutFrom, bytes: r.manifest.miniCore.bytes, ranges: r.manifest.miniCore.ranges.length, stackCap: r.manifest.miniCore.stackCap } : null,
+    miniCore: r.manifest.miniCore ? { size: r.manifest.core.size, cutFrom: r.manifest.miniCore.cutFrom, bytes: r.manifest.miniCore.bytes, ranges: r.manifest.miniCore.ranges.length, stackCap: r.manifest.miniCore.stackCap } : null,
   };
 }
 
