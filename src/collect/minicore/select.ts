@@ -164,6 +164,7 @@ class Selector {
     }
     const redZone = BigInt(arch?.redZone ?? UNKNOWN_ARCH_RED_ZONE);
     const perThread = notesByThread(notes);
+    const withoutTp: number[] = [];
     for (const [i, t] of summary.threads.entries()) {
       const name = `thread ${t.tid}`;
       if (t.sp === undefined || !this.stack(t.sp, redZone, stackCap, name)) {
@@ -174,7 +175,16 @@ class Selector {
         this.keepAround(value, POINTER_WINDOW, POINTER_WINDOW, `512 bytes around ${name}'s ${reg}`, (s) => (s.flags & PF.PF_W) !== 0);
       }
       if (t.pc !== undefined) this.keepAround(t.pc, PC_WINDOW, PC_WINDOW, `256 bytes around ${name}'s pc`);
-      if (arch) await this.threadData(arch.threadPointer(t.registers, perThread[i] ?? [], decoder), arch.dtvSlot, name, arch.source);
+      if (!arch) continue;
+      const tp = arch.threadPointer(t.registers, perThread[i] ?? [], decoder);
+      if (tp === undefined || tp === 0n) withoutTp.push(t.tid);
+      else await this.threadData(tp, arch.dtvSlot, name);
+    }
+    if (arch && withoutTp.length > 0) {
+      // qemu-user's cores, for one, have no NT_ARM_TLS.
+      this.warnings.push(
+        `no thread pointer (${arch.source}) in the core for ${withoutTp.length === summary.threads.length ? 'any thread' : `thread${withoutTp.length > 1 ? 's' : ''} ${withoutTp.join(', ')}`}: struct pthread, static TLS and DTV were not kept for ${withoutTp.length > 1 ? 'them' : 'it'}, so info threads may show no thread ids and errno may not print; the stacks are kept`,
+      );
     }
   }
 
@@ -192,11 +202,7 @@ class Selector {
     return true;
   }
 
-  private async threadData(tp: bigint | undefined, dtvSlot: number, name: string, source: string): Promise<void> {
-    if (tp === undefined || tp === 0n) {
-      this.warnings.push(`${name}: no thread pointer (${source}) in the core; its struct pthread, TLS and DTV were not kept`);
-      return;
-    }
+  private async threadData(tp: bigint, dtvSlot: number, name: string): Promise<void> {
     if (!this.keepAround(tp, TCB_WINDOW, TCB_WINDOW, `struct pthread and static TLS of ${name} (thread pointer ${hex(tp)})`)) {
       this.warnings.push(`${name}: its thread pointer ${hex(tp)} is not in dumped memory`);
       return;
