@@ -188,6 +188,17 @@ describe('the mini core on its own', () => {
     expect(full.stdout).toMatch(/= 83 'S'/);
   });
 
+  // lldb is optional (gdb is the default): checked where it is installed.
+  const lldb = execa('lldb', ['--version'], { reject: false }).then((r) => r.exitCode === 0);
+  it('lldb reads the mini core too: every thread, and the crashing frames (when lldb is installed)', async (ctx) => {
+    if (!(await lldb)) ctx.skip();
+    const { mini } = results.get('segv-main')!;
+    const run = await execa('lldb', ['-b', '-c', mini.core, program.exe, '-o', 'thread list', '-o', 'bt'], { reject: false, timeout: 60_000 });
+    expect(run.stdout.match(/^[* ] thread #\d+: tid = \d+/gm), run.stdout).toHaveLength(4);
+    const names = [...run.stdout.matchAll(/frame #\d+: 0x[0-9a-f]+ [^`]+`(\w+)/g)].map((m) => m[1]);
+    expect(names.slice(0, 3)).toEqual(['crash_here', 'foo_crash', 'main']);
+  });
+
   it('--stack-cap keeps the innermost frames of a stack and says what it dropped', async () => {
     const { crash } = results.get('segv-main')!;
     const bundle = path.join(work, 'capped.tar.zst');

@@ -1,0 +1,122 @@
+/**
+ * Mini cores across architectures: the thread-pointer table (src/collect/
+ * minicore/arch.ts) row by row, and a real aarch64 core (cross-compiled,
+ * run under qemu-aarch64, whose cores have no NT_ARM_TLS) cut into a mini
+ * core that keeps every stack, says the thread data could not be kept, and
+ * leaves the heap out. The aarch64 part skips, saying why, where the cross
+ * toolchain, qemu-aarch64 or gdb-multiarch is missing.
+ */
+import { execa } from 'execa';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Decoder } from '../src/elf/decoder.js';
+import { NT_LINUX } from '../src/elf/constants.js';
+import type { Note } from '../src/elf/notes.js';
+import { CoreFile } from '../src/core/open.js';
+import { notesByThread, THREAD_ARCH } from '../src/collect/minicore/arch.js';
+import { selectMiniCoreRanges, type MiniCoreSelection } from '../src/collect/minicore/select.js';
+import { writeMiniCore } from '../src/collect/minicore/write.js';
+import { onPath } from './helpers/prerequisites.js';
+
+const note = (name: string, n_type: number, desc: Buffer): Note => ({ name, n_type, desc, offset: 0, descOffset: 0 });
+const le = (n: Note): Decoder => new Decoder(n.desc, 'little', 64, 0, 'note');
+
+describe('the thread-pointer table', () => {
+  it('x86_64: fs_base from NT_PRSTATUS, the DTV one word up, a 128-byte red zone', () => {
+    const x = THREAD_ARCH.x86_64!;
+    expect(x.threadPointer({ fs_base: 0x7f00n, rsp: 1n }, [], le)).toBe(0x7f00n);
+    expect([x.dtvSlot, x.redZone]).toEqual([8, 128]);
+  });
+
+  it('aarch64: TPIDR_EL0 from the thread\'s own NT_ARM_TLS, the DTV at the thread pointer, no red zone', () => {
+    const a = THREAD_ARCH.aarch64!;
+    const tls = Buffer.alloc(16);
+    tls.writeBigUInt64LE(0x5555_1234_5000n, 0);
+    tls.writeBigUInt64LE(0xdeadn, 8); // TPIDR2_EL0 on newer kernels: not the thread pointer
+    expect(a.threadPointer({ sp: 1n }, [note('LINUX', NT_LINUX.NT_ARM_TLS, tls)], le)).toBe(0x5555_1234_5000n);
+    expect(a.threadPointer({ sp: 1n }, [], le)).toBeUndefined();
+    expect([a.dtvSlot, a.redZone]).toEqual([0, 0]);
+  });
+
+  it('has no row for architectures whose rule is not written yet', () => {
+    expect(THREAD_ARCH.riscv64).toBeUndefined();
+    expect(THREAD_ARCH.ppc64).toBeUndefined();
+  });
+
+  it('gives each thread the notes between its NT_PRSTATUS and the next', () => {
+    const d = Buffer.alloc(8);
+    const notes = [
+      note('CORE', NT_LINUX.NT_PRSTATUS, d), note('CORE', NT_LINUX.NT_PRPSINFO, d), note('CORE', NT_LINUX.NT_AUXV, d), note('LINUX', NT_LINUX.NT_ARM_TLS, Buffer.from('a')),
+      note('CORE', NT_LINUX.NT_PRSTATUS, d), note('CORE', NT_LINUX.NT_FPREGSET, d), note('LINUX', NT_LINUX.NT_ARM_TLS, Buffer.from('b')),
+    ];
+    const per = notesByThread(notes);
+    expect(per.map((t) => t.map((n) => n.n_type))).toEqual([
+      [NT_LINUX.NT_PRSTATUS, NT_LINUX.NT_ARM_TLS],
+      [NT_LINUX.NT_PRSTATUS, NT_LINUX.NT_FPREGSET, NT_LINUX.NT_ARM_TLS],
+    ]);
+  });
+});
+
+const SRC = fileURLToPath(new URL('./fixtures/c/tlsthreads.c', import.meta.url));
+const SYSROOT = '/usr/aarch64-linux-gnu';
+const NEEDS = ['aarch64-linux-gnu-gcc', 'qemu-aarch64', 'gdb-multiarch'];
+const missing = NEEDS.filter((p) => onPath(p) === undefined);
+
+describe.skipIf(missing.length > 0)(`an aarch64 core from qemu-aarch64${missing.length ? ` (skipped: ${missing.join(', ')} not installed)` : ''}`, () => {
+  let dir: string;
+  let exe: string;
+  let full: string;
+  let mini: string;
+  let sel: MiniCoreSelection;
+
+  beforeAll(async () => {
+    dir = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'corepack-minicore-a64-')));
+    exe = path.join(dir, 'tlsthreads');
+    await execa('aarch64-linux-gnu-gcc', ['-g', '-O0', '-pthread', '-o', exe, SRC]);
+    // qemu-user writes its own core, qemu_<prog>_<time>_<pid>.core, in the working directory.
+    const run = await execa('bash', ['-c', 'ulimit -c unlimited; exec qemu-aarch64 -L "$1" "$2"', 'bash', SYSROOT, exe], { cwd: dir, reject: false, timeout: 60_000 });
+    const name = (await fs.readdir(dir)).find((n) => /^qemu_.*\.core$/.test(n));
+    if (!name) throw new Error(`qemu-aarch64 wrote no core (exit ${run.exitCode}, ${run.signal ?? 'no signal'}):\n${run.stderr}`);
+    full = path.join(dir, name);
+    mini = path.join(dir, 'mini.core');
+    const core = await CoreFile.open(full);
+    try {
+      expect(core.summary.arch).toBe('aarch64');
+      sel = await selectMiniCoreRanges({ summary: core.summary, memory: core.memory, notes: core.notes, decoder: (n) => core.elf.decoder(n.desc, n.descOffset, 'note'), fileSize: core.elf.reader.size }, { stackCap: null });
+      await writeMiniCore(core, sel.ranges, { cutFrom: { path: full, size: core.elf.reader.size, sha256: null }, ranges: sel.ranges.length, bytes: sel.bytes, stackCap: null }, mini);
+    } finally {
+      await core.close();
+    }
+  });
+
+  afterAll(async () => {
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps every thread\'s stack and says the thread pointer is not in the core (no NT_ARM_TLS)', async () => {
+    const summary = (await CoreFile.open(full).then(async (c) => [c.summary, await c.close()] as const))[0];
+    expect(summary.threads).toHaveLength(3);
+    for (const t of summary.threads) {
+      const stack = sel.ranges.find((r) => r.why.includes(`stack of thread ${t.tid}`));
+      expect(stack, `thread ${t.tid}`).toBeDefined();
+      expect(stack!.start <= t.sp! && t.sp! < stack!.end).toBe(true);
+    }
+    expect(sel.warnings.join('\n')).toMatch(/no thread pointer \(TPIDR_EL0 \(NT_ARM_TLS\)\) in the core for any thread: .* the stacks are kept/);
+  });
+
+  it('gdb-multiarch shows the crashing frames and every thread in the mini core; the heap marker is gone', async () => {
+    const gdb = (core: string) =>
+      execa('gdb-multiarch', ['-batch', '-nx', '-iex', 'set debuginfod enabled off', '-ex', `set sysroot ${SYSROOT}`, '-ex', 'info threads', '-ex', 'echo @@bt@@\\n', '-ex', 'bt', exe, core], { reject: false, timeout: 60_000 });
+    const m = await gdb(mini);
+    expect(m.stdout.match(/^[* ] +\d+ +LWP \d+/gm), m.stdout).toHaveLength(3);
+    const bt = m.stdout.slice(m.stdout.indexOf('@@bt@@'));
+    expect([...bt.matchAll(/^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(/gm)].map((x) => x[1]).slice(0, 2), m.stdout).toEqual(['crash_here', 'main']);
+    const [fullBytes, miniBytes] = await Promise.all([fs.readFile(full), fs.readFile(mini)]);
+    expect(fullBytes.includes('SECRET-HEAP-MARKER')).toBe(true);
+    expect(miniBytes.includes('SECRET-HEAP-MARKER')).toBe(false);
+    expect(miniBytes.length).toBeLessThan(fullBytes.length / 100);
+  });
+});
