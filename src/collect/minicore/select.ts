@@ -89,6 +89,8 @@ const R_DEBUG_WORDS = 6;
 /** A DTV longer than this is not a DTV (glibc starts it at 14 + the modules with TLS). */
 const MAX_DTV_ENTRIES = 65536n;
 const MAX_NAME = 4096;
+/** The loader's .data/.bss is a few KiB; a header claiming more is not searched past this. */
+const MAX_LOADER_DATA_SCAN = 1 << 20;
 
 export async function selectMiniCoreRanges(input: SelectInput, opts: SelectOptions): Promise<MiniCoreSelection> {
   const sel = new Selector(input);
@@ -134,6 +136,18 @@ class Selector {
   private segmentOf(addr: bigint): (Segment & { dumpedEnd: bigint }) | undefined {
     const s = this.dumped[lastAtOrBelow(this.dumped, (d) => d.vaddr, addr)];
     return s && addr < s.dumpedEnd ? s : undefined;
+  }
+
+  /** The parts of [start, end) that are dumped, one per segment. */
+  private dumpedPieces(start: bigint, end: bigint): Array<{ start: bigint; end: bigint; seg: number }> {
+    const out: Array<{ start: bigint; end: bigint; seg: number }> = [];
+    for (let i = Math.max(0, lastAtOrBelow(this.dumped, (d) => d.vaddr, start)); i < this.dumped.length && this.dumped[i]!.vaddr < end; i++) {
+      const s = this.dumped[i]!;
+      const from = start > s.vaddr ? start : s.vaddr;
+      const to = end < s.dumpedEnd ? end : s.dumpedEnd;
+      if (to > from) out.push({ start: from, end: to, seg: i });
+    }
+    return out;
   }
 
   /** [addr − before, addr + after), bounded by the one mapping holding addr: windows never spill into a neighbour. */
@@ -302,8 +316,9 @@ class Selector {
       }
       return known > 0 ? len : undefined;
     };
-    for (const r of this.loaderData) {
-      const bytes = await this.input.memory.read(r.start, Number(r.end - r.start));
+    for (const r of this.loaderData.flatMap((d) => this.dumpedPieces(d.start, d.end))) {
+      const size = r.end - r.start;
+      const bytes = await this.input.memory.read(r.start, Number(size < BigInt(MAX_LOADER_DATA_SCAN) ? size : BigInt(MAX_LOADER_DATA_SCAN)));
       if (!bytes) continue;
       for (let off = 0; off + this.w <= bytes.length; off += this.w) {
         const v = this.w === 8 ? (this.input.summary.byteOrder === 'little' ? bytes.readBigUInt64LE(off) : bytes.readBigUInt64BE(off)) : BigInt(this.input.summary.byteOrder === 'little' ? bytes.readUInt32LE(off) : bytes.readUInt32BE(off));
@@ -353,16 +368,7 @@ class Selector {
     const pageSize = auxValue(this.input.summary.auxv, 'AT_PAGESZ');
     const page = pageSize !== undefined && pageSize > 0n && pageSize <= 1n << 20n ? pageSize : 4096n;
     const pieces: Array<Candidate & { seg: number }> = [];
-    for (const c of this.wanted) {
-      // From the segment holding (or last before) c.start, every one starting before c.end.
-      const first = Math.max(0, lastAtOrBelow(this.dumped, (d) => d.vaddr, c.start));
-      for (let i = first; i < this.dumped.length && this.dumped[i]!.vaddr < c.end; i++) {
-        const s = this.dumped[i]!;
-        const start = c.start > s.vaddr ? c.start : s.vaddr;
-        const end = c.end < s.dumpedEnd ? c.end : s.dumpedEnd;
-        if (end > start) pieces.push({ start, end, why: c.why, seg: i });
-      }
-    }
+    for (const c of this.wanted) for (const p of this.dumpedPieces(c.start, c.end)) pieces.push({ ...p, why: c.why });
     pieces.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.end < b.end ? -1 : a.end > b.end ? 1 : 0));
     const ranges: Array<KeptRange & { seg: number; whys: Set<string> }> = [];
     for (const p of pieces) {
