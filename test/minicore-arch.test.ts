@@ -20,6 +20,7 @@ import { notesByThread, THREAD_ARCH } from '../src/collect/minicore/arch.js';
 import { selectMiniCoreRanges, type MiniCoreSelection } from '../src/collect/minicore/select.js';
 import { writeMiniCore } from '../src/collect/minicore/write.js';
 import { onPath } from './helpers/prerequisites.js';
+import { corpusCore, corpusDir, readOracleText, removeCorpusTemp } from './helpers/oracles.js';
 
 const note = (name: string, n_type: number, desc: Buffer): Note => ({ name, n_type, desc, offset: 0, descOffset: 0 });
 const le = (n: Note): Decoder => new Decoder(n.desc, 'little', 64, 0, 'note');
@@ -118,5 +119,50 @@ describe.skipIf(missing.length > 0)(`an aarch64 core from qemu-aarch64${missing.
     expect(fullBytes.includes('SECRET-HEAP-MARKER')).toBe(true);
     expect(miniBytes.includes('SECRET-HEAP-MARKER')).toBe(false);
     expect(miniBytes.length).toBeLessThan(fullBytes.length / 100);
+  });
+});
+
+const CORPUS = corpusDir();
+const A64_KERNEL_CORE = 'elfutils/backtrace.aarch64.core';
+
+describe.skipIf(!CORPUS)(`a real aarch64 kernel core with NT_ARM_TLS (${A64_KERNEL_CORE}${CORPUS ? '' : ': skipped, ../shared/corpus is absent'})`, () => {
+  let dir: string;
+  afterAll(async () => {
+    await removeCorpusTemp();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps struct pthread, static TLS and the DTV at each thread\'s TPIDR_EL0, and eu-unstrip and inspect see the same modules', async () => {
+    const full = await corpusCore(A64_KERNEL_CORE);
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'corepack-minicore-a64k-'));
+    const mini = path.join(dir, 'mini.core');
+    const core = await CoreFile.open(full);
+    let sel: MiniCoreSelection;
+    try {
+      sel = await selectMiniCoreRanges({ summary: core.summary, memory: core.memory, notes: core.notes, decoder: (n) => core.elf.decoder(n.desc, n.descOffset, 'note'), fileSize: core.elf.reader.size }, { stackCap: null });
+      await writeMiniCore(core, sel.ranges, { cutFrom: { path: full, size: core.elf.reader.size, sha256: null }, ranges: sel.ranges.length, bytes: sel.bytes, stackCap: null }, mini);
+    } finally {
+      await core.close();
+    }
+    // The thread pointers as elfutils decodes NT_ARM_TLS ("tls: 0x…"), in thread order.
+    const oracle = readOracleText(CORPUS!, A64_KERNEL_CORE, 'eu-readelf')!;
+    const tps = [...oracle.matchAll(/^\s+tls: (0x[0-9a-f]+)$/gm)].map((m) => BigInt(m[1]!));
+    expect(tps).toHaveLength(2);
+    for (const tp of tps) {
+      const r = sel.ranges.find((x) => x.why.includes(`(thread pointer 0x${tp.toString(16)})`));
+      expect(r, `thread pointer 0x${tp.toString(16)}`).toBeDefined();
+      expect(r!.start <= tp && tp < r!.end).toBe(true);
+    }
+    expect(sel.ranges.filter((x) => /DTV of thread \d+/.test(x.why)).length).toBeGreaterThanOrEqual(1);
+    expect(sel.warnings).toEqual([]);
+    const [fu, mu] = await Promise.all([execa('eu-unstrip', ['-n', '--core', full]), execa('eu-unstrip', ['-n', '--core', mini])]);
+    expect(mu.stdout).toBe(fu.stdout);
+    const [fs1, ms1] = await Promise.all([CoreFile.open(full), CoreFile.open(mini)]);
+    try {
+      expect(ms1.summary.modules).toEqual(fs1.summary.modules);
+      expect(ms1.summary.threads).toEqual(fs1.summary.threads);
+    } finally {
+      await Promise.all([fs1.close(), ms1.close()]);
+    }
   });
 });
