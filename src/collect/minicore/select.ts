@@ -89,14 +89,18 @@ const R_DEBUG_WORDS = 6;
 /** A DTV longer than this is not a DTV (glibc starts it at 14 + the modules with TLS). */
 const MAX_DTV_ENTRIES = 65536n;
 const MAX_NAME = 4096;
+/** DTV slots looked at, and the largest TLS block kept for one of them. */
+const MAX_TLS_MODULES = 1024n;
+const MAX_TLS_BLOCK = 1n << 20n;
 /** The loader's .data/.bss is a few KiB; a header claiming more is not searched past this. */
 const MAX_LOADER_DATA_SCAN = 1 << 20;
 
 export async function selectMiniCoreRanges(input: SelectInput, opts: SelectOptions): Promise<MiniCoreSelection> {
   const sel = new Selector(input);
-  await sel.stacksAndThreads(opts.stackCap);
+  // The loader's state first: a thread's DTV is read against its TLS module list.
   await sel.images();
   await sel.loaderState();
+  await sel.stacksAndThreads(opts.stackCap);
   sel.faultAddress();
   return sel.result();
 }
@@ -115,6 +119,12 @@ class Selector {
   private readonly elfClass: ElfClass;
   /** The dynamic loader's writable data (.data/.bss), where _rtld_global lives. */
   private readonly loaderData: Candidate[] = [];
+  /** PT_TLS p_memsz of each image, by its run-time PT_DYNAMIC address (what link_map.l_ld holds). */
+  private readonly tlsSizeByDynamic = new Map<bigint, bigint>();
+  /** l_ld of each link_map, by the link_map's address. */
+  private linkMapLd = new Map<bigint, bigint>();
+  /** TLS block size of each module id (the slotinfo list's index), where known. */
+  private readonly tlsModuleSize = new Map<bigint, bigint>();
 
   constructor(private readonly input: SelectInput) {
     const fileSize = BigInt(input.fileSize);
@@ -233,7 +243,17 @@ class Selector {
     const start = dtv - entry;
     const end = dtv + (length + 1n) * entry;
     const s = this.segmentOf(start);
-    if (s) this.keep(start, end < s.dumpedEnd ? end : s.dumpedEnd, `DTV of ${name} (${length} slots)`);
+    if (!s) return;
+    this.keep(start, end < s.dumpedEnd ? end : s.dumpedEnd, `DTV of ${name} (${length} slots)`);
+    // dtv[k].pointer.val: module k's TLS block for this thread. Dynamic ones (modules
+    // dlopen'ed with TLS) are malloc'ed; without them their __thread variables do not print.
+    const unallocated = BigInt.asUintN(this.w * 8, -1n);
+    for (let k = 1n; k <= length && k <= MAX_TLS_MODULES; k++) {
+      const block = await this.word(dtv + k * entry);
+      if (block === undefined || block === 0n || block === unallocated) continue;
+      const size = this.tlsModuleSize.get(k) ?? 2n * POINTER_WINDOW;
+      this.keepAround(block, 0n, size > 0n && size <= MAX_TLS_BLOCK ? size : 2n * POINTER_WINDOW, `TLS block of module ${k} for ${name}`);
+    }
   }
 
   /** Of every ELF object in memory: its headers, notes, dynamic section, RELRO and writable segments; the vDSO whole. */
@@ -256,6 +276,7 @@ class Selector {
         const at = wrap(image.bias + p.p_vaddr);
         if (p.p_type === PT.PT_NOTE) this.keep(at, at + p.p_filesz, `notes (build ID) of ${label}`);
         else if (p.p_type === PT.PT_DYNAMIC) this.keep(at, at + p.p_memsz, `dynamic section of ${label}`);
+        else if (p.p_type === PT.PT_TLS && image.dynamic !== undefined) this.tlsSizeByDynamic.set(image.dynamic, p.p_memsz);
         else if (p.p_type === PT.PT_GNU_RELRO) this.keep(at, at + p.p_memsz, `RELRO (.dynamic, GOT) of ${label}`);
         else if (p.p_type === PT.PT_LOAD && (p.p_flags & PF.PF_W) !== 0) {
           this.keep(at, at + p.p_memsz, `.data/.bss of ${label}`);
@@ -279,6 +300,7 @@ class Selector {
     if (rDebug === undefined) return;
     this.keepAround(rDebug, 0n, BigInt(R_DEBUG_WORDS * this.w), 'r_debug (the loader\'s list of objects)');
     const { entries } = await walkLinkMap(ctx, rDebug);
+    this.linkMapLd = new Map(entries.map((e) => [e.addr, e.l_ld]));
     for (const e of entries) {
       const label = e.l_name || '(the executable)';
       this.keepAround(e.addr, 0n, LINK_MAP_BYTES, `link_map of ${label}`);
@@ -325,11 +347,18 @@ class Selector {
         if (v === 0n || linkMaps.has(v) || !this.segmentOf(v) || (v >= r.start && v < r.end)) continue;
         const len = await isList(v);
         if (len === undefined) continue;
-        // Found: keep it and the lists chained after it.
+        // Found: keep it and the lists chained after it; slot k of the chain is module id k.
         let at: bigint | undefined = v;
         let n = len;
+        let modid = 0n;
         for (let i = 0; at !== undefined && at !== 0n && i < 64; i++) {
           this.keepAround(at, 0n, 2n * w + n * 2n * w, 'the loader\'s TLS module list (dtv_slotinfo_list)');
+          for (let k = 0n; k < n && modid <= MAX_TLS_MODULES; k++, modid++) {
+            const map = await this.word(at + 2n * w + k * 2n * w + w);
+            const ld = map ? this.linkMapLd.get(map) : undefined;
+            const size = ld !== undefined ? this.tlsSizeByDynamic.get(ld) : undefined;
+            if (size !== undefined) this.tlsModuleSize.set(modid, size);
+          }
           const next: bigint | undefined = await this.word(at + w);
           at = next;
           const l = next ? await this.word(next) : undefined;
