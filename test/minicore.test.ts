@@ -13,7 +13,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../src/bundle/manifest.js';
-import { buildCrashProgram, makeCrash, type CrashFixture, type CrashMode, type CrashProgram } from './helpers/crash.js';
+import { fileURLToPath } from 'node:url';
+import { buildCrashProgram, makeCore, makeCrash, type CrashFixture, type CrashMode, type CrashProgram } from './helpers/crash.js';
 import { corepack, type CliRun } from './helpers/cli.js';
 
 /** The text crashme writes over its heap (it holds only a shifted copy, so the text is in no file). */
@@ -212,5 +213,36 @@ describe('the mini core on its own', () => {
     expect(replay.exitCode, replay.stderr).toBe(0);
     const crashed = between(replay.stdout, '=== crashed thread ===', '=== ');
     expect([...crashed.matchAll(/^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(/gm)].map((m) => m[1]).slice(0, 3)).toEqual(['crash_here', 'foo_crash', 'main']);
+  });
+});
+
+describe('thread-local variables of every kind', () => {
+  const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/c/${name}`, import.meta.url));
+  let exe: string;
+  let core: string;
+  let miniCore: string;
+
+  beforeAll(async () => {
+    const dir = path.join(work, 'tls');
+    await fs.mkdir(path.join(dir, 'cwd'), { recursive: true });
+    exe = path.join(dir, 'tlsthreads');
+    const plugin = path.join(dir, 'tlsplugin.so');
+    await execa('gcc', ['-g', '-O0', '-fPIC', '-shared', '-o', plugin, fixture('tlsplugin.c')]);
+    await execa('gcc', ['-g', '-O0', '-pthread', '-o', exe, fixture('tlsthreads.c'), '-ldl']);
+    core = (await makeCore([exe, plugin], { cwd: path.join(dir, 'cwd'), signal: 'SIGSEGV' })).core;
+    const bundle = path.join(dir, 'tls.tar.zst');
+    const run = await corepack(['collect', core, '-o', bundle, '--stacks-only']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    miniCore = (await unpackCore(bundle, path.join(dir, 'unpacked'))).core;
+  });
+
+  it('errno, a __thread variable of the executable in every thread, and a dlopen\'ed module\'s malloc\'ed TLS block print as on the full core', async () => {
+    const gdb = async (c: string): Promise<string[]> => {
+      const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set debuginfod enabled off', '-ex', 'thread 1', '-ex', 'print tls_plugin_value', '-ex', 'print tls_plugin_buffer[0]', '-ex', 'thread apply all print errno', '-ex', 'thread apply all print tls_counter', exe, c], { reject: false });
+      return r.stdout.split('\n').filter((l) => /^\$\d+ = /.test(l));
+    };
+    const [full, mini] = await Promise.all([gdb(core), gdb(miniCore)]);
+    expect(full).toEqual(['$1 = 4242', "$2 = 120 'x'", '$3 = 41', '$4 = 40', '$5 = 33', '$6 = 1', '$7 = 0', '$8 = 7']);
+    expect(mini).toEqual(full);
   });
 });
