@@ -9,16 +9,19 @@
  * threads' stacks, the loader's and libc's state and a few hundred bytes
  * around live pointers, each range saying why it is there.
  *
- * Kept, per the issue (14) and the prototype that measured it:
+ * Kept, per the issue (14) and the prototype that measured it (ranges that
+ * share a page are then joined, see result()):
  *   - each thread's stack, from SP less the red zone to the end of its
  *     mapping (optionally capped; the SP end, with the crashing frames, stays);
  *   - of each ELF object the kernel dumped: ELF header and program headers,
  *     note segments (build ID), PT_DYNAMIC, PT_GNU_RELRO (GOT) and writable
  *     PT_LOADs (.data/.bss): without RELRO gdb finds no shared library;
  *   - the vDSO image (gdb unwinds through it);
- *   - r_debug, every link_map in the chain and its l_name string;
+ *   - r_debug, every link_map in the chain and its l_name string, and the
+ *     loader's TLS module list (libthread_db checks DTVs against it);
  *   - per thread, struct pthread and the static TLS around its thread
- *     pointer, and its DTV (malloc'ed): without the DTV errno fails;
+ *     pointer, its DTV (malloc'ed: without it errno fails) and the TLS
+ *     blocks of modules loaded at run time that its DTV points to;
  *   - 512 bytes around each register value pointing into writable memory
  *     (as Crashpad does), 256 around each PC (as Breakpad does) and 512
  *     around the fault address.
