@@ -20,7 +20,7 @@ import { notesByThread, THREAD_ARCH } from '../src/collect/minicore/arch.js';
 import { selectMiniCoreRanges, type MiniCoreSelection } from '../src/collect/minicore/select.js';
 import { writeMiniCore } from '../src/collect/minicore/write.js';
 import { onPath } from './helpers/prerequisites.js';
-import { corpusCore, corpusDir, readOracleText, removeCorpusTemp } from './helpers/oracles.js';
+import { corpusCore, corpusDir, readManifest, readOracleText, removeCorpusTemp } from './helpers/oracles.js';
 
 const note = (name: string, n_type: number, desc: Buffer): Note => ({ name, n_type, desc, offset: 0, descOffset: 0 });
 const le = (n: Note): Decoder => new Decoder(n.desc, 'little', 64, 0, 'note');
@@ -165,4 +165,47 @@ describe.skipIf(!CORPUS)(`a real aarch64 kernel core with NT_ARM_TLS (${A64_KERN
       await Promise.all([fs1.close(), ms1.close()]);
     }
   });
+});
+
+describe.skipIf(!CORPUS)(`every core of the corpus${CORPUS ? '' : ' (skipped: ../shared/corpus is absent)'}`, () => {
+  const entries = CORPUS ? readManifest(CORPUS) : [];
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'corepack-minicore-corpus-'));
+  });
+  afterAll(async () => {
+    await removeCorpusTemp();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it.each(entries.filter((e, i) => entries.findIndex((x) => x.localPath === e.localPath) === i).map((e) => [e.localPath, e] as const))(
+    '%s: the mini core keeps only dumped bytes, in order, and reads back with the same threads',
+    async (_name, e) => {
+      const full = await corpusCore(e.localPath);
+      const core = await CoreFile.open(full, { allowTruncated: true });
+      const mini = path.join(dir, e.localPath.replace(/\//g, '__'));
+      let sel: MiniCoreSelection;
+      try {
+        sel = await selectMiniCoreRanges({ summary: core.summary, memory: core.memory, notes: core.notes, decoder: (n) => core.elf.decoder(n.desc, n.descOffset, 'note'), fileSize: core.elf.reader.size }, { stackCap: null });
+        let last = 0n;
+        for (const r of sel.ranges) {
+          expect(r.start >= last && r.end > r.start, `${r.start.toString(16)}-${r.end.toString(16)}`).toBe(true);
+          const seg = core.memory.segmentAt(r.start)!;
+          expect(r.end <= seg.vaddr + seg.filesz && seg.offset + (r.end - seg.vaddr) <= BigInt(core.elf.reader.size)).toBe(true);
+          last = r.end;
+        }
+        if (!(core.summary.arch in THREAD_ARCH) && core.summary.threads.length > 0) expect(sel.warnings.join('\n')).toMatch(/no thread-pointer rule for /);
+        await writeMiniCore(core, sel.ranges, { cutFrom: { path: full, size: core.elf.reader.size, sha256: null }, ranges: sel.ranges.length, bytes: sel.bytes, stackCap: null }, mini);
+      } finally {
+        await core.close();
+      }
+      const back = await CoreFile.open(mini);
+      try {
+        expect(back.summary.threads.map((t) => [t.tid, t.pc, t.sp])).toEqual(core.summary.threads.map((t) => [t.tid, t.pc, t.sp]));
+        expect(back.summary.miniCore?.ranges).toBe(sel.ranges.length);
+      } finally {
+        await back.close();
+      }
+    },
+  );
 });
