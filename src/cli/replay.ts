@@ -177,6 +177,11 @@ export function formatReport(r: ReplayReport): string {
   L.push(`  crash:      ${signalLine(r.summary)}`);
   L.push(`  executable: ${r.executable ?? '(not in the bundle)'}`);
   if (p.manifest.host?.hostname) L.push(`  collected:  on ${p.manifest.host.hostname}${p.manifest.createdAt ? ` at ${p.manifest.createdAt}` : ''}`);
+  const mini = r.summary.miniCore;
+  if (mini) {
+    const from = `${mini.cutFrom.path || 'the full core'}${mini.cutFrom.sha256 ? ` (sha256 ${mini.cutFrom.sha256})` : ''}`;
+    L.push(`  mini core:  collect --stacks-only kept the stacks, registers and loader state only; heap memory is not in it (gdb: "Cannot access memory"). Ask for ${from} when it is needed`);
+  }
 
   L.push('', 'build IDs (core vs bundle):');
   const label: Record<BuildIdCheck['status'], string> = { ok: 'ok', mismatch: 'MISMATCH', 'not-bundled': 'missing', 'no-build-id': 'unproven' };
