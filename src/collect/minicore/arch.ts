@@ -27,6 +27,13 @@ export interface ThreadArch {
   dtvSlot: number;
   /** Where the thread pointer comes from, for the manifest. */
   source: string;
+  /**
+   * Byte offsets inside the kernel's struct ucontext of a signal frame, to
+   * find a handler running on an alternate signal stack (sigaltstack): the
+   * frame records that stack (uc_stack) and the interrupted stack pointer
+   * and PC (uc_mcontext). Without it only the alternate stack is kept.
+   */
+  ucontext?: { ssSp: number; ssFlags: number; ssSize: number; savedSp: number; savedPc: number; maxUcFlags: number };
 }
 
 /** The table; keys are CoreSummary.arch names. */
@@ -36,6 +43,10 @@ export const THREAD_ARCH: Readonly<Record<string, ThreadArch>> = {
     threadPointer: (regs) => regs.fs_base,
     dtvSlot: 8,
     source: 'fs_base (NT_PRSTATUS)',
+    // uc_flags, uc_link, uc_stack {ss_sp, ss_flags, ss_size}, then struct sigcontext
+    // (r8-r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip …) at 40; uc_flags holds
+    // UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS at most.
+    ucontext: { ssSp: 16, ssFlags: 24, ssSize: 32, savedSp: 40 + 15 * 8, savedPc: 40 + 16 * 8, maxUcFlags: 7 },
   },
   aarch64: {
     // AAPCS64 has no red zone.

@@ -37,7 +37,7 @@ import { findRDebug, walkLinkMap } from '../../core/linkmap.js';
 import { auxValue, executableDynamic, executableFromAuxv } from '../../core/executable.js';
 import { hex } from '../../util/text.js';
 import { lastAtOrBelow } from '../../util/search.js';
-import { THREAD_ARCH, UNKNOWN_ARCH_RED_ZONE, notesByThread } from './arch.js';
+import { THREAD_ARCH, UNKNOWN_ARCH_RED_ZONE, notesByThread, type ThreadArch } from './arch.js';
 
 export interface KeptRange {
   start: bigint;
@@ -92,6 +92,12 @@ const R_DEBUG_WORDS = 6;
 /** A DTV longer than this is not a DTV (glibc starts it at 14 + the modules with TLS). */
 const MAX_DTV_ENTRIES = 65536n;
 const MAX_NAME = 4096;
+/** How far above SP a signal frame is looked for: a handler's own frames are small. */
+const SIGFRAME_SCAN = 64n * 1024n;
+/** sigaltstack sizes: MINSIGSTKSZ (2048) up to a size nobody gives one. */
+const MIN_SIGSTKSZ = 2048n;
+const MAX_SIGSTKSZ = 1n << 30n;
+const SS_AUTODISARM = 1 << 31;
 /** DTV slots looked at, and the largest TLS block kept for one of them. */
 const MAX_TLS_MODULES = 1024n;
 const MAX_TLS_BLOCK = 1n << 20n;
@@ -194,7 +200,7 @@ class Selector {
     const withoutTp: number[] = [];
     for (const [i, t] of summary.threads.entries()) {
       const name = `thread ${t.tid}`;
-      if (t.sp === undefined || !this.stack(t.sp, redZone, stackCap, name)) {
+      if (t.sp === undefined || !(await this.stack(t.sp, redZone, stackCap, name, arch?.ucontext))) {
         this.warnings.push(`${name}: its stack pointer ${t.sp === undefined ? '(unknown)' : hex(t.sp)} is not in dumped memory; no stack kept for it`);
       }
       for (const [reg, value] of Object.entries(t.registers)) {
@@ -215,18 +221,56 @@ class Selector {
     }
   }
 
-  private stack(sp: bigint, redZone: bigint, cap: number | null, name: string): boolean {
+  private async stack(sp: bigint, redZone: bigint, cap: number | null, name: string, uc: ThreadArch['ucontext'], depth = 0): Promise<boolean> {
     const s = this.segmentOf(sp) ?? this.segmentOf(sp - redZone);
     if (!s) return false;
     const start = sp - redZone > s.vaddr ? sp - redZone : s.vaddr;
     let end = s.dumpedEnd;
-    let why = `stack of ${name}`;
+    let why = depth === 0 ? `stack of ${name}` : `stack of ${name} interrupted by a signal handler on its alternate stack`;
+    // A handler on an alternate stack (often malloc'ed): keep that stack only up to its
+    // end, not the rest of the heap, and the interrupted stack as well.
+    const alt = uc && depth < 2 ? await this.signalFrame(sp, start, end, uc) : undefined;
+    if (alt) {
+      if (alt.end < end) end = alt.end;
+      why = `alternate signal stack of ${name}`;
+      await this.stack(alt.interruptedSp, redZone, cap, name, uc, depth + 1);
+    }
     if (cap !== null && end - start > BigInt(cap)) {
       why += ` (the innermost ${cap} bytes: --stack-cap dropped ${end - start - BigInt(cap)} bytes of outer frames)`;
       end = start + BigInt(cap);
     }
     this.keep(start, end, why);
     return true;
+  }
+
+  /**
+   * The innermost signal frame on the stack from `from`, when its ucontext
+   * says the handler runs on an alternate stack holding `sp` and the
+   * interrupted stack pointer lies outside it: the kernel's own record, so a
+   * match is checked on every field that has a fixed value.
+   */
+  private async signalFrame(sp: bigint, from: bigint, to: bigint, uc: NonNullable<ThreadArch['ucontext']>): Promise<{ end: bigint; interruptedSp: bigint } | undefined> {
+    const span = to - from < SIGFRAME_SCAN ? to - from : SIGFRAME_SCAN;
+    const bytes = await this.input.memory.read(from, Number(span));
+    if (!bytes) return undefined;
+    const w = this.w;
+    const le = this.input.summary.byteOrder === 'little';
+    const word = (off: number): bigint | undefined => (off + w > bytes.length ? undefined : w === 8 ? (le ? bytes.readBigUInt64LE(off) : bytes.readBigUInt64BE(off)) : BigInt(le ? bytes.readUInt32LE(off) : bytes.readUInt32BE(off)));
+    const isCode = (pc: bigint): boolean => this.input.summary.modules.some((m) => m.start <= pc && pc < m.end);
+    for (let at = (w - Number(from % BigInt(w))) % w; at + uc.savedPc + w <= bytes.length; at += w) {
+      const flags = word(at);
+      if (flags === undefined || flags > BigInt(uc.maxUcFlags) || word(at + w) !== 0n) continue; // uc_flags, uc_link
+      const ssSp = word(at + uc.ssSp)!;
+      const ssSize = word(at + uc.ssSize)!;
+      const ssFlags = Number(word(at + uc.ssFlags)! & 0xffffffffn) & ~SS_AUTODISARM;
+      if (ssFlags > 2 || ssSize < MIN_SIGSTKSZ || ssSize > MAX_SIGSTKSZ || sp < ssSp || sp >= ssSp + ssSize) continue;
+      const savedSp = word(at + uc.savedSp)!;
+      const savedPc = word(at + uc.savedPc)!;
+      if (savedSp >= ssSp && savedSp < ssSp + ssSize) continue; // interrupted on the alternate stack itself
+      if (!this.segmentOf(savedSp) || !isCode(savedPc)) continue;
+      return { end: ssSp + ssSize, interruptedSp: savedSp };
+    }
+    return undefined;
   }
 
   private async threadData(tp: bigint, dtvSlot: number, name: string): Promise<void> {
