@@ -252,3 +252,37 @@ describe('thread-local variables of every kind', () => {
     expect(values.slice(5, 8).sort()).toEqual(['0', '1', '7']); // tls_counter: workers 0 and 1, main's initial 7
   });
 });
+
+describe('a crash handler on a malloc\'ed alternate signal stack', () => {
+  let exe: string;
+  let core: string;
+  let miniCore: string;
+  let manifest: Manifest;
+
+  beforeAll(async () => {
+    const dir = path.join(work, 'sigalt');
+    await fs.mkdir(path.join(dir, 'cwd'), { recursive: true });
+    exe = path.join(dir, 'sigaltstack');
+    await execa('gcc', ['-g', '-O0', '-o', exe, fileURLToPath(new URL('./fixtures/c/sigaltstack.c', import.meta.url))]);
+    core = (await makeCore([exe], { cwd: path.join(dir, 'cwd'), signal: 'SIGABRT' })).core;
+    const bundle = path.join(dir, 'sigalt.tar.zst');
+    const run = await corepack(['collect', core, '-o', bundle, '--stacks-only']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    ({ core: miniCore, manifest } = await unpackCore(bundle, path.join(dir, 'unpacked')));
+  });
+
+  it('keeps the alternate stack only up to its end (not the heap above it) and the interrupted stack with the crashing frames', async () => {
+    const bt = async (c: string): Promise<string[]> => {
+      const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set debuginfod enabled off', '-ex', 'echo @@bt@@\\n', '-ex', 'bt', exe, c], { reject: false });
+      return r.stdout.slice(r.stdout.indexOf('@@bt@@')).split('\n').filter((l) => l.startsWith('#'));
+    };
+    const [full, mini] = await Promise.all([bt(core), bt(miniCore)]);
+    expect(mini).toEqual(full);
+    expect(full.join('\n')).toMatch(/on_segv[^]*<signal handler called>[^]*crash_here[^]*main/);
+    const whys = manifest.miniCore!.ranges.map((r) => r.why).join('\n');
+    expect(whys).toMatch(/alternate signal stack of thread \d+/);
+    expect(whys).toMatch(/stack of thread \d+ interrupted by a signal handler on its alternate stack/);
+    expect(await fileContains(core, MARKER)).toBe(true);
+    expect(await fileContains(miniCore, MARKER)).toBe(false);
+  });
+});
