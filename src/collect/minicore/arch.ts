@@ -38,6 +38,20 @@ export interface ThreadArch {
 
 /** The table; keys are CoreSummary.arch names. */
 export const THREAD_ARCH: Readonly<Record<string, ThreadArch>> = {
+  i386: {
+    // The i386 SysV ABI has no red zone.
+    redZone: 0,
+    threadPointer: (regs, notes, decoder) => i386ThreadPointer(regs, notes, decoder),
+    dtvSlot: 4,
+    source: '%gs and NT_386_TLS',
+  },
+  x32: {
+    redZone: 128,
+    threadPointer: (regs) => regs.fs_base,
+    // tcbhead_t's members are 4-byte pointers in x32.
+    dtvSlot: 4,
+    source: 'fs_base (NT_PRSTATUS)',
+  },
   x86_64: {
     redZone: 128,
     threadPointer: (regs) => regs.fs_base,
@@ -61,6 +75,26 @@ export const THREAD_ARCH: Readonly<Record<string, ThreadArch>> = {
     source: 'TPIDR_EL0 (NT_ARM_TLS)',
   },
 };
+
+/**
+ * i386: %gs selects a GDT entry whose base is the thread pointer; NT_386_TLS
+ * lists the thread's TLS entries (struct user_desc: entry_number, base_addr,
+ * limit, flags). A selector of 0 (some kernels record that) leaves the one
+ * entry with a base, when there is exactly one.
+ */
+function i386ThreadPointer(regs: Readonly<Record<string, bigint>>, notes: readonly Note[], decoder: (n: Note) => Decoder): bigint | undefined {
+  const tls = notes.find((n) => n.name === 'LINUX' && n.n_type === NT_LINUX.NT_386_TLS);
+  if (!tls) return undefined;
+  const d = decoder(tls);
+  const entries: Array<{ index: number; base: bigint }> = [];
+  for (let off = 0; off + USER_DESC_SIZE <= tls.desc.length; off += USER_DESC_SIZE) entries.push({ index: d.u32(off), base: BigInt(d.u32(off + 4)) });
+  const index = regs.gs !== undefined ? Number(regs.gs >> 3n) : 0;
+  const chosen = entries.find((e) => e.index === index && e.base !== 0n);
+  if (chosen) return chosen.base;
+  const based = entries.filter((e) => e.base !== 0n);
+  return index === 0 && based.length === 1 ? based[0]!.base : undefined;
+}
+const USER_DESC_SIZE = 16;
 
 /** Red zone for architectures without a row: generous, since the cost is a few bytes. */
 export const UNKNOWN_ARCH_RED_ZONE = 256;
