@@ -42,7 +42,26 @@ describe('the thread-pointer table', () => {
     expect([a.dtvSlot, a.redZone]).toEqual([0, 0]);
   });
 
-  it('has no row for architectures whose rule is not written yet', () => {
+  it('i386: the base of the NT_386_TLS entry %gs selects; with a zero selector, the only entry that has a base', () => {
+    const i = THREAD_ARCH.i386!;
+    const desc = (entries: Array<[number, number]>): Buffer => {
+      const b = Buffer.alloc(16 * entries.length);
+      entries.forEach(([index, base], k) => {
+        b.writeUInt32LE(index, 16 * k);
+        b.writeUInt32LE(base, 16 * k + 4);
+      });
+      return b;
+    };
+    const d32 = (n: Note): Decoder => new Decoder(n.desc, 'little', 32, 0, 'note');
+    const tls = (entries: Array<[number, number]>) => [note('LINUX', NT_LINUX.NT_386_TLS, desc(entries))];
+    expect(i.threadPointer({ gs: 0x63n }, tls([[12, 0xf77f6b40], [13, 0], [14, 0]]), d32)).toBe(0xf77f6b40n);
+    expect(i.threadPointer({ gs: 0n }, tls([[12, 0x099dc840], [13, 0]]), d32)).toBe(0x099dc840n);
+    expect(i.threadPointer({ gs: 0n }, tls([[12, 0x1000], [13, 0x2000]]), d32)).toBeUndefined();
+    expect(i.threadPointer({ gs: 0x6bn }, tls([[12, 0x1000]]), d32)).toBeUndefined();
+    expect([i.dtvSlot, i.redZone]).toEqual([4, 0]);
+  });
+
+  it('has no row for architectures whose rule is not written yet (their mini cores keep the stacks and say so)', () => {
     expect(THREAD_ARCH.riscv64).toBeUndefined();
     expect(THREAD_ARCH.ppc64).toBeUndefined();
   });
@@ -208,4 +227,25 @@ describe.skipIf(!CORPUS)(`every core of the corpus${CORPUS ? '' : ' (skipped: ..
       }
     },
   );
+});
+
+describe.skipIf(!CORPUS)(`i386 thread pointers from %gs and NT_386_TLS${CORPUS ? '' : ' (skipped: ../shared/corpus is absent)'}`, () => {
+  afterAll(removeCorpusTemp);
+
+  it.each(['elfutils/backtrace.i386.core', 'elfutils/backtrace.i386.fp.core'])('%s: struct pthread and the DTV at the TLS entry base elfutils decodes, for every thread', async (localPath) => {
+    const core = await CoreFile.open(await corpusCore(localPath));
+    let sel: MiniCoreSelection;
+    try {
+      expect(core.summary.arch).toBe('i386');
+      sel = await selectMiniCoreRanges({ summary: core.summary, memory: core.memory, notes: core.notes, decoder: (n) => core.elf.decoder(n.desc, n.descOffset, 'note'), fileSize: core.elf.reader.size }, { stackCap: null });
+    } finally {
+      await core.close();
+    }
+    // "index: 12, base: 0xf77f6b40, …": the one entry with a base, per thread.
+    const bases = [...readOracleText(CORPUS!, localPath, 'eu-readelf')!.matchAll(/^\s+index: \d+, base: (0x[0-9a-f]+),/gm)].map((m) => BigInt(m[1]!)).filter((b) => b !== 0n);
+    expect(bases.length).toBe(2);
+    for (const tp of bases) expect(sel.ranges.some((r) => r.why.includes(`(thread pointer 0x${tp.toString(16)})`) && r.start <= tp && tp < r.end), `0x${tp.toString(16)}`).toBe(true);
+    expect(sel.ranges.filter((r) => /DTV of thread/.test(r.why)).length).toBeGreaterThanOrEqual(1);
+    expect(sel.warnings.join('\n')).not.toMatch(/thread pointer/);
+  });
 });
