@@ -25,6 +25,12 @@ export interface ThreadArch {
    * dtv, private) at the thread pointer itself.
    */
   dtvSlot: number;
+  /**
+   * Where the TCB is relative to the thread pointer (default 0): ppc64 points
+   * the thread pointer 0x7000 past it, so that signed 16-bit offsets reach
+   * 64 KiB of TLS; the kept window is centred there.
+   */
+  tcbOffset?: number;
   /** Where the thread pointer comes from, for the manifest. */
   source: string;
   /**
@@ -44,6 +50,22 @@ export const THREAD_ARCH: Readonly<Record<string, ThreadArch>> = {
     threadPointer: (regs, notes, decoder) => i386ThreadPointer(regs, notes, decoder),
     dtvSlot: 4,
     source: '%gs and NT_386_TLS',
+  },
+  // TLS variant I with the DTV pointer in the word below the thread pointer (tcbhead_t { dtv, private } ends there).
+  riscv64: {
+    redZone: 0,
+    threadPointer: (regs) => regs.tp,
+    dtvSlot: -16,
+    source: 'tp (NT_PRSTATUS)',
+  },
+  // r13 points 0x7000 past the TCB; tcbhead_t ends at the TCB with its dtv member.
+  ppc64: {
+    // The ELF ABIs (v1 and v2) give leaf functions 288 bytes below r1.
+    redZone: 288,
+    threadPointer: (regs) => regs.r13,
+    dtvSlot: -0x7000 - 8,
+    tcbOffset: -0x7000,
+    source: 'r13 (NT_PRSTATUS)',
   },
   x32: {
     redZone: 128,

@@ -211,7 +211,7 @@ class Selector {
       if (!arch) continue;
       const tp = arch.threadPointer(t.registers, perThread[i] ?? [], decoder);
       if (tp === undefined || tp === 0n) withoutTp.push(t.tid);
-      else await this.threadData(tp, arch.dtvSlot, name);
+      else await this.threadData(tp, arch.dtvSlot, arch.tcbOffset ?? 0, name);
     }
     if (arch && withoutTp.length > 0) {
       // qemu-user's cores, for one, have no NT_ARM_TLS.
@@ -273,8 +273,8 @@ class Selector {
     return undefined;
   }
 
-  private async threadData(tp: bigint, dtvSlot: number, name: string): Promise<void> {
-    if (!this.keepAround(tp, TCB_WINDOW, TCB_WINDOW, `struct pthread and static TLS of ${name} (thread pointer ${hex(tp)})`)) {
+  private async threadData(tp: bigint, dtvSlot: number, tcbOffset: number, name: string): Promise<void> {
+    if (!this.keepAround(tp + BigInt(tcbOffset), TCB_WINDOW, TCB_WINDOW, `struct pthread and static TLS of ${name} (thread pointer ${hex(tp)})`)) {
       this.warnings.push(`${name}: its thread pointer ${hex(tp)} is not in dumped memory`);
       return;
     }
