@@ -51,11 +51,22 @@ describe('collect writes a bundle gdb can use anywhere', () => {
     expect(names).toContain(`${top}/sysroot${env.program.plugin}`);
   });
 
-  it('holds the core unchanged and every file with the sha256 the manifest states', async () => {
+  it('holds the core unchanged, and SHA256SUMS (the last entry) lists every file: GNU sha256sum -c passes', async () => {
     expect(sha256(await readFile(join(root, manifest.core.bundlePath)))).toBe(sha256(await readFile(env.crash.core)));
     const bundled = manifest.files.filter((f) => f.bundlePath);
     expect(bundled.length).toBeGreaterThanOrEqual(7);
-    for (const f of bundled) expect(sha256(await readFile(join(root, f.bundlePath!))), f.path).toBe(f.sha256);
+    // Schema 2: no hashes in the manifest (collect reads every byte once); they are in SHA256SUMS.
+    expect(manifest).toMatchObject({ schema: 2, checksums: 'SHA256SUMS' });
+    expect(manifest.core).not.toHaveProperty('sha256');
+    expect(bundled.every((f) => !('sha256' in f))).toBe(true);
+    const { stdout: names } = await execa('tar', ['-t', '-j', '-f', bundle]);
+    expect(names.trim().split('\n').at(-1)).toMatch(/\/SHA256SUMS$/);
+    const { stdout, exitCode } = await execa('sha256sum', ['--strict', '-c', 'SHA256SUMS'], { cwd: root, reject: false });
+    expect(exitCode, stdout).toBe(0);
+    const checked = stdout.trim().split('\n');
+    expect(checked.every((l) => l.endsWith(': OK'))).toBe(true);
+    expect(checked.map((l) => l.slice(0, -': OK'.length)).sort()).toEqual(['manifest.json', manifest.core.bundlePath, ...bundled.map((f) => f.bundlePath!)].sort());
+    for (const f of bundled) expect(sha256(await readFile(join(root, f.bundlePath!))), f.path).toBe(sha256(await readFile(f.path)));
   });
 
   it('includes dlopened libraries, the dynamic loader and libthread_db, each with the source that found it', () => {

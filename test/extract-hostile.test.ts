@@ -127,7 +127,11 @@ describe('a legitimate bundle', () => {
 
 describe('hostile entries are refused before anything is written', () => {
   const root = 'crash-bundle';
-  const withEntry = (...extra: TarEntry[]) => tar([...legit(), ...extra]);
+  /** The legitimate entries with `extra` before SHA256SUMS (after it, anything is refused for that alone: tested below). */
+  const withEntry = (...extra: TarEntry[]) => {
+    const entries = legit();
+    return tar([...entries.slice(0, -1), ...extra, entries.at(-1)!]);
+  };
 
   it('a ../ name', async () => {
     await expectRefused(await bundleFile(withEntry({ name: `${root}/../../escape.txt`, data: 'x' }), 'gzip'), /entry ".*escape.txt" contains "\.\."/);
@@ -148,7 +152,7 @@ describe('hostile entries are refused before anything is written', () => {
     const { entries } = bundleEntries({ files: [exe, lib, planted] });
     const file = entries.find((e) => String(e.name).endsWith('/planted'))!;
     const others = entries.filter((e) => e !== file);
-    const bundle = await bundleFile(tar([...others, { name: `${root}/sysroot/lnk`, type: 'symlink', linkname: 'opt' }, file]), 'gzip');
+    const bundle = await bundleFile(tar([...others.slice(0, -1), { name: `${root}/sysroot/lnk`, type: 'symlink', linkname: 'opt' }, file, others.at(-1)!]), 'gzip');
     await expectRefused(bundle, /"sysroot\/lnk" is used both as a directory and as a file or symlink \(writing through a symlink is refused\)/);
   });
 
@@ -176,8 +180,8 @@ describe('hostile entries are refused before anything is written', () => {
 
   it('an unknown entry type', async () => {
     const data = withEntry({ name: `${root}/sysroot/odd`, type: 'file', data: 'x' });
-    // Retype the last entry's header to 'Z' (unknown), fixing its checksum.
-    const off = data.length - 1024 - 1024;
+    // Retype the entry's header to 'Z' (unknown), fixing its checksum: it is before SHA256SUMS (1 header + 1 data block) and the end.
+    const off = data.length - 1024 - 1024 - 1024;
     data.write('Z', off + 156, 'latin1');
     data.write('        ', off + 148, 'latin1');
     let sum = 0;
@@ -300,6 +304,102 @@ describe('sizes and budgets', () => {
     const file = path.join(work, 'notes.txt');
     await fs.writeFile(file, 'just some text, certainly not a tar archive\n'.repeat(20));
     await expect(prepareBundle(file, dir)).rejects.toThrow(/not a corepack bundle/);
+  });
+});
+
+describe('SHA256SUMS, the last entry, vouches for every file (schema 2)', () => {
+  const entriesWith = (sums: (text: string) => string): TarEntry[] => {
+    const entries = legit();
+    const last = entries.at(-1)!;
+    expect(String(last.name)).toBe('crash-bundle/SHA256SUMS');
+    return [...entries.slice(0, -1), { ...last, data: sums(String(last.data)) }];
+  };
+
+  it('missing: refused as truncated, nothing extracted', async () => {
+    await expectRefused(await bundleFile(tar(legit().slice(0, -1)), 'zstd'), /it has no SHA256SUMS \(always the last entry, listing every file's sha256\): the bundle is truncated/);
+  });
+
+  it('cut short inside a line: refused, naming SHA256SUMS', async () => {
+    const entries = entriesWith((t) => t.slice(0, t.length - 20));
+    await expectRefused(await bundleFile(tar(entries), 'gzip'), /SHA256SUMS: its last line is cut short/);
+  });
+
+  it('cut short at a line: the files it no longer lists are named, exit 5', async () => {
+    const entries = entriesWith((t) => t.split('\n').slice(0, -2).join('\n') + '\n');
+    const err = await expectRefused(await bundleFile(tar(entries), 'bzip2'), /1 file failed verification: \/opt\/app\/lib\/libfoo\.so\.1\.2\.3 \(no checksum\)/, EXIT.VERIFY_FAILED);
+    expect((err as BundleVerifyError).failures.map((f) => f.status)).toEqual(['unlisted']);
+  });
+
+  it('listing another hash for the core: exit 5 naming it', async () => {
+    const entries = entriesWith((t) => t.replace(/^[0-9a-f]{64}(  core\/)/m, `${'0'.repeat(64)}$1`));
+    await expectRefused(await bundleFile(tar(entries), 'zstd'), /the bundle is corrupt: 1 file failed verification: core \(sha256 mismatch\)/, EXIT.VERIFY_FAILED);
+  });
+
+  it('a manifest edited after collect fails against its line', async () => {
+    const entries = legit();
+    entries[0] = { ...entries[0]!, data: String(entries[0]!.data).replace('"customer"', '"elsewhere"') };
+    await expectRefused(await bundleFile(tar(entries), 'gzip'), /1 file failed verification: manifest\.json \(sha256 mismatch\)/, EXIT.VERIFY_FAILED);
+  });
+
+  it('malformed lines and unsafe paths are refused, not skipped', async () => {
+    await expectRefused(await bundleFile(tar(entriesWith((t) => `${t}not a checksum line\n`)), 'gzip'), /SHA256SUMS: line 5 is not "<64 hex digits>  <path>"/);
+    await expectRefused(await bundleFile(tar(entriesWith((t) => `${t}${'a'.repeat(64)}  ../../etc/passwd\n`)), 'gzip'), /SHA256SUMS: line 5 names an unsafe path/);
+    // A listed file that is not in the bundle is missing, not ignored.
+    await expectRefused(await bundleFile(tar(entriesWith((t) => `${t}${'a'.repeat(64)}  sysroot/opt/app/gone\n`)), 'gzip'), /sysroot\/opt\/app\/gone \(missing\)/, EXIT.VERIFY_FAILED);
+  });
+
+  it('an entry after SHA256SUMS is refused', async () => {
+    await expectRefused(await bundleFile(tar([...legit(), { name: 'crash-bundle/late.txt', data: 'x' }]), 'gzip'), /entry "crash-bundle\/late\.txt" comes after SHA256SUMS, which must be the last entry/);
+  });
+
+  it('a truncated bundle never counts as complete: the next replay extracts again, and refuses again', async () => {
+    const whole = await compress(tar(legit()), 'bzip2');
+    const cut = path.join(work, 'cut-later.tbz2');
+    await fs.writeFile(cut, whole.subarray(0, whole.length - 40));
+    await expectRefused(cut, /truncated/);
+    await expectRefused(cut, /truncated/);
+    // The whole bundle then extracts into the same directory as if nothing had been there.
+    const good = path.join(work, 'whole.tbz2');
+    await fs.writeFile(good, whole);
+    expect((await prepareBundle(good, dir)).reused).toBe(false);
+  });
+
+  it('a refused bundle leaves an earlier complete extraction in the same directory as it was', async () => {
+    const good = await bundleFile(tar(legit()), 'zstd', 'good.tzst');
+    const first = await prepareBundle(good, dir);
+    const kept = await snapshot(dir);
+    const other = legit((m) => (m.createdAt = '2026-02-02T00:00:00.000Z'));
+    const bad = await bundleFile(tar(other.slice(0, -1)), 'zstd', 'other.tzst');
+    await expect(prepareBundle(bad, dir)).rejects.toThrow(/has no SHA256SUMS/);
+    expect(await snapshot(dir)).toEqual(kept);
+    await expect(prepareBundle(bad, dir)).rejects.toThrow(/has no SHA256SUMS/);
+    expect(await prepareBundle(good, dir)).toMatchObject({ reused: true, bundleKey: first.bundleKey });
+  });
+
+  it('an extracted bundle passes GNU sha256sum -c', async () => {
+    const p = await prepareBundle(await bundleFile(tar(legit()), 'gzip'), dir);
+    const r = await execa('sha256sum', ['--strict', '-c', 'SHA256SUMS'], { cwd: p.root });
+    expect(r.stdout.split('\n').sort()).toEqual(['core/core.1234: OK', 'manifest.json: OK', 'sysroot/opt/app/bin/app: OK', 'sysroot/opt/app/lib/libfoo.so.1.2.3: OK']);
+  });
+});
+
+describe('schema 1 bundles (checksums inside manifest.json, as corepack wrote before SHA256SUMS)', () => {
+  const schema1 = (edit?: Edit): TarEntry[] => bundleEntries({ files: [exe, lib], edit, schema: 1 }).entries;
+
+  it('extract and verify against the manifest', async () => {
+    const p = await prepareBundle(await bundleFile(tar(schema1()), 'bzip2'), dir);
+    expect(p.manifest.schema).toBe(1);
+    expect(p.state.checksums.map((c) => [c.file, c.status])).toEqual([
+      ['core', 'ok'],
+      ['/opt/app/bin/app', 'ok'],
+      ['/opt/app/lib/libfoo.so.1.2.3', 'ok'],
+    ]);
+  });
+
+  it('a tampered file still fails its manifest sha256', async () => {
+    const entries = schema1();
+    entries.find((e) => String(e.name).endsWith('/bin/app'))!.data = '\x7fELF pretend executablE';
+    await expectRefused(await bundleFile(tar(entries), 'gzip'), /1 file failed verification: \/opt\/app\/bin\/app \(sha256 mismatch\)/, EXIT.VERIFY_FAILED);
   });
 });
 

@@ -102,7 +102,8 @@ describe('collect under faults', () => {
       expect(changed).toBe(true);
       expect(result.manifest.warnings.join('\n')).toMatch(/plugin\.so (grew|changed) while it was being bundled[^\n]*; collected again \(attempt 2\)/);
       const entry = result.manifest.files.find((f) => f.path === env.program.plugin)!;
-      expect(entry.sha256).toBe(await sha(env.program.plugin));
+      // Hashed as it was written: SHA256SUMS's line is the new file's.
+      expect(result.checksums.get(entry.bundlePath!)).toBe(await sha(env.program.plugin));
       expect(entry.size).toBe((await stat(env.program.plugin)).size);
     } finally {
       await copyFile(plugin, env.program.plugin);
@@ -117,7 +118,7 @@ describe('collect under faults', () => {
     try {
       const result = await collect(normalizeCollectOptions(env.crash.core, { exe: env.program.exe, output: join(dir, 'b.tar.gz') }).collect, {
         onProgress: (phase) => {
-          if (phase === 'checksum' && !removed) {
+          if (phase === 'write' && !removed) {
             removed = true;
             void unlink(env.program.plugin);
           }

@@ -229,7 +229,7 @@ describe('the replay directory', () => {
     const first = JSON.parse((await corepack(['replay', bundles.get('abort-plugin')!, '--json'], { env })).stdout);
     expect(first.reused).toBe(false);
     expect(first.dir.startsWith(`${cache}/corepack/bundles/`)).toBe(true);
-    expect(path.basename(first.dir)).toBe(first.bundleSha256.slice(0, 16));
+    expect(path.basename(first.dir)).toBe(first.bundleKey.slice(0, 16));
     const second = JSON.parse((await corepack(['replay', bundles.get('abort-plugin')!, '--json'], { env })).stdout);
     expect(second).toMatchObject({ reused: true, dir: first.dir });
   });
@@ -297,7 +297,8 @@ describe('replay refuses', () => {
       const data = await fs.readFile(program.lib);
       await fs.writeFile(path.join(root, f.bundlePath!), data);
       f.size = data.length;
-      f.sha256 = sha256(data);
+      const sums = await fs.readFile(path.join(root, 'SHA256SUMS'), 'utf8');
+      await fs.writeFile(path.join(root, 'SHA256SUMS'), sums.replace(new RegExp(`^[0-9a-f]{64}  ${f.bundlePath!.replace(/[.+]/g, '\\$&')}$`, 'm'), `${sha256(data)}  ${f.bundlePath!}`));
     });
     const run = await corepack(['replay', bundle, '--batch', '--dir', replayDir('swapped')]);
     expect(run.exitCode, run.stderr).toBe(5);
@@ -319,6 +320,33 @@ describe('replay refuses', () => {
     expect(run.exitCode).toBe(5);
     expect(expectOneLineError(run)).toContain(`the bundle is corrupt: 1 file failed verification: ${program.plugin} (sha256 mismatch)`);
     expect(await fs.readdir(dir)).toEqual([]);
+  });
+
+  it('a schema-1 bundle (sha256 inside the manifest, no SHA256SUMS, as corepack wrote before) still replays', async () => {
+    // Rebuilt from the real bundle in the old format: every hash moves into manifest.json.
+    const bundle = await doctored('schema1.tbz2', async (m, root) => {
+      const sums = new Map(
+        (await fs.readFile(path.join(root, 'SHA256SUMS'), 'utf8'))
+          .trim()
+          .split('\n')
+          .map((l) => [l.slice(66), l.slice(0, 64)] as const),
+      );
+      await fs.rm(path.join(root, 'SHA256SUMS'));
+      const old = m as unknown as Record<string, unknown>;
+      old.schema = 1;
+      delete old.checksums;
+      m.core.sha256 = sums.get(m.core.bundlePath)!;
+      for (const f of m.files) if (f.bundlePath) f.sha256 = sums.get(f.bundlePath)!;
+    });
+    const dir = replayDir('schema1');
+    const run = await corepack(['replay', bundle, '--batch', '--dir', dir]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/verified: {3}the core and \d+ files match manifest\.json \(sha256\)/);
+    expect(frames(section(run.stdout, 'crashed thread')).slice(0, 3)).toEqual(['crash_here', 'foo_crash', 'main']);
+    await expect(fs.access(path.join(dir, 'bundle', 'SHA256SUMS'))).rejects.toThrow();
+    const inspect = await corepack(['inspect', bundle, '--json']);
+    expect(inspect.exitCode, inspect.stderr).toBe(0);
+    expect(JSON.parse(inspect.stdout)).toMatchObject({ format: 'corepack-bundle', schema: 1 });
   });
 
   it('gdb missing: exit 6 with a hint', async () => {

@@ -7,6 +7,7 @@
  * Entries are normalised so bundles are reproducible and safe to extract
  * anywhere: owner 0/0 with no user names, modes 0644 or 0755, no setuid bits.
  */
+import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Header, Pax, type HeaderData } from 'tar';
 import { FileChangedError } from './errors.js';
@@ -70,18 +71,23 @@ export class TarWriter {
     if (rem) await this.emit(Buffer.alloc(BLOCK - rem));
   }
 
-  async addBuffer(path: string, data: Buffer, mode = 0o644): Promise<void> {
+  /** Adds a file from memory; resolves to its sha256 (hex). */
+  async addBuffer(path: string, data: Buffer, mode = 0o644): Promise<string> {
     await this.header({ path, type: 'File', size: data.length, mode });
     await this.emit(data);
     await this.pad(data.length);
+    return createHash('sha256').update(data).digest('hex');
   }
 
   /**
    * Streams a file into the archive. `size` is what the header declares; if
    * the file grows or shrinks while being read (someone is writing it) the
    * archive would be corrupt, so that is an error naming the file.
+   *
+   * Resolves to the sha256 (hex) of exactly the bytes written: hashing here,
+   * as the bytes go out, is what lets collect read every file once.
    */
-  async addFile(path: string, source: string, size: number, executable: boolean, onBytes?: (n: number) => void): Promise<void> {
+  async addFile(path: string, source: string, size: number, executable: boolean, onBytes?: (n: number) => void): Promise<string> {
     await this.header({ path, type: 'File', size, mode: executable ? 0o755 : 0o644 });
     let got = 0;
     let fh: FileHandle;
@@ -98,6 +104,7 @@ export class TarWriter {
     // write resolved, i.e. after the consumer took the bytes.
     const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
     let turn = 0;
+    const hash = createHash('sha256');
     let pending: Promise<void> = Promise.resolve();
     try {
       for (;;) {
@@ -108,7 +115,10 @@ export class TarWriter {
         if (bytesRead === 0) break;
         if (got + bytesRead > size) throw new FileChangedError(source, size, 'grew');
         got += bytesRead;
-        pending = this.emit(bytesRead === CHUNK ? buf : buf.subarray(0, bytesRead));
+        const chunk = bytesRead === CHUNK ? buf : buf.subarray(0, bytesRead);
+        // Hashed while the compressor takes the previous chunk: one read of every byte.
+        hash.update(chunk);
+        pending = this.emit(chunk);
         pending.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
         onBytes?.(bytesRead);
         turn ^= 1;
@@ -119,6 +129,7 @@ export class TarWriter {
     }
     if (got !== size) throw new FileChangedError(source, size, 'shrank');
     await this.pad(size);
+    return hash.digest('hex');
   }
 
   async addSymlink(path: string, target: string): Promise<void> {

@@ -44,6 +44,7 @@ import { abortReason, NotEnoughSpaceError } from '../util/errors.js';
 import { NotABundleError } from './errors.js';
 import { codecFor, detectFormat, type Format } from './formats.js';
 import { MANIFEST_NAME, type Manifest } from './manifest.js';
+import { parseChecksums } from './checksums.js';
 import {
   BUDGET_BEFORE_MANIFEST,
   budgetAfterManifest,
@@ -84,6 +85,8 @@ export interface StagedBundle {
   files: Map<string, ExtractedFile>;
   /** Symlinks by bundle-relative path → target. */
   symlinks: Map<string, string>;
+  /** What SHA256SUMS lists (schema 2), path → sha256; undefined for schema 1 (the manifest carries them). */
+  checksums: Map<string, string> | undefined;
   /** Compression detected from the content, and the program that undid it. */
   format: Format | 'tar';
   program: string;
@@ -100,6 +103,13 @@ export interface StageOptions {
   maxBytes?: number;
   /** Aborting stops the decompressor and removes what was written. */
   signal?: AbortSignal;
+  /**
+   * Called once the manifest (the first entry) has been read and validated,
+   * with the sha256 of its bytes. Returning 'stop' ends the extraction there:
+   * everything written is removed and stageBundle resolves to null (the
+   * caller already has this bundle).
+   */
+  onManifest?: (manifest: Manifest, manifestSha256: string) => Promise<'continue' | 'stop'>;
 }
 
 const show = (p: string) => JSON.stringify(p);
@@ -120,7 +130,7 @@ async function checkFreeSpace(dir: string, need: number): Promise<void> {
  * `targetDir` (which must exist). Throws an UnsafeBundleError for a refused bundle,
  * after removing everything it wrote.
  */
-export async function stageBundle(bundlePath: string, targetDir: string, opts: StageOptions = {}): Promise<StagedBundle> {
+export async function stageBundle(bundlePath: string, targetDir: string, opts: StageOptions = {}): Promise<StagedBundle | null> {
   const head = Buffer.alloc(512);
   const fh = await fs.open(bundlePath, 'r');
   let headLen: number;
@@ -143,6 +153,10 @@ export async function stageBundle(bundlePath: string, targetDir: string, opts: S
   const discard = () => fs.rm(tempDir, { recursive: true, force: true });
   try {
     const result = await extractInto(bundlePath, root, codec, opts, targetDir);
+    if (result === null) {
+      await discard();
+      return null;
+    }
     return {
       tempDir,
       root,
@@ -167,7 +181,11 @@ interface Extracted {
   files: Map<string, ExtractedFile>;
   symlinks: Map<string, string>;
   notes: string[];
+  checksums: Map<string, string> | undefined;
 }
+
+/** Internal: the onManifest hook asked to stop; not an error of the bundle. */
+const STOPPED = new Error('extraction stopped after the manifest');
 
 async function extractInto(
   bundlePath: string,
@@ -175,7 +193,7 @@ async function extractInto(
   codec: Awaited<ReturnType<typeof codecFor>> | undefined,
   opts: StageOptions,
   targetDir: string,
-): Promise<Extracted> {
+): Promise<Extracted | null> {
   const cap = opts.maxBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
   // What was written so far: the policy (policy.ts) decides from it, this function only records it.
   const files = new Map<string, ExtractedFile>();
@@ -183,12 +201,16 @@ async function extractInto(
   const dirs = new Set<string>(['']);
   const notes: string[] = [];
   let manifest: Manifest | undefined;
+  let checksums: Map<string, string> | undefined;
+  let stopped = false;
   const so: { -readonly [K in keyof ExtractionSoFar]: ExtractionSoFar[K] } = {
     rootName: undefined,
     declared: undefined,
     seen: (rel: string): Seen | undefined => (dirs.has(rel) ? 'dir' : files.has(rel) ? 'file' : symlinks.has(rel) ? 'symlink' : undefined),
     entries: 0,
     extraBytes: 0,
+    checksumsName: undefined,
+    checksumsSeen: false,
   };
   let budget = BUDGET_BEFORE_MANIFEST;
   let fed = 0;
@@ -261,7 +283,7 @@ async function extractInto(
       .open(abs, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, mode)
       .catch((err) => rethrowExists(err, entry.path));
     const hash = createHash('sha256');
-    const keep = d.isManifest ? ([] as Buffer[]) : undefined;
+    const keep = d.isManifest || d.isChecksums ? ([] as Buffer[]) : undefined;
     let written = 0;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -306,11 +328,22 @@ async function extractInto(
     }
     if (failure !== undefined) return;
     checkComplete(entry.path, written, size);
-    files.set(rel, { path: rel, size, sha256: hash.digest('hex'), mode });
-    if (keep) {
+    const sha256 = hash.digest('hex');
+    files.set(rel, { path: rel, size, sha256, mode });
+    if (keep && d.isChecksums) {
+      checksums = parseChecksums(new TextDecoder().decode(Buffer.concat(keep)));
+      so.checksumsSeen = true;
+    } else if (keep) {
       manifest = manifestFromBytes(Buffer.concat(keep));
       so.declared = declaredSizes(manifest);
+      so.checksumsName = manifest.checksums;
       budget = budgetAfterManifest(manifest, cap, fed);
+      // The caller may already hold this bundle, extracted and verified: then stop here.
+      if (opts.onManifest && (await opts.onManifest(manifest, sha256)) === 'stop') {
+        stopped = true;
+        fail(STOPPED);
+        return;
+      }
       await checkFreeSpace(targetDir, declaredBytes(manifest));
     }
   }
@@ -371,15 +404,22 @@ async function extractInto(
     await Promise.race([runDone, parsed]);
     await Promise.race([runDone, chain]);
     if (stream) await Promise.race([runDone, stream.done.catch(() => {})]);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined && !stopped) throw failure;
+  } catch (err) {
+    if (!stopped) throw err;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     // Let an in-flight entry handler finish before the caller removes its directory.
     await chain.catch(() => {});
   }
+  if (stopped) return null;
   if (failure !== undefined) throw failure;
   if (so.rootName === undefined || manifest === undefined) throw refuse(`it has no ${MANIFEST_NAME}: not a corepack bundle`);
-  return { rootName: so.rootName, manifest, files, symlinks, notes };
+  // Cut short exactly between two entries, a tar stream still parses: the missing last entry tells.
+  if (manifest.checksums !== undefined && checksums === undefined) {
+    throw refuse(`it has no ${manifest.checksums} (always the last entry, listing every file's sha256): the bundle is truncated`, manifest.checksums);
+  }
+  return { rootName: so.rootName, manifest, files, symlinks, notes, checksums };
 }
 
 /** Writes all of `chunk` at `position` (a write may be partial). */

@@ -1,5 +1,5 @@
 /**
- * manifest.json: the bundle's self-description, schema version 1.
+ * manifest.json: the bundle's self-description, schema version 2.
  *
  * A bundle is a compressed tar whose entries all live under one top-level
  * directory, `<root>/`:
@@ -11,6 +11,17 @@
  *                                 process used (link_map names, soname links)
  *   <root>/debug/...              separate debug files (collect --with-debug):
  *                                 .build-id/xx/yyyy.debug and debuglink targets
+ *   <root>/SHA256SUMS             schema 2: the sha256 of every file above, in
+ *                                 the format `sha256sum -c` reads (always the
+ *                                 last entry)
+ *
+ * Schema 2 differs from schema 1 only in where the checksums are: schema 1
+ * carried `sha256` in `core` and in every file, which forced collect to read
+ * every file twice (hash, then write, because this entry comes first);
+ * schema 2 drops those fields and names the last entry in `checksums`, whose
+ * hashes collect computes while it writes. Everything else a reader needs
+ * before unpacking (files, sizes, build IDs, statuses, the core summary) is
+ * still here. Schema 1 bundles are still read.
  *
  * The manifest is untrusted input on the replay side: parseManifest validates
  * every field and every path before anything uses it.
@@ -23,8 +34,12 @@ import { ManifestError } from './errors.js';
 export { ManifestError };
 
 export const MANIFEST_FORMAT = 'corepack-bundle';
-export const MANIFEST_SCHEMA = 1;
+export const MANIFEST_SCHEMA = 2;
+/** Schemas this corepack reads. */
+export const READABLE_SCHEMAS: readonly number[] = [1, 2];
 export const MANIFEST_NAME = 'manifest.json';
+/** Schema 2's last entry: `<sha256>  <path>` lines, as GNU `sha256sum -c` reads them. */
+export const CHECKSUMS_NAME = 'SHA256SUMS';
 
 export type FileStatus = 'ok' | 'build-id-mismatch' | 'missing' | 'unreadable' | 'deleted-at-crash';
 export type FileRole = 'executable' | 'interpreter' | 'library' | 'libthread_db' | 'debug';
@@ -39,7 +54,8 @@ export interface ManifestFile {
   /** Other absolute names the process used for this file; each is a relative symlink under sysroot/. */
   aliases: string[];
   size: number | null;
-  sha256: string | null;
+  /** Schema 1 only: the file's sha256 (schema 2 keeps it in SHA256SUMS). */
+  sha256?: string | null;
   buildIdOnDisk: string | null;
   buildIdInCore: string | null;
   status: FileStatus;
@@ -64,11 +80,15 @@ export interface HostInfo {
 
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
-  schema: typeof MANIFEST_SCHEMA;
+  /** 2 from this corepack; 1 in older bundles (still read). */
+  schema: 1 | 2;
   corepackVersion: string;
   createdAt: string;
   host: HostInfo;
-  core: { bundlePath: string; originalPath: string; size: number; sha256: string };
+  /** `sha256` only in schema 1. */
+  core: { bundlePath: string; originalPath: string; size: number; sha256?: string };
+  /** Schema 2: the name (relative to <root>) of the last entry, which holds every file's sha256. */
+  checksums?: string;
   /** Original absolute path of the executable, and how it was chosen. */
   executable: { path: string; chosenBy: 'command-line' | 'core' } | null;
   /** The `inspect --json` data of the core. */
@@ -254,13 +274,22 @@ export function parseManifest(text: string): Manifest {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('must be a JSON object');
   const m = raw as Record<string, unknown>;
   if (m.format !== MANIFEST_FORMAT) fail(`format is not "${MANIFEST_FORMAT}"`);
-  if (m.schema !== MANIFEST_SCHEMA) fail(`schema ${String(m.schema)} is not supported (this corepack reads schema ${MANIFEST_SCHEMA}; upgrade corepack?)`);
+  if (typeof m.schema !== 'number' || !READABLE_SCHEMAS.includes(m.schema)) {
+    fail(`schema ${String(m.schema)} is not supported (this corepack reads schema ${READABLE_SCHEMAS.join(' and ')}; upgrade corepack?)`);
+  }
+  const schema = m.schema as 1 | 2;
   const core = m.core as Record<string, unknown> | undefined;
   if (!core || typeof core !== 'object') fail('core is missing');
   const coreBundlePath = str(core.bundlePath, 'core.bundlePath');
   if (!isSafeRelativePath(coreBundlePath) || !coreBundlePath.startsWith('core/')) fail(`core.bundlePath ${JSON.stringify(coreBundlePath)} is not a safe path under core/`);
-  const coreSha = optHex(core.sha256, 'core.sha256', SHA256);
-  if (!coreSha) fail('core.sha256 is missing');
+  // Schema 1 carries the core's sha256 here; schema 2 in the checksums entry, which must then be named.
+  const coreSha = schema === 1 ? optHex(core.sha256, 'core.sha256', SHA256) : null;
+  if (schema === 1 && !coreSha) fail('core.sha256 is missing');
+  let checksums: string | undefined;
+  if (schema === 2) {
+    checksums = str(m.checksums, 'checksums');
+    if (checksums !== CHECKSUMS_NAME) fail(`checksums ${JSON.stringify(checksums)} is not "${CHECKSUMS_NAME}"`);
+  }
   if (!Array.isArray(m.files)) fail('files must be an array');
   const files: ManifestFile[] = m.files.map((f: unknown, i: number): ManifestFile => {
     if (typeof f !== 'object' || f === null) fail(`files[${i}] must be an object`);
@@ -283,7 +312,7 @@ export function parseManifest(text: string): Manifest {
       role,
       aliases,
       size: optSize(r.size, `files[${i}].size`),
-      sha256: optHex(r.sha256, `files[${i}].sha256`, SHA256),
+      ...(schema === 1 ? { sha256: optHex(r.sha256, `files[${i}].sha256`, SHA256) } : {}),
       buildIdOnDisk: optHex(r.buildIdOnDisk, `files[${i}].buildIdOnDisk`),
       buildIdInCore: optHex(r.buildIdInCore, `files[${i}].buildIdInCore`),
       status,
@@ -310,7 +339,7 @@ export function parseManifest(text: string): Manifest {
   }
   return {
     format: MANIFEST_FORMAT,
-    schema: MANIFEST_SCHEMA,
+    schema,
     corepackVersion: typeof m.corepackVersion === 'string' ? m.corepackVersion : 'unknown',
     createdAt: typeof m.createdAt === 'string' ? m.createdAt : '',
     host: (m.host ?? {}) as HostInfo,
@@ -318,8 +347,9 @@ export function parseManifest(text: string): Manifest {
       bundlePath: coreBundlePath,
       originalPath: typeof core.originalPath === 'string' ? core.originalPath : '',
       size: optSize(core.size, 'core.size') ?? 0,
-      sha256: coreSha,
+      ...(coreSha ? { sha256: coreSha } : {}),
     },
+    ...optional('checksums', checksums),
     executable,
     summary: (m.summary ?? {}) as { [key: string]: Json },
     files,

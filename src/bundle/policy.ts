@@ -10,10 +10,12 @@
 import { posix } from 'node:path';
 import { hasControlChar } from '../util/text.js';
 import { ManifestError, NotABundleError, UnsafeBundleError } from './errors.js';
-import { isSafeRelativePath, MANIFEST_NAME, parseManifest, type Manifest } from './manifest.js';
+import { CHECKSUMS_NAME, isSafeRelativePath, MANIFEST_NAME, parseManifest, type Manifest } from './manifest.js';
 
 /** manifest.json holds the inspect summary of the core: a few MiB at worst. */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** SHA256SUMS: one line of 66 bytes plus a path per file; the byte budget bounds it further. */
+export const MAX_CHECKSUMS_BYTES = 16 * 1024 * 1024;
 /** Default absolute cap on a bundle's decompressed size, whatever the manifest declares. */
 export const DEFAULT_MAX_BUNDLE_BYTES = 1024 * 1024 * 1024 * 1024; // 1 TiB
 /** Headers, pax records, padding and directory entries on top of the declared file sizes. */
@@ -95,6 +97,10 @@ export interface ExtractionSoFar {
   readonly entries: number;
   /** Bytes of top-level files the manifest does not list, so far. */
   readonly extraBytes: number;
+  /** The checksums entry the manifest names (schema 2), once the manifest has been read. */
+  readonly checksumsName?: string | undefined;
+  /** The checksums entry has been seen: it is the last entry, nothing may follow it. */
+  readonly checksumsSeen?: boolean | undefined;
 }
 
 interface Placed {
@@ -116,6 +122,8 @@ export type EntryDecision =
       mode: number;
       /** This is manifest.json: keep its bytes and read it once written. */
       isManifest: boolean;
+      /** This is the checksums entry (SHA256SUMS): keep its bytes and read them once written. */
+      isChecksums: boolean;
       /** A file the manifest does not list, kept as a note: its size counts against the extra-file allowance. */
       extraBytes: number;
       /** Things neutralised rather than refused, one line each. */
@@ -160,6 +168,8 @@ export function decideEntry(h: EntryHeader, so: ExtractionSoFar): EntryDecision 
     throw refuse(`entry ${show(h.path)} is ${what}; only files, directories and symlinks are extracted`, h.path);
   }
   const p = checkEntryPath(h.path, isDir);
+  // What arrives after the checksums would be vouched for by nothing.
+  if (so.checksumsSeen) throw refuse(`entry ${show(h.path)} comes after ${so.checksumsName ?? CHECKSUMS_NAME}, which must be the last entry`, h.path);
   const [top, ...restParts] = p.split('/');
   const rootName = so.rootName ?? top!;
   if (top !== rootName) throw refuse(`entry ${show(h.path)} is outside the bundle's top-level directory ${show(rootName)}`, h.path);
@@ -190,8 +200,11 @@ export function decideEntry(h: EntryHeader, so: ExtractionSoFar): EntryDecision 
   const notes: string[] = [];
   let extraBytes = 0;
   const isManifest = rel === MANIFEST_NAME;
+  const isChecksums = so.checksumsName !== undefined && rel === so.checksumsName;
   if (isManifest) {
     if (size > MAX_MANIFEST_BYTES) throw refuse(`${MANIFEST_NAME} is ${size} bytes (more than ${MAX_MANIFEST_BYTES})`, h.path);
+  } else if (isChecksums) {
+    if (size > MAX_CHECKSUMS_BYTES) throw refuse(`${rel} is ${size} bytes (more than ${MAX_CHECKSUMS_BYTES})`, h.path);
   } else if (so.declared!.has(rel)) {
     const want = so.declared!.get(rel);
     if (want !== null && want !== undefined && want !== size) throw refuse(`entry ${show(h.path)} is ${size} bytes but manifest.json says ${want}`, h.path);
@@ -204,7 +217,7 @@ export function decideEntry(h: EntryHeader, so: ExtractionSoFar): EntryDecision 
   }
   const { mode, note } = fileMode(h.mode, rel);
   if (note) notes.push(note);
-  return { action: 'write', rootName, rel, parents, size, mode, isManifest, extraBytes, notes };
+  return { action: 'write', rootName, rel, parents, size, mode, isManifest, isChecksums, extraBytes, notes };
 }
 
 /** A file's data ended: it must be exactly as long as its header said. */

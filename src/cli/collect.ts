@@ -29,7 +29,7 @@ export async function collectCommand(named: string | undefined, flags: CollectFl
     // A compressed core, apport report or ABRT directory is unpacked once to a temporary file, removed on every exit path.
     withLocatedCore(opts.collect.core, signal, (located) => collect({ ...opts.collect, core: located.file, origin: located.origin }, {
       signal,
-      onProgress: (phase, done, total) => bar.update(phase === 'checksum' ? 'checksum' : 'bundling', done, total),
+      onProgress: (_phase, done, total) => bar.update('bundling', done, total),
     })),
   ).finally(() => bar.done());
   if (opts.json) process.stdout.write(`${JSON.stringify(resultJson(result), null, 2)}\n`);
@@ -51,7 +51,7 @@ export function resultJson(r: CollectResult): object {
       status: f.status,
       bundled: f.bundlePath !== null,
       size: f.size,
-      sha256: f.sha256,
+      sha256: f.bundlePath === null ? null : (r.checksums.get(f.bundlePath) ?? null),
       buildIdOnDisk: f.buildIdOnDisk,
       buildIdInCore: f.buildIdInCore,
       aliases: f.aliases,

@@ -139,7 +139,7 @@ export function reportJson(r: ReplayReport, batch?: BatchResult): { [key: string
     schema: REPLAY_REPORT_SCHEMA,
     ok: !r.buildIds.some((c) => c.status === 'mismatch') && !(batch?.failure ?? null),
     bundle: r.bundle,
-    bundleSha256: p.bundleSha256,
+    bundleKey: p.bundleKey,
     format: p.state.format,
     decompressor: p.state.decompressor,
     dir: p.dir,
@@ -169,11 +169,12 @@ export function formatReport(r: ReplayReport): string {
   L.push(`corepack replay: ${r.bundle}`);
   L.push(
     p.reused
-      ? `  extracted:  ${p.root} (reused: extracted and verified earlier from the same bundle)`
+      ? `  extracted:  ${p.root} (reused: extracted and verified earlier from a bundle with the same manifest)`
       : `  extracted:  ${p.root} (${p.state.format}, ${p.state.decompressor})`,
   );
-  const others = sums.length - 1; // the first result is the core's
-  L.push(`  verified:   the core and ${others} file${others === 1 ? '' : 's'} match manifest.json (sha256)${unchecked ? `; ${unchecked} had no checksum to compare` : ''}`);
+  const others = sums.filter((c) => c.file !== 'core' && c.file !== 'manifest.json').length;
+  const against = p.manifest.checksums ?? 'manifest.json';
+  L.push(`  verified:   the core and ${others} file${others === 1 ? '' : 's'} match ${against} (sha256)${unchecked ? `; ${unchecked} had no checksum to compare` : ''}`);
   L.push(`  crash:      ${signalLine(r.summary)}`);
   L.push(`  executable: ${r.executable ?? '(not in the bundle)'}`);
   if (p.manifest.host?.hostname) L.push(`  collected:  on ${p.manifest.host.hostname}${p.manifest.createdAt ? ` at ${p.manifest.createdAt}` : ''}`);

@@ -13,11 +13,11 @@ import { CoreFile } from '../core/open.js';
 import { summaryJson } from '../core/json.js';
 import { abortReason, OUT_OF_SPACE_CODES, OutputWriteError, errnoOf } from '../util/errors.js';
 import { codecFor, formatForName, type Format, type FormatInfo } from '../bundle/formats.js';
-import { MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile, type ManifestMiniCore } from '../bundle/manifest.js';
+import { CHECKSUMS_NAME, MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile, type ManifestMiniCore } from '../bundle/manifest.js';
+import { formatChecksums } from '../bundle/checksums.js';
 import { FileChangedError, streamSink, TarWriter } from '../bundle/create.js';
 import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
-import { sha256File } from '../util/digest.js';
 import { planBundle, type PlannedFile } from './plan.js';
 import { describeTruncation } from '../core/truncation.js';
 import { originWarnings, type CoreOrigin } from '../input/origin.js';
@@ -50,7 +50,7 @@ export interface CollectOptions {
 /** How a run is watched and stopped: not options of the bundle, so none has a default. */
 export interface CollectHooks {
   /** Progress callback: phase, bytes done, bytes total. */
-  onProgress?: ((phase: 'checksum' | 'write', done: number, total: number) => void) | undefined;
+  onProgress?: ((phase: 'write', done: number, total: number) => void) | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -61,6 +61,8 @@ export interface CollectResult {
   format: Format;
   compressor: string;
   manifest: Manifest;
+  /** The sha256 of every file written, by bundle-relative path (what SHA256SUMS lists). */
+  checksums: ReadonlyMap<string, string>;
   /** Every file present and matching the core's build IDs. */
   exact: boolean;
 }
@@ -161,22 +163,14 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   const bundled = plan.files.filter((f): f is PlannedFile & { source: string } => f.source !== null);
   const total = coreStat.size + bundled.reduce((a, f) => a + (f.size ?? 0), 0);
 
-  // Checksums first, so the manifest (the first entry) is complete and a
-  // reader can budget and verify before unpacking anything else.
+  // No pass over the files before writing: the manifest (the first entry)
+  // says everything known before reading them, and the checksums, computed
+  // as the bytes go into the tar stream, are the last entry (SHA256SUMS).
   let done = 0;
-  const tick = (phase: 'checksum' | 'write') => (n: number) => {
+  const tick = (n: number): void => {
     done += n;
-    onProgress?.(phase, done, total);
+    onProgress?.('write', done, total);
   };
-  const coreSha = await sha256File(bundledCore, { onBytes: tick('checksum'), signal: signal });
-  for (const f of bundled) {
-    try {
-      f.sha256 = await sha256File(f.source, { onBytes: tick('checksum'), signal: signal });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FileChangedError(f.source, f.size ?? 0, 'disappeared');
-      throw err;
-    }
-  }
 
   const root = bundleRootName(output);
   const coreName = `core/${withoutStoredSuffix(basename(foundAt)).replace(/[^A-Za-z0-9._+-]/g, '_') || 'core'}`;
@@ -186,7 +180,8 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     corepackVersion: VERSION,
     createdAt: new Date().toISOString(),
     host: await hostInfo(),
-    core: { bundlePath: coreName, originalPath: foundAt, size: coreStat.size, sha256: coreSha },
+    core: { bundlePath: coreName, originalPath: foundAt, size: coreStat.size },
+    checksums: CHECKSUMS_NAME,
     executable: plan.executable,
     summary: summaryJson(summary),
     files: plan.files.map(toManifestFile),
@@ -200,6 +195,7 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   const dir = dirname(output);
   await removeStaleTemporaries(dir);
   const tmp = join(dir, `.${basename(output)}${TMP_MARK}${process.pid}`);
+  const sums = new Map<string, string>();
   const cs = codec.stream();
   const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
   // Errors of the file being written are about the output, whatever its temporary name.
@@ -222,15 +218,16 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
       },
     };
     const tar = new TarWriter(guarded);
-    done = 0;
-    await tar.addBuffer(`${root}/${MANIFEST_NAME}`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
-    await tar.addFile(`${root}/${coreName}`, bundledCore, coreStat.size, false, tick('write'));
+    sums.set(MANIFEST_NAME, await tar.addBuffer(`${root}/${MANIFEST_NAME}`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)));
+    sums.set(coreName, await tar.addFile(`${root}/${coreName}`, bundledCore, coreStat.size, false, tick));
+    await checkUnchanged(bundledCore, coreStat.size, Math.floor(coreStat.mtimeMs));
     for (const f of bundled) {
-      await tar.addFile(`${root}/${f.bundlePath}`, f.source, f.size ?? 0, f.executableBit, tick('write'));
-      const after = await stat(f.source).catch(() => undefined);
-      if (!after || after.size !== f.size || Math.floor(after.mtimeMs) !== f.mtimeMs) throw new FileChangedError(f.source, f.size ?? 0, after ? 'changed' : 'disappeared');
+      sums.set(f.bundlePath!, await tar.addFile(`${root}/${f.bundlePath}`, f.source, f.size ?? 0, f.executableBit, tick));
+      // The hash is of the bytes written; a file rewritten in place while read has a new mtime.
+      await checkUnchanged(f.source, f.size ?? 0, f.mtimeMs);
     }
     for (const l of plan.links) await tar.addSymlink(`${root}/${l.path}`, l.target);
+    await tar.addBuffer(`${root}/${CHECKSUMS_NAME}`, Buffer.from(formatChecksums(sums)));
     await tar.finish();
     cs.input.end();
     // Together: if the file cannot be written (disk full, size limit) the
@@ -251,7 +248,13 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   }
   const size = (await stat(output)).size;
   const exact = plan.files.every((f) => f.status === 'ok') && !truncation;
-  return { output, size, format: fmt.format, compressor: codec.program, manifest, exact };
+  return { output, size, format: fmt.format, compressor: codec.program, manifest, checksums: sums, exact };
+}
+
+/** A file read while it was being rewritten in place: same size, new mtime. */
+async function checkUnchanged(file: string, size: number, mtimeMs: number): Promise<void> {
+  const after = await stat(file).catch(() => undefined);
+  if (!after || after.size !== size || Math.floor(after.mtimeMs) !== mtimeMs) throw new FileChangedError(file, size, after ? 'changed' : 'disappeared');
 }
 
 /** The output's directory must exist and be a directory; collect never creates directories. */
@@ -290,6 +293,6 @@ function miniCoreManifest(mini: MadeMiniCore, opts: MiniCoreOptions): ManifestMi
 }
 
 function toManifestFile(f: PlannedFile): ManifestFile {
-  const { source: _source, executableBit: _x, mtimeMs: _m, ...rest } = f;
+  const { source: _source, executableBit: _x, mtimeMs: _m, sha256: _sha, ...rest } = f;
   return rest;
 }

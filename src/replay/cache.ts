@@ -7,16 +7,17 @@
  *   DIR/replay.gdb            gdb script  (rewritten on every replay)
  *   DIR/replay.lldb           lldb script (rewritten on every replay)
  *   DIR/.corepack/core        symlink to the core, a fixed name for the scripts
- *   DIR/.corepack/state.json  marker, written LAST: which bundle (by sha256)
- *                             is in DIR/bundle, verified and complete
+ *   DIR/.corepack/state.json  marker, written LAST: which bundle (by the
+ *                             sha256 of its manifest) is in DIR/bundle,
+ *                             verified and complete
  *
- * Without --dir, DIR is a per-bundle cache directory keyed by the bundle's
- * sha256, so replaying the same bundle again skips the extraction.
+ * Without --dir, DIR is a per-bundle cache directory keyed by the sha256 of
+ * the bundle's manifest, so replaying the same bundle again stops reading it
+ * after its first entry.
  */
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { sha256File } from '../util/digest.js';
 import { BadOptionError } from '../util/errors.js';
 import { writeFileAtomically } from '../util/atomic.js';
 import { NotABundleError } from '../bundle/errors.js';
@@ -32,11 +33,15 @@ import { VERSION } from '../version.js';
 export const BUNDLE_DIR = 'bundle';
 export const STATE_DIR = '.corepack';
 const STATE_FILE = 'state.json';
-const STATE_SCHEMA = 1;
+/** 2: keyed by the manifest's sha256 (1 was keyed by the compressed file's, and is never reused). */
+const STATE_SCHEMA = 2;
 
 export interface State {
   schema: number;
-  bundleSha256: string;
+  /** sha256 of the bundle's manifest.json: what the bundle says about itself. */
+  bundleKey: string;
+  /** The bundle's manifest schema (1: checksums in the manifest; 2: in SHA256SUMS). */
+  manifestSchema: number;
   format: string;
   decompressor: string;
   extractedAt: string;
@@ -51,7 +56,8 @@ export interface PreparedBundle {
   /** DIR/bundle. */
   root: string;
   manifest: Manifest;
-  bundleSha256: string;
+  /** sha256 of the bundle's manifest.json: the cache key. */
+  bundleKey: string;
   /** True when an earlier, complete extraction of the same bundle was reused. */
   reused: boolean;
   state: State;
@@ -64,7 +70,7 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'corepack', 'bundles');
 }
 
-/** The cache directory for a bundle: 16 hex digits of its sha256 are plenty to tell bundles apart. */
+/** The cache directory for a bundle: 16 hex digits of its manifest's sha256 are plenty to tell bundles apart. */
 export function cacheDirFor(sha256: string, env: NodeJS.ProcessEnv = process.env): string {
   return path.join(cacheRoot(env), sha256.slice(0, 16));
 }
@@ -72,7 +78,7 @@ export function cacheDirFor(sha256: string, env: NodeJS.ProcessEnv = process.env
 async function readState(dir: string): Promise<State | undefined> {
   try {
     const s = JSON.parse(await fs.readFile(path.join(dir, STATE_DIR, STATE_FILE), 'utf8')) as State;
-    return s && s.schema === STATE_SCHEMA && typeof s.bundleSha256 === 'string' ? s : undefined;
+    return s && s.schema === STATE_SCHEMA && typeof s.bundleKey === 'string' ? s : undefined;
   } catch {
     return undefined;
   }
@@ -82,46 +88,68 @@ async function isDir(p: string): Promise<boolean> {
   return (await fs.lstat(p).catch(() => undefined))?.isDirectory() ?? false;
 }
 
-async function reuse(dir: string, sha: string): Promise<PreparedBundle | undefined> {
+async function reuse(dir: string, key: string): Promise<PreparedBundle | undefined> {
   const state = await readState(dir);
   const root = path.join(dir, BUNDLE_DIR);
-  if (!state || state.bundleSha256 !== sha || !(await isDir(root))) return undefined;
+  if (!state || state.bundleKey !== key || !(await isDir(root))) return undefined;
   // Our own file, but a bundle's text all the same: validate it again.
   const manifest = parseManifest(await fs.readFile(path.join(root, 'manifest.json'), 'utf8'));
-  return { dir, root, manifest, bundleSha256: sha, reused: true, state };
+  return { dir, root, manifest, bundleKey: key, reused: true, state };
 }
 
 /**
  * Extracts and verifies `bundle` into `chosenDir` (an absolute path, already
  * checked; null: the bundle's cache dir), or reuses a complete earlier
  * extraction of the same bundle there.
+ *
+ * One pass over the bundle: there is no hashing of the compressed file
+ * first. The key is the sha256 of the bundle's manifest.json, known as soon
+ * as the first entry has been extracted; if the directory already holds a
+ * verified extraction with that key, the extraction stops there. A manifest
+ * records when, where and from which core and files the bundle was made (and
+ * in schema 2 SHA256SUMS vouches for the manifest itself), so the same
+ * manifest means the same bundle; a bundle that only copies another's
+ * manifest gets the other's verified files, never its own unverified ones.
  */
 export async function prepareBundle(bundle: string, chosenDir: string | null, opts: StageOptions = {}): Promise<PreparedBundle> {
   const st = await fs.stat(bundle);
   if (!st.isFile()) throw new NotABundleError(bundle, 'not a regular file');
-  const sha = await sha256File(bundle);
-  const dir = chosenDir ?? checkReplayDir(cacheDirFor(sha));
-  await fs.mkdir(dir, { recursive: true, mode: chosenDir ? 0o755 : 0o700 });
-  if (!(await isDir(dir))) throw new BadOptionError('--dir', dir, `${dir} is not a directory`, 'pass --dir with a directory, or a path that does not exist yet');
+  // Staged where it will be renamed to: the chosen dir, or the cache root (same file system as every cache dir).
+  const stageIn = chosenDir ?? cacheRoot();
+  await fs.mkdir(stageIn, { recursive: true, mode: chosenDir ? 0o755 : 0o700 });
+  if (!(await isDir(stageIn))) throw new BadOptionError('--dir', stageIn, `${stageIn} is not a directory`, 'pass --dir with a directory, or a path that does not exist yet');
 
-  const earlier = await reuse(dir, sha);
-  if (earlier) return earlier;
+  let dir = stageIn;
+  let key = '';
+  let earlier: PreparedBundle | undefined;
+  const onManifest = async (_m: Manifest, manifestSha256: string): Promise<'continue' | 'stop'> => {
+    key = manifestSha256;
+    if (!chosenDir) {
+      dir = checkReplayDir(cacheDirFor(key));
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    }
+    earlier = await reuse(dir, key);
+    if (earlier) return 'stop';
+    const root = path.join(dir, BUNDLE_DIR);
+    if ((await fs.lstat(root).catch(() => undefined)) && !(await isDir(path.join(dir, STATE_DIR)))) {
+      throw new BadOptionError('--dir', dir, `${root} already exists and was not made by corepack`, 'pass another --dir, or remove it');
+    }
+    return 'continue';
+  };
 
+  const staged = await stageBundle(bundle, stageIn, { ...opts, onManifest });
+  if (staged === null) return earlier!;
   const root = path.join(dir, BUNDLE_DIR);
   const stateDir = path.join(dir, STATE_DIR);
-  if ((await fs.lstat(root).catch(() => undefined)) && !(await isDir(stateDir))) {
-    throw new BadOptionError('--dir', dir, `${root} already exists and was not made by corepack`, 'pass another --dir, or remove it');
-  }
-
-  const staged = await stageBundle(bundle, dir, opts);
-  const checksums = verifyChecksums(staged.manifest, staged.files);
+  const checksums = verifyChecksums(staged.manifest, staged.files, staged.checksums);
   if (checksumFailures(checksums).length > 0) {
     await staged.discard();
     throw new BundleVerifyError(checksums);
   }
   const state: State = {
     schema: STATE_SCHEMA,
-    bundleSha256: sha,
+    bundleKey: key,
+    manifestSchema: staged.manifest.schema,
     format: staged.format,
     decompressor: staged.program,
     extractedAt: new Date().toISOString(),
@@ -141,10 +169,10 @@ export async function prepareBundle(bundle: string, chosenDir: string | null, op
   } catch (err) {
     await staged.discard();
     // Another replay of the same bundle may have won the race: use its result.
-    const other = await reuse(dir, sha);
+    const other = await reuse(dir, key);
     if (other) return other;
     throw err;
   }
   await writeFileAtomically(path.join(stateDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
-  return { dir, root, manifest: staged.manifest, bundleSha256: sha, reused: false, state };
+  return { dir, root, manifest: staged.manifest, bundleKey: key, reused: false, state };
 }

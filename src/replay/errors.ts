@@ -4,13 +4,14 @@
  */
 import { checksumFailures, type ChecksumResult } from '../bundle/verify.js';
 
-/** Files whose bytes do not match the checksums manifest.json recorded. Carries every result, for --json. */
+/** Files whose bytes do not match the checksums the bundle recorded (SHA256SUMS, or manifest.json in schema 1). Carries every result, for --json. */
 export class BundleVerifyError extends Error {
   override readonly name = 'BundleVerifyError';
   readonly failures: readonly ChecksumResult[];
   constructor(readonly checksums: ChecksumResult[]) {
     const bad = checksumFailures(checksums);
-    const what = (r: ChecksumResult) => `${r.file} (${r.status === 'missing' ? 'missing' : r.actualSize !== r.expectedSize && r.expectedSize !== null ? 'wrong size' : 'sha256 mismatch'})`;
+    const what = (r: ChecksumResult) =>
+      `${r.file} (${r.status === 'missing' ? 'missing' : r.status === 'unlisted' ? 'no checksum' : r.actualSize !== r.expectedSize && r.expectedSize !== null ? 'wrong size' : 'sha256 mismatch'})`;
     // One line, naming every file; --json has the hashes.
     super(`the bundle is corrupt: ${bad.length} file${bad.length === 1 ? '' : 's'} failed verification: ${bad.map(what).join(', ')}`);
     this.failures = bad;

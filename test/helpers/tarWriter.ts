@@ -126,10 +126,18 @@ export interface BundleFile {
   aliases?: string[];
 }
 
+/** SHA256SUMS text, as collect writes it (and `sha256sum` does): "<hex>  <path>" lines. */
+export function sha256sums(files: ReadonlyArray<readonly [string, Buffer | string]>): string {
+  return files.map(([p, data]) => `${sha256(data)}  ${p}\n`).join('');
+}
+
 /**
- * A minimal valid corepack bundle (schema v1) as tar entries: manifest.json
- * first, the core, then each file under sysroot/ and a relative link per
- * alias. `edit` may change the manifest before it is serialised.
+ * A minimal valid corepack bundle as tar entries: manifest.json first, the
+ * core, then each file under sysroot/ and a relative link per alias, and in
+ * schema 2 (the default) SHA256SUMS last, over the final manifest text and
+ * the files as given here (so data tampered with afterwards fails). Schema 1
+ * is what corepack wrote before: every sha256 inside the manifest, no
+ * SHA256SUMS. `edit` may change the manifest before it is serialised.
  */
 export function bundleEntries(opts: {
   root?: string;
@@ -137,7 +145,9 @@ export function bundleEntries(opts: {
   files?: BundleFile[];
   edit?: (m: Manifest) => void;
   manifestText?: string;
+  schema?: 1 | 2;
 }): { entries: TarEntry[]; manifest: Manifest } {
+  const schema = opts.schema ?? 2;
   const root = opts.root ?? 'crash-bundle';
   const core = Buffer.from(opts.core ?? 'not really a core, but bytes with a checksum');
   const files = opts.files ?? [];
@@ -154,7 +164,7 @@ export function bundleEntries(opts: {
       role: f.role ?? 'library',
       aliases: [...(f.aliases ?? [])],
       size: data.length,
-      sha256: sha256(data),
+      ...(schema === 1 ? { sha256: sha256(data) } : {}),
       buildIdOnDisk: null,
       buildIdInCore: null,
       status: 'ok',
@@ -164,11 +174,12 @@ export function bundleEntries(opts: {
   });
   const manifest: Manifest = {
     format: 'corepack-bundle',
-    schema: 1,
+    schema,
     corepackVersion: 'test',
     createdAt: '2026-01-01T00:00:00.000Z',
     host: { hostname: 'customer', uname: { sysname: 'Linux', release: '6', version: '#1', machine: 'x86_64' }, osRelease: {}, libc: null },
-    core: { bundlePath: 'core/core.1234', originalPath: '/var/crash/core.1234', size: core.length, sha256: sha256(core) },
+    core: { bundlePath: 'core/core.1234', originalPath: '/var/crash/core.1234', size: core.length, ...(schema === 1 ? { sha256: sha256(core) } : {}) },
+    ...(schema === 2 ? { checksums: 'SHA256SUMS' } : {}),
     executable: files.find((f) => f.role === 'executable') ? { path: files.find((f) => f.role === 'executable')!.path, chosenBy: 'core' } : null,
     summary: {},
     files: mfiles,
@@ -176,19 +187,26 @@ export function bundleEntries(opts: {
     warnings: [],
   };
   opts.edit?.(manifest);
+  const manifestText = opts.manifestText ?? `${JSON.stringify(manifest, null, 2)}\n`;
   const entries: TarEntry[] = [
-    { name: `${root}/manifest.json`, data: opts.manifestText ?? `${JSON.stringify(manifest, null, 2)}\n` },
+    { name: `${root}/manifest.json`, data: manifestText },
     { name: `${root}/core/core.1234`, data: core },
     ...files.map((f) => ({ name: `${root}/sysroot${f.path}`, data: Buffer.from(f.data), mode: f.mode ?? 0o644 })),
     ...links.map((l) => ({ name: `${root}/${l.path}`, type: 'symlink' as const, linkname: l.target })),
   ];
+  if (schema === 2) {
+    const listed: Array<[string, Buffer | string]> = [['manifest.json', manifestText], ['core/core.1234', core], ...files.map((f): [string, Buffer | string] => [`sysroot${f.path}`, f.data])];
+    entries.push({ name: `${root}/SHA256SUMS`, data: sha256sums(listed) });
+  }
   return { entries, manifest };
 }
 
 /**
  * Entries for an extracted bundle directory: manifest.json first (replaced by
- * `manifestText`), the core, then every other file and symlink. To re-pack a
- * real bundle after editing it.
+ * `manifestText`), the core, then every other file and symlink, and
+ * SHA256SUMS last when the directory has one: as it is there, except that
+ * the manifest's line is made to match `manifestText` (edit the file in the
+ * directory to change other lines). To re-pack a real bundle after editing it.
  */
 export async function entriesFromDir(root: string, rootName: string, manifestText: string): Promise<TarEntry[]> {
   const { readdir, lstat, readFile, readlink } = await import('node:fs/promises');
@@ -199,12 +217,15 @@ export async function entriesFromDir(root: string, rootName: string, manifestTex
       const r = rel ? `${rel}/${name}` : name;
       const abs = posix.join(root, r);
       const st = await lstat(abs);
-      if (r === 'manifest.json') continue;
+      if (r === 'manifest.json' || r === 'SHA256SUMS') continue;
       if (st.isDirectory()) await walk(r);
       else if (st.isSymbolicLink()) rest.push({ name: `${rootName}/${r}`, type: 'symlink', linkname: await readlink(abs) });
       else (r.startsWith('core/') ? core : rest).push({ name: `${rootName}/${r}`, data: await readFile(abs), mode: st.mode & 0o777 });
     }
   }
   await walk('');
-  return [{ name: `${rootName}/manifest.json`, data: manifestText }, ...core, ...rest];
+  const sums = await readFile(posix.join(root, 'SHA256SUMS'), 'utf8').catch(() => undefined);
+  const last: TarEntry[] =
+    sums === undefined ? [] : [{ name: `${rootName}/SHA256SUMS`, data: sums.replace(/^[0-9a-f]{64}  manifest\.json$/m, `${sha256(manifestText)}  manifest.json`) }];
+  return [{ name: `${rootName}/manifest.json`, data: manifestText }, ...core, ...rest, ...last];
 }
