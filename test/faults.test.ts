@@ -4,7 +4,7 @@
  * and no partial bundle exists under the final name.
  */
 import { createHash } from 'node:crypto';
-import { appendFile, copyFile, mkdtemp, readFile, readdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdtemp, readFile, readdir, stat, truncate, unlink, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,26 @@ describe('collect under faults', () => {
     expect(r.stderr).toMatch(/^corepack: error: cannot write .*: file size limit reached; no bundle was written$/m);
     expect(await readdir(dir)).toEqual([]);
   });
+
+  for (const ext of ['.tbz2', '.tar.zst', '.tar.gz']) {
+    it(`a full file system (a 256 KiB tmpfs), the compressor writing the bundle itself (${ext}): exit 7, no space left, nothing left`, async (ctx) => {
+      const small = await mkdtemp(join(work, 'full-'));
+      const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small], { reject: false });
+      if (m.exitCode !== 0) {
+        console.warn(`SKIPPED: cannot mount a tmpfs (${String(m.stderr).trim()})`);
+        ctx.skip();
+      }
+      try {
+        const r = await execa(process.execPath, [BIN, 'collect', env.crash.core, '-e', env.program.exe, '-o', join(small, `b${ext}`)], { reject: false });
+        expect(r.exitCode, r.stderr).toBe(7);
+        expect(r.stderr).toMatch(/^corepack: error: cannot write .*b\.t[a-z0-9.]+: no space left on the device; no bundle was written$/m);
+        expect(await readdir(small)).toEqual([]);
+      } finally {
+        await execa('umount', [small], { reject: false });
+        await rm(small, { recursive: true, force: true });
+      }
+    });
+  }
 
   it('a library that changes while it is bundled: collected again, the manifest says so and matches the new file', async () => {
     const dir = await mkdtemp(join(work, 'change-'));

@@ -51,6 +51,8 @@ export class CodecError extends Error {
     /** What the program said, or how it ended ("exited with code 2: ..."). */
     readonly detail: string,
     options?: ErrorOptions,
+    /** When it wrote our output file itself: the errno its complaint names (ENOSPC, EFBIG), if any. */
+    readonly outputErrno?: string,
   ) {
     super(`${program} ${mode === 'compress' ? 'compression' : 'decompression'} failed: ${detail}`, options);
   }

@@ -35,7 +35,6 @@
  *    refused bundle leaves nothing behind.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -45,6 +44,7 @@ import { NotABundleError } from './errors.js';
 import { codecFor, detectFormat, type Format } from './formats.js';
 import { MANIFEST_NAME, type Manifest } from './manifest.js';
 import { parseChecksums } from './checksums.js';
+import { decompressFrom, type CompressedSource } from './sink.js';
 import {
   BUDGET_BEFORE_MANIFEST,
   budgetAfterManifest,
@@ -131,14 +131,18 @@ async function checkFreeSpace(dir: string, need: number): Promise<void> {
  * after removing everything it wrote.
  */
 export async function stageBundle(bundlePath: string, targetDir: string, opts: StageOptions = {}): Promise<StagedBundle | null> {
-  const head = Buffer.alloc(512);
   const fh = await fs.open(bundlePath, 'r');
-  let headLen: number;
   try {
-    headLen = (await fh.read(head, 0, 512, 0)).bytesRead;
+    return await stageFrom(fh, bundlePath, targetDir, opts);
   } finally {
     await fh.close();
   }
+}
+
+async function stageFrom(fh: fs.FileHandle, bundlePath: string, targetDir: string, opts: StageOptions): Promise<StagedBundle | null> {
+  // A positional read: the file offset stays at 0 for the decompressor, which reads the descriptor itself.
+  const head = Buffer.alloc(512);
+  const headLen = (await fh.read(head, 0, 512, 0)).bytesRead;
   const format = detectFormat(head.subarray(0, headLen));
   const plainTar = format === undefined && headLen === 512 && head.toString('latin1', 257, 262) === 'ustar';
   if (format === undefined && !plainTar) {
@@ -152,7 +156,7 @@ export async function stageBundle(bundlePath: string, targetDir: string, opts: S
   await fs.mkdir(root, { mode: 0o755 });
   const discard = () => fs.rm(tempDir, { recursive: true, force: true });
   try {
-    const result = await extractInto(bundlePath, root, codec, opts, targetDir);
+    const result = await extractInto({ fd: fh.fd }, root, codec, opts, targetDir);
     if (result === null) {
       await discard();
       return null;
@@ -188,7 +192,7 @@ interface Extracted {
 const STOPPED = new Error('extraction stopped after the manifest');
 
 async function extractInto(
-  bundlePath: string,
+  source: CompressedSource,
   root: string,
   codec: Awaited<ReturnType<typeof codecFor>> | undefined,
   opts: StageOptions,
@@ -220,14 +224,12 @@ async function extractInto(
   const runDone = new Promise<void>((_, reject) => (rejectRun = reject));
   runDone.catch(() => {});
 
-  const input = createReadStream(bundlePath);
-  const stream = codec?.stream();
-  const output = (stream?.output ?? input) as NodeJS.ReadableStream;
+  const stream = decompressFrom(codec, source);
+  const output = stream.output;
   const fail = (err: unknown) => {
     if (failure !== undefined) return;
     failure = err;
-    stream?.kill();
-    input.destroy();
+    stream.kill();
     rejectRun(err);
   };
   const onAbort = () => fail(abortReason(opts.signal!));
@@ -384,8 +386,7 @@ async function extractInto(
   });
   output.on('end', () => {
     // A decompressor that failed explains a short stream better than the tar parser would.
-    const settled = stream ? stream.done : Promise.resolve();
-    settled.then(
+    stream.done.then(
       () => {
         if (failure === undefined) parser.end();
       },
@@ -393,17 +394,14 @@ async function extractInto(
     );
   });
   output.on('error', (err: Error) => fail(refuse(`cannot read it: ${err.message}`)));
-  input.on('error', (err) => fail(err));
-  if (stream) {
-    input.pipe(stream.input as NodeJS.WritableStream);
-    (stream.input as NodeJS.WritableStream).on('error', () => {}); // EPIPE when the decompressor dies: reported by `done`
-    stream.done.catch((err: unknown) => fail(refuse(`the compressed data is truncated or corrupt (${(err as Error).message})`, null, { cause: err })));
-  }
+  stream.done.catch((err: unknown) =>
+    fail(codec ? refuse(`the compressed data is truncated or corrupt (${(err as Error).message})`, null, { cause: err }) : refuse(`cannot read it: ${(err as Error).message}`, null, { cause: err })),
+  );
 
   try {
     await Promise.race([runDone, parsed]);
     await Promise.race([runDone, chain]);
-    if (stream) await Promise.race([runDone, stream.done.catch(() => {})]);
+    await Promise.race([runDone, stream.done.catch(() => {})]);
     if (failure !== undefined && !stopped) throw failure;
   } catch (err) {
     if (!stopped) throw err;

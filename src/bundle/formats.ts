@@ -4,8 +4,10 @@
  * is installed (node-tar only writes the tar stream; it has no bzip2, and its
  * zstd path throws on Node 20).
  */
+import { createReadStream, createWriteStream } from 'node:fs';
 import { createGzip, createGunzip, constants as zlibConstants } from 'node:zlib';
 import type { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { execa, type ResultPromise } from 'execa';
 import { MissingToolError } from '../util/errors.js';
 import { which } from '../util/which.js';
@@ -67,15 +69,28 @@ export function supportedExtensions(): string {
 export interface Codec {
   /** Program name used ("lbzip2", "zstd", "zlib"), for reports. */
   program: string;
-  /** A duplex stream: write input bytes, read transformed bytes. */
-  stream(): CodecStream;
+  /**
+   * A duplex stream: write input bytes, read transformed bytes. With `toFd`,
+   * the transformed bytes go straight to that open file descriptor instead
+   * (a compressor process writes to it itself: no relay through Node, no
+   * copy) and `output` is null. With `fromFd`, the process reads its input
+   * from that descriptor itself, and `input` is null.
+   */
+  stream(io?: CodecIo): CodecStream;
+}
+
+export interface CodecIo {
+  /** Open file descriptor the transformed bytes are written to. */
+  toFd?: number | undefined;
+  /** Open file descriptor the input is read from (from its current offset). */
+  fromFd?: number | undefined;
 }
 
 export interface CodecStream {
-  /** Write side. */
-  input: NodeJS.WritableStream;
-  /** Read side. */
-  output: NodeJS.ReadableStream;
+  /** Write side; null when the input comes from a file descriptor. */
+  input: NodeJS.WritableStream | null;
+  /** Read side; null when the output goes to a file descriptor. */
+  output: NodeJS.ReadableStream | null;
   /** Resolves when the process (or zlib) finished successfully; rejects with a clear message otherwise. */
   done: Promise<void>;
   /** Stops the process, for interrupts. */
@@ -85,32 +100,56 @@ export interface CodecStream {
 function zlibCodec(mode: CodecMode): Codec {
   return {
     program: 'zlib',
-    stream(): CodecStream {
+    stream({ toFd, fromFd }: CodecIo = {}): CodecStream {
       const t: Transform = mode === 'compress' ? createGzip({ level: 6 }) : createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH });
+      if (fromFd !== undefined) {
+        const source = createReadStream('', { fd: fromFd, autoClose: false, highWaterMark: 1 << 20 });
+        source.on('error', (err) => t.destroy(err));
+        source.pipe(t);
+      }
+      if (toFd !== undefined) {
+        // In process, so the bytes pass through Node anyway: written to the descriptor, which stays open.
+        const file = createWriteStream('', { fd: toFd, autoClose: false });
+        const done = pipeline(t, file).catch((err: NodeJS.ErrnoException) => {
+          throw err.code ? err : new CodecError('zlib', mode, err.message, { cause: err });
+        });
+        return { input: fromFd === undefined ? t : null, output: null, done, kill: () => t.destroy() };
+      }
       const done = new Promise<void>((resolve, reject) => {
         t.on('end', resolve);
         t.on('error', (err) => reject(new CodecError('zlib', mode, err.message, { cause: err })));
       });
-      return { input: t, output: t, done, kill: () => t.destroy() };
+      return { input: fromFd === undefined ? t : null, output: t, done, kill: () => t.destroy() };
     },
   };
+}
+
+/** What a compressor's one-line complaint says about its output, as an errno code (it wrote to our file itself). */
+function outputErrno(signal: string | undefined, stderr: string): string | undefined {
+  if (signal === 'SIGXFSZ' || /File too large/i.test(stderr)) return 'EFBIG';
+  if (/No space left on device/i.test(stderr)) return 'ENOSPC';
+  if (/Disk quota exceeded/i.test(stderr)) return 'EDQUOT';
+  if (/Read-only file system/i.test(stderr)) return 'EROFS';
+  return undefined;
 }
 
 function processCodec(program: string, path: string, args: readonly string[], mode: CodecMode): Codec {
   return {
     program,
-    stream(): CodecStream {
-      const child: ResultPromise = execa(path, [...args], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true }, reject: false });
+    stream({ toFd, fromFd }: CodecIo = {}): CodecStream {
+      // An fd number is passed to the child as is (execa's types do not combine it with the buffer option).
+      const child: ResultPromise = execa(path, [...args], { stdin: (fromFd ?? 'pipe') as 'pipe', stdout: (toFd ?? 'pipe') as 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true }, reject: false });
       const done = child.then((r) => {
         if (r.exitCode !== 0 || r.signal) {
           const why = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
           const detail = String(r.stderr ?? '').trim().split('\n')[0] ?? '';
-          throw new CodecError(program, mode, `${why}${detail ? `: ${detail}` : ''}`);
+          const errno = toFd === undefined ? undefined : outputErrno(r.signal, detail);
+          throw new CodecError(program, mode, `${why}${detail ? `: ${detail}` : ''}`, undefined, errno);
         }
       });
       return {
-        input: child.stdin!,
-        output: child.stdout! as unknown as NodeJS.ReadableStream,
+        input: fromFd === undefined ? child.stdin! : null,
+        output: toFd === undefined ? (child.stdout! as unknown as NodeJS.ReadableStream) : null,
         done,
         kill: () => {
           child.kill('SIGKILL');

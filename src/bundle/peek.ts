@@ -5,22 +5,28 @@
  * before the manifest are judged by the same policy extraction uses
  * (policy.ts), so inspect and replay accept and refuse the same bundles.
  */
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Parser, type ReadEntry } from 'tar';
 import { NotABundleError } from './errors.js';
 import { codecFor, type Format } from './formats.js';
 import type { Manifest } from './manifest.js';
+import { decompressFrom, type Decompressed } from './sink.js';
 import { decideEntry, manifestFromBytes, type ExtractionSoFar } from './policy.js';
 
 export async function readBundleManifest(path: string, format: Format): Promise<Manifest> {
   const codec = await codecFor(format, 'decompress');
-  const cs = codec.stream();
-  const input = createReadStream(path);
-  input.pipe(cs.input as NodeJS.WritableStream);
+  const fh = await open(path, 'r');
+  try {
+    return await readManifestFrom(decompressFrom(codec, { fd: fh.fd }), path);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The manifest from a decompressed bundle stream; stops (kills) it once the first entry has been read. */
+export async function readManifestFrom(cs: Decompressed, path: string): Promise<Manifest> {
   // Stopping early makes the decompressor die of SIGPIPE or be killed: expected.
   cs.done.catch(() => undefined);
-  input.on('error', () => undefined);
-  (cs.input as NodeJS.WritableStream).on('error', () => undefined);
 
   const bad = (why: string): NotABundleError => new NotABundleError(path, why);
   // Only directories can come before the manifest; nothing is written, so they are only remembered.
@@ -63,11 +69,10 @@ export async function readBundleManifest(path: string, format: Format): Promise<
       });
       parser.on('error', (err: Error) => reject(bad(err.message)));
       parser.on('end', () => reject(bad('it holds no entries')));
-      (cs.output as NodeJS.ReadableStream).on('error', (err: Error) => reject(bad(err.message)));
-      (cs.output as NodeJS.ReadableStream).pipe(parser as unknown as NodeJS.WritableStream);
+      cs.output.on('error', (err: Error) => reject(bad(err.message)));
+      cs.output.pipe(parser as unknown as NodeJS.WritableStream);
     });
   } finally {
-    input.destroy();
     cs.kill();
   }
 }

@@ -6,8 +6,7 @@
  * renamed into place only when complete, so an error, Ctrl-C or a full disk
  * never leaves a partial bundle under the final name. The core is only read.
  */
-import { createWriteStream } from 'node:fs';
-import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CoreFile } from '../core/open.js';
 import { summaryJson } from '../core/json.js';
@@ -15,7 +14,8 @@ import { abortReason, OUT_OF_SPACE_CODES, OutputWriteError, errnoOf } from '../u
 import { codecFor, formatForName, type Format, type FormatInfo } from '../bundle/formats.js';
 import { CHECKSUMS_NAME, MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile, type ManifestMiniCore } from '../bundle/manifest.js';
 import { formatChecksums } from '../bundle/checksums.js';
-import { FileChangedError, streamSink, TarWriter } from '../bundle/create.js';
+import { FileChangedError, TarWriter } from '../bundle/create.js';
+import { compressTo, outputErrnoOf } from '../bundle/sink.js';
 import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
 import { planBundle, type PlannedFile } from './plan.js';
@@ -196,28 +196,34 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   await removeStaleTemporaries(dir);
   const tmp = join(dir, `.${basename(output)}${TMP_MARK}${process.pid}`);
   const sums = new Map<string, string>();
-  const cs = codec.stream();
-  const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
-  // Errors of the file being written are about the output, whatever its temporary name.
-  const written = new Promise<void>((res, rej) => {
-    out.on('finish', res);
-    out.on('error', (err) => rej(new OutputWriteError(output, errnoOf(err), undefined, { cause: err })));
+  // The compressor writes the temporary file itself (compressTo): no relay of compressed bytes through Node.
+  const file = await open(tmp, 'wx', 0o644).catch((err: unknown) => {
+    throw new OutputWriteError(output, errnoOf(err), undefined, { cause: err });
   });
-  cs.output.pipe(out);
-  // A failure on either side of the compressor must stop the other side.
-  const failed = Promise.race([cs.done.then(() => new Promise<never>(() => {})), written.then(() => new Promise<never>(() => {}))]);
-
-  const onAbort = (): void => cs.kill();
+  const compressed = compressTo(codec, { fd: file.fd }, signal);
+  const onAbort = (): void => compressed.abort();
   signal?.addEventListener('abort', onAbort);
   try {
-    const sink = streamSink(cs.input);
-    const guarded = {
-      write: async (chunk: Buffer): Promise<void> => {
-        if (signal?.aborted) throw abortReason(signal);
-        await Promise.race([sink.write(chunk), failed]);
-      },
-    };
-    const tar = new TarWriter(guarded);
+    const tar = new TarWriter(compressed.tar);
+    await writeEntries(tar);
+    // If the file cannot be written (disk full, size limit) the compressor says so and exits.
+    await compressed.finish();
+    await syncAndRename(file, tmp, output);
+  } catch (err) {
+    compressed.abort();
+    await file.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    if (signal?.aborted) throw abortReason(signal);
+    // Out of space shows up wherever the next write happened to be: the compressor's own write, too.
+    const code = outputErrnoOf(err);
+    if (!(err instanceof OutputWriteError) && code !== undefined && OUT_OF_SPACE_CODES.has(code)) throw new OutputWriteError(output, code, undefined, { cause: err });
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+
+  /** Every entry, in bundle order: the manifest first, SHA256SUMS (hashed as the bytes went out) last. */
+  async function writeEntries(tar: TarWriter): Promise<void> {
     sums.set(MANIFEST_NAME, await tar.addBuffer(`${root}/${MANIFEST_NAME}`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)));
     sums.set(coreName, await tar.addFile(`${root}/${coreName}`, bundledCore, coreStat.size, false, tick));
     await checkUnchanged(bundledCore, coreStat.size, Math.floor(coreStat.mtimeMs));
@@ -229,22 +235,6 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     for (const l of plan.links) await tar.addSymlink(`${root}/${l.path}`, l.target);
     await tar.addBuffer(`${root}/${CHECKSUMS_NAME}`, Buffer.from(formatChecksums(sums)));
     await tar.finish();
-    cs.input.end();
-    // Together: if the file cannot be written (disk full, size limit) the
-    // compressor blocks on a full pipe and would never finish on its own.
-    await Promise.all([cs.done, written]);
-    await syncAndRename(tmp, output);
-  } catch (err) {
-    cs.kill();
-    out.destroy();
-    await unlink(tmp).catch(() => undefined);
-    if (signal?.aborted) throw abortReason(signal);
-    // Out of space shows up wherever the next write happened to be (the compressor's pipe, too).
-    const code = errnoOf(err);
-    if (!(err instanceof OutputWriteError) && code !== undefined && OUT_OF_SPACE_CODES.has(code)) throw new OutputWriteError(output, code, undefined, { cause: err });
-    throw err;
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
   }
   const size = (await stat(output)).size;
   const exact = plan.files.every((f) => f.status === 'ok') && !truncation;
@@ -268,13 +258,12 @@ async function checkOutputDir(output: string): Promise<void> {
 }
 
 /** Data on disk before the name: a crash after the rename cannot expose a torn bundle. */
-async function syncAndRename(tmp: string, output: string): Promise<void> {
+async function syncAndRename(file: FileHandle, tmp: string, output: string): Promise<void> {
   try {
-    const fh = await open(tmp, 'r');
     try {
-      await fh.sync();
+      await file.sync();
     } finally {
-      await fh.close();
+      await file.close();
     }
     await rename(tmp, output);
   } catch (err) {
