@@ -8,7 +8,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { createGzip, createGunzip, constants as zlibConstants } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa, type ResultPromise } from 'execa';
+import { spawn } from 'node:child_process';
 import { MissingToolError } from '../util/errors.js';
 import { which } from '../util/which.js';
 import { CodecError, type CodecMode } from './errors.js';
@@ -133,23 +133,35 @@ function outputErrno(signal: string | undefined, stderr: string): string | undef
   return undefined;
 }
 
+/**
+ * A compressor process. node:child_process rather than execa: all it takes is
+ * spawn, stderr's first line and the exit status, and not loading execa puts
+ * the decompressor ~60 ms earlier at the start of replay and inspect (execa's
+ * import measured 0.13 s against node's bare 0.07 s start here).
+ */
 function processCodec(program: string, path: string, args: readonly string[], mode: CodecMode): Codec {
   return {
     program,
     stream({ toFd, fromFd }: CodecIo = {}): CodecStream {
-      // An fd number is passed to the child as is (execa's types do not combine it with the buffer option).
-      const child: ResultPromise = execa(path, [...args], { stdin: (fromFd ?? 'pipe') as 'pipe', stdout: (toFd ?? 'pipe') as 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true }, reject: false });
-      const done = child.then((r) => {
-        if (r.exitCode !== 0 || r.signal) {
-          const why = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
-          const detail = String(r.stderr ?? '').trim().split('\n')[0] ?? '';
-          const errno = toFd === undefined ? undefined : outputErrno(r.signal, detail);
-          throw new CodecError(program, mode, `${why}${detail ? `: ${detail}` : ''}`, undefined, errno);
-        }
+      const child = spawn(path, [...args], { stdio: [fromFd ?? 'pipe', toFd ?? 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.setEncoding('utf8');
+      child.stderr!.on('data', (s: string) => {
+        if (stderr.length < 4096) stderr += s;
+      });
+      const done = new Promise<void>((resolve, reject) => {
+        child.on('error', (err) => reject(new CodecError(program, mode, err.message, { cause: err })));
+        child.on('close', (code, signal) => {
+          if (code === 0 && !signal) return resolve();
+          const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+          const detail = stderr.trim().split('\n')[0] ?? '';
+          const errno = toFd === undefined ? undefined : outputErrno(signal ?? undefined, detail);
+          reject(new CodecError(program, mode, `${why}${detail ? `: ${detail}` : ''}`, undefined, errno));
+        });
       });
       return {
         input: fromFd === undefined ? child.stdin! : null,
-        output: toFd === undefined ? (child.stdout! as unknown as NodeJS.ReadableStream) : null,
+        output: toFd === undefined ? child.stdout! : null,
         done,
         kill: () => {
           child.kill('SIGKILL');

@@ -1,12 +1,12 @@
 /**
- * Verification of an extracted bundle against its manifest, and of the
- * bundled files against the core.
+ * Verification of the bundled files against the core.
  *
  * Two different questions:
  *  - checksums: is every file exactly what collect packed? (sha256, computed
- *    while extracting). A mismatch means a corrupt or tampered bundle, and
- *    replay refuses to start gdb on it.
- *  - build IDs: is every bundled file the one the crashed process had mapped?
+ *    while extracting; src/bundle/checksums.ts, loaded without the core
+ *    reader). A mismatch means a corrupt or tampered bundle, and replay
+ *    refuses to start gdb on it.
+ *  - build IDs (here): is every bundled file the one the crashed process had mapped?
  *    The core's memory records each module's GNU build ID; gdb loads a file
  *    with the right name but the wrong contents silently and then shows wrong
  *    function names, so replay names every mismatch with both IDs.
@@ -16,64 +16,9 @@ import { CoreFile } from '../core/open.js';
 import { readBuildIdFromFile } from '../core/image.js';
 import type { CoreSummary, Module } from '../core/model.js';
 import { FormatError } from '../elf/errors.js';
-import { CHECKSUMS_NAME, MANIFEST_NAME, type Manifest, type ManifestFile } from './manifest.js';
+import type { Manifest, ManifestFile } from './manifest.js';
 
-export type ChecksumStatus = 'ok' | 'corrupt' | 'missing' | 'unlisted' | 'unchecked';
-
-export interface ChecksumResult {
-  /** Customer path (or "core" for the core, "manifest.json" for the manifest). */
-  file: string;
-  bundlePath: string;
-  status: ChecksumStatus;
-  expectedSha256: string | null;
-  actualSha256: string | null;
-  expectedSize: number | null;
-  actualSize: number | null;
-  message: string | null;
-}
-
-/** What extraction measured: bundle-relative path → size and sha256. */
-export type Measured = ReadonlyMap<string, { size: number; sha256: string }>;
-
-/**
- * Compares every bundled file (and the core) with the sizes manifest.json
- * declares and the sha256 its bundle recorded: in SHA256SUMS (schema 2,
- * `sums`, which also covers manifest.json itself), or in manifest.json
- * (schema 1). In schema 2 a file SHA256SUMS does not list is a failure:
- * nothing vouches for it.
- */
-export function verifyChecksums(manifest: Manifest, measured: Measured, sums?: ReadonlyMap<string, string>): ChecksumResult[] {
-  const out: ChecksumResult[] = [];
-  const where = sums ? CHECKSUMS_NAME : 'manifest.json';
-  const check = (file: string, bundlePath: string, sha: string | null, size: number | null) => {
-    const got = measured.get(bundlePath);
-    const base = { file, bundlePath, expectedSha256: sha, expectedSize: size, actualSha256: got?.sha256 ?? null, actualSize: got?.size ?? null };
-    if (!got) out.push({ ...base, status: 'missing', message: `${file}: listed in ${where} as ${bundlePath} but missing from the bundle` });
-    else if (size !== null && got.size !== size) out.push({ ...base, status: 'corrupt', message: `${file}: ${got.size} bytes, manifest.json says ${size}` });
-    else if (sha === null && sums) out.push({ ...base, status: 'unlisted', message: `${file}: ${bundlePath} is not listed in ${CHECKSUMS_NAME}: nothing vouches for its contents` });
-    else if (sha === null) out.push({ ...base, status: 'unchecked', message: `${file}: manifest.json records no sha256 for it` });
-    else if (got.sha256 !== sha) out.push({ ...base, status: 'corrupt', message: `${file}: sha256 ${got.sha256} does not match ${where} (${sha}): the bundle is corrupt or was modified` });
-    else out.push({ ...base, status: 'ok', message: null });
-  };
-  const expected = (bundlePath: string, schema1: string | null | undefined): string | null => (sums ? (sums.get(bundlePath) ?? null) : (schema1 ?? null));
-  check('core', manifest.core.bundlePath, expected(manifest.core.bundlePath, manifest.core.sha256), manifest.core.size);
-  const declared = new Set<string>([manifest.core.bundlePath]);
-  for (const f of manifest.files) {
-    if (f.bundlePath === null) continue;
-    declared.add(f.bundlePath);
-    check(f.path, f.bundlePath, expected(f.bundlePath, f.sha256), f.size);
-  }
-  if (sums) {
-    check(MANIFEST_NAME, MANIFEST_NAME, sums.get(MANIFEST_NAME) ?? null, null);
-    // Anything else it lists (a note beside the manifest) must be there and match too.
-    for (const [p, sha] of sums) if (!declared.has(p) && p !== MANIFEST_NAME) check(p, p, sha, null);
-  }
-  return out;
-}
-
-export function checksumFailures(results: readonly ChecksumResult[]): ChecksumResult[] {
-  return results.filter((r) => r.status === 'corrupt' || r.status === 'missing' || r.status === 'unlisted');
-}
+export { checksumFailures, verifyChecksums, type ChecksumResult, type ChecksumStatus, type Measured } from './checksums.js';
 
 export type BuildIdStatus = 'ok' | 'mismatch' | 'not-bundled' | 'no-build-id';
 

@@ -3,11 +3,12 @@
  * first about a crash.
  */
 import { locate, moduleLabel, summaryJson } from '../core/json.js';
-import type { CoreSummary, SignalInfo } from '../core/model.js';
+import type { CoreSummary } from '../core/model.js';
 import { stat } from 'node:fs/promises';
 import { sniffBundle } from '../bundle/magic.js';
 import type { Manifest } from '../bundle/manifest.js';
 import { hex } from '../util/text.js';
+import { signalText } from './signal-text.js';
 import { humanBytes } from './progress.js';
 import { originJson, originText, readLocatedCore, withLocatedCore } from './located.js';
 import { interruptible } from './signals.js';
@@ -50,13 +51,7 @@ export async function inspectCommand(corePath: string, opts: InspectOptions, out
   );
 }
 
-/** "SIGSEGV (11), SEGV_MAPERR, fault address 0x0": how every command names a signal. */
-export function signalText(sig: SignalInfo): string {
-  const parts = [`${sig.name ?? 'signal'} (${sig.signo})`];
-  if (sig.codeName ?? sig.code !== undefined) parts.push(sig.codeName ?? `code ${sig.code}`);
-  if (sig.addr !== undefined) parts.push(`fault address ${hex(sig.addr)}`);
-  return parts.join(', ');
-}
+export { signalText };
 
 export function formatSummary(s: CoreSummary, corePath: string, stored = ''): string {
   const lines: string[] = [];

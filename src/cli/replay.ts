@@ -10,15 +10,16 @@ import { FormatError } from '../elf/errors.js';
 import { BundledCoreError } from '../bundle/errors.js';
 import { BundleVerifyError, GdbFailedError } from '../replay/errors.js';
 import type { CoreSummary } from '../core/model.js';
-import { checkBuildIds, checksumFailures, type BuildIdCheck, type ChecksumResult } from '../bundle/verify.js';
+import type { BuildIdCheck } from '../bundle/verify.js';
+import { checksumFailures, type ChecksumResult } from '../bundle/checksums.js';
 import { sysrootPath, type Manifest } from '../bundle/manifest.js';
 import { prepareBundle, type PreparedBundle } from '../replay/cache.js';
-import { findDebugInfo, type ModuleDebugInfo } from '../replay/debuginfo.js';
-import { writeScripts, type WrittenScripts } from '../replay/script.js';
+import type { ModuleDebugInfo } from '../replay/debuginfo.js';
+import type { WrittenScripts } from '../replay/script.js';
 import type { ReplayOptions } from './options.js';
 import { resolveGdb, runBatch, runInteractive, type BatchResult } from '../replay/gdb.js';
 import { EXIT } from './exit.js';
-import { signalText } from './inspect.js';
+import { signalText } from './signal-text.js';
 import { interruptible } from './signals.js';
 
 
@@ -63,8 +64,14 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
   const gdb = runsGdb ? await resolveGdb(opts.gdb) : undefined;
 
   let prepared: PreparedBundle;
+  // Only the extraction's modules were loaded so far: the decompressor starts
+  // first, and what runs after it is loaded meanwhile (the main thread mostly
+  // waits for the decompressor then).
+  const extracting = interruptible((signal) => prepareBundle(bundle, opts.dir, { signal }));
+  const later = Promise.all([import('../bundle/verify.js'), import('../replay/debuginfo.js'), import('../replay/script.js'), runsGdb ? import('execa') : undefined]);
+  later.catch(() => undefined);
   try {
-    prepared = await interruptible((signal) => prepareBundle(bundle, opts.dir, { signal }));
+    prepared = await extracting;
   } catch (err) {
     if (err instanceof BundleVerifyError && opts.json) {
       io.stdout.write(`${JSON.stringify({ schema: REPLAY_REPORT_SCHEMA, ok: false, bundle: path.resolve(bundle), error: err.message.split('\n')[0], verification: verificationJson(err.checksums) }, null, 2)}\n`);
@@ -72,6 +79,7 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     throw err;
   }
 
+  const [{ checkBuildIds }, { findDebugInfo }, { writeScripts }] = await later;
   const { manifest, root } = prepared;
   const { checks, summary } = await checkBuildIds(root, manifest).catch((err: unknown) => {
     if (err instanceof FormatError) throw new BundledCoreError(manifest.core.bundlePath, err);

@@ -23,7 +23,7 @@ import { writeFileAtomically } from '../util/atomic.js';
 import { NotABundleError } from '../bundle/errors.js';
 import { stageBundle, type StageOptions } from '../bundle/extract.js';
 import { parseManifest, type Manifest } from '../bundle/manifest.js';
-import { checksumFailures, verifyChecksums, type ChecksumResult } from '../bundle/verify.js';
+import { checksumFailures, verifyChecksums, type ChecksumResult } from '../bundle/checksums.js';
 import { BundleVerifyError } from './errors.js';
 import { checkReplayDir } from './script.js';
 

@@ -2,7 +2,7 @@
  * What can go wrong replaying a bundle, beyond the bundle itself being bad
  * (src/bundle/errors.ts). Exit codes and hints: src/cli/errors.ts.
  */
-import { checksumFailures, type ChecksumResult } from '../bundle/verify.js';
+import { checksumFailures, type ChecksumResult } from '../bundle/checksums.js';
 
 /** Files whose bytes do not match the checksums the bundle recorded (SHA256SUMS, or manifest.json in schema 1). Carries every result, for --json. */
 export class BundleVerifyError extends Error {

@@ -3,7 +3,7 @@
  * in batch mode for a support ticket (signal, crashed thread, libraries,
  * every thread's backtrace, on stdout).
  */
-import { execa } from 'execa';
+// execa is imported where gdb is run: resolving gdb, before replay starts, must not load it.
 import { MissingToolError } from '../util/errors.js';
 import { which } from '../util/which.js';
 import { GdbFailedError } from './errors.js';
@@ -49,6 +49,7 @@ export async function runBatch(gdb: string, script: string, extraArgs: readonly 
   const args = ['-batch', '-nx', '-iex', 'set pagination off', '-iex', 'set width 0', '-iex', 'set confirm off', '-x', script];
   for (const c of batchCommands()) args.push('-ex', c);
   args.push(...extraArgs);
+  const { execa } = await import('execa');
   const r = await execa(gdb, args, { reject: false, stdin: 'ignore', all: false, env: { LC_ALL: 'C' }, maxBuffer: 256 * 1024 * 1024 });
   if (r.failed && r.exitCode === undefined) {
     const code = (r as unknown as { code?: string }).code;
@@ -74,6 +75,7 @@ export async function runInteractive(gdb: string, script: string, extraArgs: rea
   const ignore = () => {};
   process.on('SIGINT', ignore);
   try {
+    const { execa } = await import('execa');
     const r = await execa(gdb, ['-q', '-x', script, ...extraArgs], { stdio: 'inherit', reject: false });
     if (r.failed && r.exitCode === undefined && !r.signal) {
       throw gdbMissing(gdb, `cannot run ${gdb}: ${r.shortMessage ?? r.message}`, { cause: r });
