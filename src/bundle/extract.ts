@@ -286,6 +286,7 @@ async function extractInto(
       .catch((err) => rethrowExists(err, entry.path));
     const hash = createHash('sha256');
     const keep = d.isManifest || d.isChecksums ? ([] as Buffer[]) : undefined;
+    let holes = false;
     let written = 0;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -305,6 +306,11 @@ async function extractInto(
           written += chunk.length;
           hash.update(chunk);
           keep?.push(chunk);
+          // A run of zeros (a core's untouched pages) is left a hole: hashed, not written.
+          if (!keep && isHole(chunk)) {
+            holes = true;
+            return;
+          }
           queued += chunk.length;
           queue = queue
             .then(() => writeAt(handle, chunk, at))
@@ -324,6 +330,8 @@ async function extractInto(
         entry.on('end', () => queue.then(resolve, reject));
         entry.on('error', reject);
       });
+      // Holes at the end exist only once the file has its full length.
+      if (holes) await handle.truncate(written);
       await handle.chmod(mode);
     } finally {
       await handle.close();
@@ -418,6 +426,24 @@ async function extractInto(
     throw refuse(`it has no ${manifest.checksums} (always the last entry, listing every file's sha256): the bundle is truncated`, manifest.checksums);
   }
   return { rootName: so.rootName, manifest, files, symlinks, notes, checksums };
+}
+
+/** Zero chunks at least this long are not written (the file gets a hole): a page or more. */
+const MIN_HOLE = 4096;
+const ZEROS = Buffer.alloc(1 << 16);
+
+/**
+ * True when `chunk` is all zeros and long enough to be worth a hole.
+ * Compared 64 KiB at a time against a zero buffer (memcmp speed); the
+ * decompressor's chunks are 64 KiB or less.
+ */
+function isHole(chunk: Buffer): boolean {
+  if (chunk.length < MIN_HOLE) return false;
+  for (let off = 0; off < chunk.length; off += ZEROS.length) {
+    const part = chunk.subarray(off, off + ZEROS.length);
+    if (part.compare(ZEROS, 0, part.length) !== 0) return false;
+  }
+  return true;
 }
 
 /** Writes all of `chunk` at `position` (a write may be partial). */
