@@ -143,6 +143,7 @@ describe('goal verdicts', () => {
     expect(by['inspect-vs-eu-unstrip']).toBe('PASS'); // 2×, 2.5×
     expect(by['inspect-flat']).toBe('PASS'); // 1.25×
     expect(by['collect-vs-same-compressor']).toBe('FALL SHORT'); // 1.05×, 1.5×
+    expect(by['bundle-size']).toBe('N/A'); // no sizes measured
     expect(by['tbz2-vs-tar-cjf']).toBe('PASS'); // 4.8×, 3.3×
     expect(by['zst-vs-tar-cjf']).toBe('N/A'); // no zstd figure
     expect(by['peak-memory']).toBe('FALL SHORT'); // 250000 KiB > 200 MiB

@@ -9,6 +9,7 @@ export const LIMITS = {
   inspectVsEuUnstrip: 3,
   inspectFlat: 1.5,
   collectVsSameCompressor: 1.15,
+  bundleSizeVsSameCompressor: 1.01,
   tbz2SpeedupVsTarCjf: 2,
   zstSpeedupVsTarCjf: 10,
   peakMemoryBytes: 200 * MiB,
@@ -96,6 +97,19 @@ export function evaluateGoals(sizes: readonly SizeResult[]): GoalResult[] {
       }
     }
     goals.push({ id: 'collect-vs-same-compressor', goal: `collect ≤ ${LIMITS.collectVsSameCompressor}× the time of GNU tar piped into the same compressor`, verdict: verdict(rows.map((x) => x.r), LIMITS.collectVsSameCompressor, '<='), details: rows.map((x) => x.line) });
+  }
+
+  // 3b. bundle size vs tar | same compressor over the same files
+  {
+    const rows: Array<{ r: number | null; line: string }> = [];
+    for (const s of sizes) {
+      for (const id of ['collect-tbz2', 'collect-tgz', 'collect-zst'] as const) {
+        const c = figure(s, id)?.comparisons[0];
+        if (!c) continue;
+        rows.push({ r: c.sizeRatio, line: detailLine(`${sz(s)} ${EXT[id]} size vs ${c.alt.label}`, c.sizeRatio, LIMITS.bundleSizeVsSameCompressor, '<=', c.alt.unavailable ?? undefined) });
+      }
+    }
+    goals.push({ id: 'bundle-size', goal: `bundle ≤ ${LIMITS.bundleSizeVsSameCompressor}× the size of GNU tar piped into the same compressor`, verdict: verdict(rows.map((x) => x.r), LIMITS.bundleSizeVsSameCompressor, '<='), details: rows.map((x) => x.line) });
   }
 
   // 4./5. speed-up over `tar cjf`

@@ -133,6 +133,9 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   const { signal, onProgress } = hooks;
   // Before the long part: an output that cannot be created fails now, under its own name.
   await checkOutputDir(output);
+  // Host facts (getconf) while the core is read and the plan made: a fixed cost that counts at small sizes.
+  const host = hostInfo();
+  host.catch(() => undefined);
 
   // A core cut short with complete notes is still worth sending: bundled, with a warning, and not exact.
   const core = await CoreFile.open(corePath, { allowTruncated: true });
@@ -179,7 +182,7 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     schema: MANIFEST_SCHEMA,
     corepackVersion: VERSION,
     createdAt: new Date().toISOString(),
-    host: await hostInfo(),
+    host: await host,
     core: { bundlePath: coreName, originalPath: foundAt, size: coreStat.size },
     checksums: CHECKSUMS_NAME,
     executable: plan.executable,
