@@ -388,6 +388,27 @@ describe('SHA256SUMS, the last entry, vouches for every file (schema 2)', () => 
     expect(await prepareBundle(good, dir)).toMatchObject({ reused: true, bundleKey: first.bundleKey });
   });
 
+  it('without --dir: a refused bundle leaves no cache directory; the cache dir is named by the manifest', async () => {
+    const cache = path.join(dir, 'cache');
+    const saved = process.env.XDG_CACHE_HOME;
+    process.env.XDG_CACHE_HOME = cache;
+    try {
+      const whole = legit();
+      const cut = await bundleFile(tar(whole.slice(0, -1)), 'gzip', 'no-sums.tgz');
+      await expect(prepareBundle(cut, null)).rejects.toThrow(/has no SHA256SUMS/);
+      expect(await fs.readdir(path.join(cache, 'corepack', 'bundles'))).toEqual([]);
+      const tampered = whole.map((e) => (String(e.name).endsWith('/bin/app') ? { ...e, data: '\x7fELF pretend executablE' } : e));
+      await expect(prepareBundle(await bundleFile(tar(tampered), 'gzip', 'tampered.tgz'), null)).rejects.toThrow(/sha256 mismatch/);
+      expect(await fs.readdir(path.join(cache, 'corepack', 'bundles'))).toEqual([]);
+      const p = await prepareBundle(await bundleFile(tar(whole), 'gzip', 'whole.tgz'), null);
+      expect(p.bundleKey).toBe(createHash('sha256').update(String(whole[0]!.data)).digest('hex'));
+      expect(p.dir).toBe(path.join(cache, 'corepack', 'bundles', p.bundleKey.slice(0, 16)));
+    } finally {
+      if (saved === undefined) delete process.env.XDG_CACHE_HOME;
+      else process.env.XDG_CACHE_HOME = saved;
+    }
+  });
+
   it('an extracted bundle passes GNU sha256sum -c', async () => {
     const p = await prepareBundle(await bundleFile(tar(legit()), 'gzip'), dir);
     const r = await execa('sha256sum', ['--strict', '-c', 'SHA256SUMS'], { cwd: p.root });

@@ -148,15 +148,25 @@ async function stageFrom(fh: fs.FileHandle, bundlePath: string, targetDir: strin
   if (format === undefined && !plainTar) {
     throw new NotABundleError(bundlePath, 'neither bzip2, gzip, zstd nor tar data');
   }
-  const codec = format ? await codecFor(format, 'decompress') : undefined;
+  return stageBundleFrom({ fd: fh.fd }, format ?? 'tar', targetDir, opts);
+}
 
+/**
+ * Extracts a bundle read from `source` (its compression `format` already
+ * known) into a fresh temp dir inside `targetDir`: the seam for byte-stream
+ * layers in front of the compressed bundle (decryption, joining parts), which
+ * pass a `stream` source. stageBundle is this with the bundle file's
+ * descriptor, after detecting the format from its first bytes.
+ */
+export async function stageBundleFrom(source: CompressedSource, format: Format | 'tar', targetDir: string, opts: StageOptions = {}): Promise<StagedBundle | null> {
+  const codec = format === 'tar' ? undefined : await codecFor(format, 'decompress');
   const tempDir = await fs.mkdtemp(path.join(targetDir, '.corepack-extract-'));
   await fs.chmod(tempDir, 0o700);
   const root = path.join(tempDir, 'bundle');
   await fs.mkdir(root, { mode: 0o755 });
   const discard = () => fs.rm(tempDir, { recursive: true, force: true });
   try {
-    const result = await extractInto({ fd: fh.fd }, root, codec, opts, targetDir);
+    const result = await extractInto(source, root, codec, opts, targetDir);
     if (result === null) {
       await discard();
       return null;
@@ -165,7 +175,7 @@ async function stageFrom(fh: fs.FileHandle, bundlePath: string, targetDir: strin
       tempDir,
       root,
       ...result,
-      format: format ?? 'tar',
+      format,
       program: codec?.program ?? 'none',
       async commit(dest: string) {
         await fs.rename(root, dest);

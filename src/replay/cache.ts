@@ -137,13 +137,21 @@ export async function prepareBundle(bundle: string, chosenDir: string | null, op
     return 'continue';
   };
 
-  const staged = await stageBundle(bundle, stageIn, { ...opts, onManifest });
+  let staged: Awaited<ReturnType<typeof stageBundle>>;
+  try {
+    staged = await stageBundle(bundle, stageIn, { ...opts, onManifest });
+  } catch (err) {
+    // A cache dir made for this bundle's key stays only if it holds something: a refused bundle leaves no trace.
+    if (!chosenDir && dir !== stageIn) await fs.rmdir(dir).catch(() => undefined);
+    throw err;
+  }
   if (staged === null) return earlier!;
   const root = path.join(dir, BUNDLE_DIR);
   const stateDir = path.join(dir, STATE_DIR);
   const checksums = verifyChecksums(staged.manifest, staged.files, staged.checksums);
   if (checksumFailures(checksums).length > 0) {
     await staged.discard();
+    if (!chosenDir) await fs.rmdir(dir).catch(() => undefined);
     throw new BundleVerifyError(checksums);
   }
   const state: State = {
