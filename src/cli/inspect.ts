@@ -4,7 +4,8 @@
  */
 import { locate, moduleLabel, summaryJson } from '../core/json.js';
 import type { CoreSummary } from '../core/model.js';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { sniffBundle } from '../bundle/magic.js';
 import type { Manifest } from '../bundle/manifest.js';
 import { hex } from '../util/text.js';
@@ -16,15 +17,21 @@ import { isCompressedCore } from './located.js';
 
 export interface InspectFlags {
   json?: boolean | undefined;
+  exe?: string | undefined;
+  root?: string | undefined;
 }
 
 export interface InspectOptions {
   json: boolean;
+  /** -e, absolute: the executable, read when the core lacks its headers (qemu-user cores). */
+  exe: string | undefined;
+  /** --root, absolute: the directory the process saw as `/`. */
+  root: string | undefined;
 }
 
-export function normalizeInspectOptions(flags: InspectFlags): InspectOptions {
-  const { json = false } = flags;
-  return { json };
+export function normalizeInspectOptions(flags: InspectFlags, cwd: string = process.cwd()): InspectOptions {
+  const { json = false, exe, root } = flags;
+  return { json, exe: exe === undefined ? undefined : resolve(cwd, exe), root: root === undefined ? undefined : resolve(cwd, root) };
 }
 
 export async function inspectCommand(corePath: string, opts: InspectOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -43,7 +50,7 @@ export async function inspectCommand(corePath: string, opts: InspectOptions, out
   // Compressed cores, apport reports and ABRT directories: unpacked to a temporary file, removed on every exit path.
   return interruptible((signal) =>
     withLocatedCore(corePath, signal, async (located) => {
-      const { summary: s, truncation } = await readLocatedCore(located);
+      const { summary: s, truncation } = await readLocatedCore(located, { executable: opts.exe, root: opts.root === undefined ? undefined : await realpath(opts.root) });
       if (opts.json) out.write(`${JSON.stringify({ ...summaryJson(s, corePath), origin: originJson(located.origin), truncation: truncation ?? null }, null, 2)}\n`);
       else out.write(formatSummary(s, corePath, originText(located.origin)));
       return 0;
@@ -82,6 +89,7 @@ export function formatSummary(s: CoreSummary, corePath: string, stored = ''): st
     if (m.deleted) names.push('[deleted at crash]');
     lines.push(`  ${range.padEnd(35)} ${(m.buildId ?? '-').padEnd(40)} ${m.kind.padEnd(11)} ${names.join(' ')}`);
   }
+  for (const u of s.unplaced) lines.push(`  ${'(not placed)'.padEnd(35)} ${'-'.padEnd(40)} ${'library'.padEnd(11)} (loader: ${u.name})`);
   if (s.warnings.length) {
     lines.push('', 'warnings:');
     for (const w of s.warnings) lines.push(`  - ${w}`);

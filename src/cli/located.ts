@@ -5,6 +5,7 @@
  * to the summary's warnings.
  */
 import { CoreFile } from '../core/open.js';
+import type { FileLookup } from '../core/files.js';
 import type { CoreSummary } from '../core/model.js';
 import { describeTruncation, type Truncation } from '../core/truncation.js';
 import { locateCore, plainHead, startsLikeTar, type LocatedCore } from '../input/locate.js';
@@ -16,8 +17,8 @@ export interface ReadCore {
 }
 
 /** Opens the located core, decodes it, closes it; warnings added to summary.warnings. */
-export async function readLocatedCore(located: LocatedCore): Promise<ReadCore> {
-  const core = await CoreFile.open(located.file, { allowTruncated: true });
+export async function readLocatedCore(located: LocatedCore, lookup: FileLookup = {}): Promise<ReadCore> {
+  const core = await CoreFile.open(located.file, { allowTruncated: true, ...lookup });
   try {
     const summary = core.summary;
     const truncation = describeTruncation(core.elf, summary.threads);

@@ -43,6 +43,8 @@ name; its alias corepack-crash always reaches it.`,
     .description('Show what a core says (command, signal, threads with PC/SP, modules with build IDs), or what a bundle holds.')
     .argument('<core>', 'a core file, or a bundle made by collect (its manifest is shown without unpacking it)')
     .option('--json', 'print one JSON object on stdout (schema in the README)')
+    .option('-e, --exe <path>', 'the executable, for cores that lack its headers (qemu-user, gcore): its program headers complete the module list')
+    .option('--root <dir>', 'the directory the process saw as / (container root, chroot, qemu -L): link_map names are looked up there')
     .addHelpText(
       'after',
       `

@@ -145,6 +145,71 @@ export async function readFileElfInfo(path: string): Promise<FileElfInfo> {
   }
 }
 
+/** An ELF file's headers as they are on disk, for an object whose headers the core left out. */
+export interface FileImage {
+  header: ElfHeader;
+  progs: ProgHeader[];
+  /** The build ID in the file (not what memory held). */
+  buildId: string | undefined;
+  /** PT_INTERP: the dynamic loader an executable asks for. */
+  interp: string | undefined;
+}
+
+const MAX_INTERP_BYTES = 4096;
+
+/** Reads the ELF and program headers and the build ID of a file on disk. FormatError when it is not ELF. */
+export async function readFileImage(path: string): Promise<FileImage> {
+  const reader = await FileReader.open(path);
+  try {
+    const elf = await ElfFile.open(reader);
+    const pt = elf.progs.find((p) => p.p_type === PT.PT_INTERP && p.p_filesz > 0n && p.p_filesz <= BigInt(MAX_INTERP_BYTES));
+    const interp = pt ? (await elf.segmentBytes(pt, 'PT_INTERP')).toString('latin1').replace(/\0.*$/s, '') : undefined;
+    return { header: elf.header, progs: [...elf.progs], buildId: await fileBuildId(elf), interp };
+  } finally {
+    await reader.close();
+  }
+}
+
+/**
+ * The image a file on disk makes when loaded with load bias `bias`: the
+ * extent and dynamic section come from the file's headers. Its build ID is
+ * left undefined, because the core's memory does not vouch for it.
+ */
+export function imageFromFile(file: FileImage, bias: bigint): MemoryImage | undefined {
+  const wrap = (v: bigint): bigint => BigInt.asUintN(file.header.elfClass, v);
+  const loads = file.progs.filter((p) => p.p_type === PT.PT_LOAD);
+  if (loads.length === 0) return undefined;
+  const first = loads.reduce((a, b) => (b.p_offset < a.p_offset ? b : a));
+  let end = 0n;
+  for (const p of loads) if (p.p_vaddr + p.p_memsz > end) end = p.p_vaddr + p.p_memsz;
+  const dyn = file.progs.find((p) => p.p_type === PT.PT_DYNAMIC);
+  return {
+    header: file.header,
+    progs: file.progs,
+    bias,
+    start: wrap(bias + first.p_vaddr - first.p_offset),
+    end: wrap(bias + end),
+    dynamic: dyn ? wrap(bias + dyn.p_vaddr) : undefined,
+    dynamicSize: dyn ? dyn.p_memsz : 0n,
+    buildId: undefined,
+    buildIdAddr: undefined,
+  };
+}
+
+async function fileBuildId(elf: ElfFile): Promise<string | undefined> {
+  for (const p of elf.progs) {
+    if (p.p_type !== PT.PT_NOTE || p.p_filesz > BigInt(MAX_NOTE_BYTES)) continue;
+    const bytes = await elf.segmentBytes(p, 'PT_NOTE');
+    try {
+      const id = findBuildId(parseNotes(elf.decoder(bytes, p.p_offset, 'PT_NOTE'), p.p_align === 8n ? 8 : 4))?.id;
+      if (id) return id;
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+    }
+  }
+  return undefined;
+}
+
 /** The build ID of an ELF file on disk, or undefined when it has none. */
 export async function readBuildIdFromFile(path: string): Promise<string | undefined> {
   return (await readFileElfInfo(path)).buildId;

@@ -51,6 +51,7 @@ export function moduleJson(m: Module): { [key: string]: Json } {
     buildIdAddr: hex(m.buildIdAddr),
     deleted: m.deleted,
     sources: m.sources,
+    headersInCore: m.headersInCore,
   };
 }
 
@@ -60,6 +61,7 @@ export function summaryJson(s: CoreSummary, corePath?: string): { [key: string]:
     ...(corePath !== undefined ? { core: corePath } : {}),
     os: s.os,
     arch: s.arch,
+    machine: s.machine,
     elfClass: s.elfClass,
     byteOrder: s.byteOrder,
     executable: s.executable ?? null,
@@ -77,6 +79,7 @@ export function summaryJson(s: CoreSummary, corePath?: string): { [key: string]:
     crashedThread: s.threads.find((t) => t.crashed)?.tid ?? null,
     threads: s.threads.map((t) => threadJson(t, s.modules)),
     modules: s.modules.map(moduleJson),
+    unplaced: s.unplaced.map((u) => ({ name: u.name, loadBias: hex(u.loadBias) })),
     mappings: s.mappings.map((m) => ({ start: hex(m.start), end: hex(m.end), fileOffset: hex(m.fileOffset), path: m.path, deleted: m.deleted, protection: m.protection ?? null })),
     auxv: s.auxv.map((a) => ({ type: a.a_type, name: a.name ?? null, value: hex(a.a_val) })),
     warnings: s.warnings,

@@ -70,7 +70,8 @@ export interface FileMapping {
   protection: string | undefined;
 }
 
-export type ModuleSource = 'nt_file' | 'vmmap' | 'link_map' | 'ehdr_scan';
+/** file_headers: the core lacked the object's headers; they were read from its file on disk. */
+export type ModuleSource = 'nt_file' | 'vmmap' | 'link_map' | 'ehdr_scan' | 'file_headers';
 
 /**
  * A loaded ELF object: the executable, the dynamic loader, shared libraries,
@@ -93,12 +94,28 @@ export interface Module {
   deleted: boolean;
   kind: 'executable' | 'interpreter' | 'library' | 'vdso';
   sources: ModuleSource[];
+  /**
+   * The ELF and program headers were read from core memory. When false, a
+   * debugger cannot place the module from the core alone (qemu-user cores,
+   * cut cores): replay gives it the address.
+   */
+  headersInCore: boolean;
+}
+
+/** A link_map entry that neither a mapping, nor memory, nor a file on disk could place. */
+export interface UnplacedObject {
+  /** l_name, possibly relative ("./libplugin.so"). */
+  name: string;
+  /** l_addr. */
+  loadBias: bigint;
 }
 
 export interface CoreSummary {
   os: OsName;
   /** Architecture name, e.g. "x86_64", "aarch64", "i386", "ppc64", "s390x". */
   arch: string;
+  /** e_machine of the core: the files it names must have the same. */
+  machine: number;
   elfClass: 32 | 64;
   byteOrder: 'little' | 'big';
   process: ProcessInfo;
@@ -109,6 +126,8 @@ export interface CoreSummary {
   auxv: AuxvEntry[];
   mappings: FileMapping[];
   modules: Module[];
+  /** Objects the loader lists that could not be placed: each one makes a bundle not exact. */
+  unplaced: UnplacedObject[];
   /** Things that were odd but not fatal (a cut link_map chain, an unknown note). */
   warnings: string[];
   /** Present when this core is a mini core (collect --stacks-only): what it was cut from. */

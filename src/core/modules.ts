@@ -10,16 +10,30 @@
  *      ELF headers at segment starts;
  *   4. the loader's link_map, joined to candidates by address;
  * then every candidate that is an ELF object becomes a Module.
+ *
+ * Cores not written by the kernel (qemu-user, some gcore versions) leave out
+ * read-only file pages: the ELF headers, the program headers at AT_PHDR. When
+ * the caller can open files (`files`), the executable's headers then come
+ * from its file, placed at AT_ENTRY − e_entry, and each link_map entry that
+ * matches nothing in memory is placed from its file at l_addr.
  */
 import type { ByteOrder, ElfClass } from '../elf/decoder.js';
 import type { ElfFile } from '../elf/file.js';
-import { readImageFromMemory, type MemoryImage } from './image.js';
+import { imageFromFile, readImageFromMemory, type FileImage, type MemoryImage } from './image.js';
 import { findRDebug, walkLinkMap, type LinkMapEntry } from './linkmap.js';
 import type { CoreMemory } from './memory.js';
-import type { AuxvEntry, FileMapping, Module, ModuleSource, OsName } from './model.js';
+import type { AuxvEntry, FileMapping, Module, ModuleSource, OsName, UnplacedObject } from './model.js';
 import { RangeIndex } from './rangeindex.js';
 import { auxValue, executableDynamic, executableFromAuxv, relocatedExecutableCopy, type AuxvExecutable } from './executable.js';
 import { lastAtOrBelow } from '../util/search.js';
+
+/** Files on disk the builder may read, for objects whose headers the core left out. */
+export interface ModuleFiles {
+  /** The executable's file: the one the user named, else the core's AT_EXECFN (resolved by the caller). */
+  executable(execfn: string | undefined): Promise<FileImage | undefined>;
+  /** The file an absolute link_map name names, or undefined when there is none (or it is not ELF). */
+  byName(name: string): Promise<FileImage | undefined>;
+}
 
 interface Input {
   elf: ElfFile;
@@ -27,6 +41,7 @@ interface Input {
   os: OsName;
   auxv: AuxvEntry[];
   mappings: FileMapping[];
+  files?: ModuleFiles | undefined;
 }
 
 interface Candidate {
@@ -38,6 +53,8 @@ interface Candidate {
   /** Every mapping of file offset 0 (old linkers map the first page twice). */
   zeroStarts: bigint[];
   image: MemoryImage | undefined;
+  /** The image's headers were read from its file, not from core memory. */
+  headersFromFile: boolean;
   linkMap: LinkMapEntry | undefined;
   kind: Module['kind'];
   sources: ModuleSource[];
@@ -54,7 +71,7 @@ const MAX_IMAGE_PROBES = 2048;
 const MAX_SEGMENT_PROBES = 4096;
 
 function candidateOf(image: MemoryImage, kind: Module['kind'], sources: ModuleSource[]): Candidate {
-  return { path: undefined, deleted: false, ranges: [{ start: image.start, end: image.end }], base: image.start, zeroStarts: [], image, linkMap: undefined, kind, sources };
+  return { path: undefined, deleted: false, ranges: [{ start: image.start, end: image.end }], base: image.start, zeroStarts: [], image, headersFromFile: false, linkMap: undefined, kind, sources };
 }
 
 function covers(c: Candidate, addr: bigint): boolean {
@@ -64,11 +81,14 @@ function covers(c: Candidate, addr: bigint): boolean {
 class ModuleBuilder {
   readonly candidates: Candidate[] = [];
   readonly warnings: string[] = [];
+  readonly unplaced: UnplacedObject[] = [];
   exe: Candidate | undefined;
   execfn: string | undefined;
   private readonly byAddress = new RangeIndex<Candidate>();
   private readonly shape: { elfClass: ElfClass; byteOrder: ByteOrder };
   private exeAux: AuxvExecutable = { bias: undefined, progs: undefined };
+  /** PT_INTERP of the executable's file, when its headers came from the file. */
+  private interpName: string | undefined;
 
   constructor(private readonly input: Input) {
     this.shape = { elfClass: input.elf.elfClass, byteOrder: input.elf.byteOrder };
@@ -96,7 +116,7 @@ class ModuleBuilder {
     for (const m of this.input.mappings) {
       let c = byPath.get(m.path);
       if (!c) {
-        c = { path: m.path, deleted: m.deleted, ranges: [], base: undefined, zeroStarts: [], image: undefined, linkMap: undefined, kind: 'library', sources: [source] };
+        c = { path: m.path, deleted: m.deleted, ranges: [], base: undefined, zeroStarts: [], image: undefined, headersFromFile: false, linkMap: undefined, kind: 'library', sources: [source] };
         byPath.set(m.path, c);
       }
       c.ranges.push({ start: m.start, end: m.end });
@@ -127,6 +147,7 @@ class ModuleBuilder {
     this.exe = phdr !== undefined ? this.byAddress.find(phdr) : undefined;
     const execfnPtr = this.aux('AT_EXECFN') ?? this.aux('AT_EXECPATH');
     this.execfn = execfnPtr ? await memory.readCString(execfnPtr, 4096) : undefined;
+    if (!this.exeAux.progs) await this.executableFromFile();
     if (!this.exe && this.execfn) this.exe = this.candidates.find((c) => c.path === this.execfn);
     if (this.exe) this.exe.kind = 'executable';
     const interp = this.candidates.find((c) => c !== this.exe && this.isInterpreter(c));
@@ -135,6 +156,35 @@ class ModuleBuilder {
     const vdso = this.aux('AT_SYSINFO_EHDR');
     const image = vdso ? await readImageFromMemory(memory, vdso, this.shape) : undefined;
     if (image) this.add(candidateOf(image, 'vdso', ['ehdr_scan']));
+  }
+
+  /**
+   * The program headers at AT_PHDR are not in the core: take them from the
+   * executable's file. Its entry point is where AT_ENTRY says, so the load
+   * bias is AT_ENTRY − e_entry (0 for a non-PIE executable).
+   */
+  private async executableFromFile(): Promise<void> {
+    const entry = this.aux('AT_ENTRY');
+    const file = await this.input.files?.executable(this.execfn);
+    if (!file || entry === undefined) return;
+    if (file.header.e_machine !== this.input.elf.header.e_machine || file.header.elfClass !== this.shape.elfClass) {
+      this.warnings.push(`the executable file is for another machine (e_machine ${file.header.e_machine}, the core's is ${this.input.elf.header.e_machine}); its headers were not used`);
+      return;
+    }
+    const bias = BigInt.asUintN(this.shape.elfClass, entry - file.header.e_entry);
+    this.exeAux = { bias, progs: file.progs };
+    this.interpName = file.interp;
+    const image = imageFromFile(file, bias);
+    if (!image) return;
+    const c = this.exe ?? this.byAddress.find(image.start) ?? this.byAddress.find(entry);
+    if (c) {
+      c.image ??= image;
+      c.headersFromFile = c.image === image;
+      this.exe = c;
+    } else {
+      this.exe = this.add({ ...candidateOf(image, 'executable', []), headersFromFile: true });
+    }
+    this.exe.kind = 'executable';
   }
 
   /** Phase 3: images no mapping names. Every image starts a segment, so segment starts are tried. */
@@ -182,19 +232,46 @@ class ModuleBuilder {
       if (c.image && !byBias.has(c.image.bias)) byBias.set(c.image.bias, c);
     }
     const probes = { left: MAX_IMAGE_PROBES };
-    for (const [i, e] of walked.entries.entries()) {
+    for (let [i, e] of walked.entries.entries()) {
+      // The loader's own l_name lives in its read-only data, which such cores
+      // leave out; the executable's PT_INTERP names the same file.
+      if (i > 0 && e.l_name === '' && this.interpName && this.isInterpreterBias(e.l_addr)) e = { ...e, l_name: this.interpName };
       // The first entry is the executable, whatever its (often empty) name.
       let c = i === 0 && e.l_name === '' ? this.exe : undefined;
       c ??= e.l_ld !== 0n ? (this.byAddress.find(e.l_ld) ?? byDynamic.get(e.l_ld)) : undefined;
       c ??= e.l_addr !== 0n ? byBias.get(e.l_addr) : undefined;
       c ??= await this.unnamedObject(e, i === 0, probes);
+      c ??= await this.objectFromFile(e);
       if (!c) {
-        this.warnings.push(`link_map entry "${e.l_name}" (l_addr 0x${e.l_addr.toString(16)}) matches no mapping in the core`);
+        if (e.l_name === '') continue;
+        this.warnings.push(`link_map entry "${e.l_name}" (l_addr 0x${e.l_addr.toString(16)}) matches no mapping in the core${this.input.files ? ' and no file of that name was found' : ''}`);
+        // Still an object the process had loaded: collect must name it, even without a file.
+        this.unplaced.push({ name: e.l_name, loadBias: e.l_addr });
         continue;
       }
       c.linkMap ??= e;
       if (!c.sources.includes('link_map')) c.sources.push('link_map');
     }
+  }
+
+  /** A link_map object neither a mapping nor memory shows: its file, placed at l_addr. */
+  private async objectFromFile(e: LinkMapEntry): Promise<Candidate | undefined> {
+    if (!this.input.files || !e.l_name.startsWith('/')) return undefined;
+    const file = await this.input.files.byName(e.l_name);
+    if (!file) return undefined;
+    if (file.header.e_machine !== this.input.elf.header.e_machine || file.header.elfClass !== this.shape.elfClass) {
+      this.warnings.push(`${e.l_name} on disk is for another machine (e_machine ${file.header.e_machine}, the core's is ${this.input.elf.header.e_machine})`);
+      return undefined;
+    }
+    const image = imageFromFile(file, e.l_addr);
+    if (!image) return undefined;
+    const c = { ...candidateOf(image, this.isInterpreterBias(e.l_addr) ? 'interpreter' : 'library', []), headersFromFile: true };
+    return this.add(c);
+  }
+
+  private isInterpreterBias(bias: bigint): boolean {
+    const base = this.aux('AT_BASE');
+    return base !== undefined && base !== 0n && bias === base;
   }
 
   /** A link_map object no kernel mapping names (no NT_FILE, or it was cut): find it in memory. */
@@ -219,7 +296,7 @@ class ModuleBuilder {
     const pageSize = this.aux('AT_PAGESZ') ?? 4096n;
     const start = phdr - (pageSize > 0n ? phdr % pageSize : 0n);
     if (!seg || start > e.l_ld) return undefined;
-    this.exe = this.add({ path: undefined, deleted: false, ranges: [{ start, end: seg.vaddr + seg.memsz }], base: start, zeroStarts: [], image: undefined, linkMap: undefined, kind: 'executable', sources: [] });
+    this.exe = this.add({ path: undefined, deleted: false, ranges: [{ start, end: seg.vaddr + seg.memsz }], base: start, zeroStarts: [], image: undefined, headersFromFile: false, linkMap: undefined, kind: 'executable', sources: [] });
     return this.exe;
   }
 
@@ -242,20 +319,21 @@ class ModuleBuilder {
         buildIdAddr: c.image?.buildIdAddr,
         deleted: c.deleted,
         kind: c.kind,
-        sources: c.sources,
+        sources: c.headersFromFile && !c.sources.includes('file_headers') ? [...c.sources, 'file_headers'] : c.sources,
+        headersInCore: c.image !== undefined && !c.headersFromFile,
       });
     }
     return out.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   }
 }
 
-export async function buildModules(input: Input): Promise<{ modules: Module[]; executable: string | undefined; warnings: string[] }> {
+export async function buildModules(input: Input): Promise<{ modules: Module[]; unplaced: UnplacedObject[]; executable: string | undefined; warnings: string[] }> {
   const b = new ModuleBuilder(input);
   await b.fromMappings();
   await b.classify();
   await b.scanUnnamedImages();
   await b.joinLinkMap();
-  return { modules: b.modules(), executable: b.exe?.path ?? b.execfn, warnings: b.warnings };
+  return { modules: b.modules(), unplaced: b.unplaced, executable: b.exe?.path ?? b.execfn, warnings: b.warnings };
 }
 
 /**

@@ -13,6 +13,7 @@ import { parseNotes, type Note } from '../elf/notes.js';
 import { CoreMemory } from './memory.js';
 import type { CoreSummary } from './model.js';
 import { summarize } from './summary.js';
+import { moduleFiles } from './files.js';
 
 export interface OpenOptions {
   /**
@@ -22,6 +23,17 @@ export interface OpenOptions {
    * default: callers that accept one must tell the user.
    */
   allowTruncated?: boolean;
+  /**
+   * The executable's file on this machine (-e). Read only when the core lacks
+   * its program headers; without it, the core's AT_EXECFN is tried under `root`.
+   */
+  executable?: string | undefined;
+  /**
+   * The directory the process saw as `/` (a container's root, qemu -L). When
+   * set (or with `executable`), link_map names the core's memory cannot place
+   * are looked up there, and only there.
+   */
+  root?: string | undefined;
 }
 
 export class CoreFile {
@@ -66,7 +78,7 @@ export class CoreFile {
       notes.push(...parseNotes(elf.decoder(bytes, ph.p_offset, 'PT_NOTE segment')));
     }
     const memory = new CoreMemory(elf);
-    const summary = await summarize(elf, notes, memory);
+    const summary = await summarize(elf, notes, memory, moduleFiles(opts));
     return new CoreFile(elf, memory, notes, summary);
   }
 

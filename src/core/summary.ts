@@ -8,13 +8,13 @@ import { nameOf, type ConstTable } from '../elf/constants.js';
 import type { Note } from '../elf/notes.js';
 import { archName } from '../elf/arch.js';
 import type { CoreMemory } from './memory.js';
-import { buildModules } from './modules.js';
+import { buildModules, type ModuleFiles } from './modules.js';
 import type { AuxvEntry, CoreSummary } from './model.js';
 import { coreOsOf } from './os/table.js';
 import { firstPrStatusSize } from './os/linux.js';
 import { findMiniCoreNote } from './minicore.js';
 
-export async function summarize(elf: ElfFile, notes: readonly Note[], memory: CoreMemory): Promise<CoreSummary> {
+export async function summarize(elf: ElfFile, notes: readonly Note[], memory: CoreMemory, files?: ModuleFiles): Promise<CoreSummary> {
   const h = elf.header;
   const { os, decode, auxvNames } = coreOsOf(h.ei_osabi, notes);
   const arch = archName(h.e_machine, h.elfClass, h.e_flags, firstPrStatusSize(notes));
@@ -23,13 +23,14 @@ export async function summarize(elf: ElfFile, notes: readonly Note[], memory: Co
   if (notes.some((n) => n.name === 'VMCOREINFO')) warnings.push('this is a Linux kernel crash dump (vmcore), not a process core: it has no shared libraries to bundle');
 
   const auxv: AuxvEntry[] = decoded.auxv.map((e) => ({ a_type: e.a_type, name: nameOfAux(auxvNames, e.a_type), a_val: e.a_val }));
-  const built = await buildModules({ elf, memory, os, auxv, mappings: decoded.mappings });
+  const built = await buildModules({ elf, memory, os, auxv, mappings: decoded.mappings, files });
   warnings.push(...built.warnings);
   const miniCore = findMiniCoreNote(notes);
 
   return {
     os,
     arch,
+    machine: h.e_machine,
     elfClass: h.elfClass,
     byteOrder: h.byteOrder,
     process: decoded.process,
@@ -39,6 +40,7 @@ export async function summarize(elf: ElfFile, notes: readonly Note[], memory: Co
     auxv,
     mappings: decoded.mappings,
     modules: built.modules,
+    unplaced: built.unplaced,
     warnings,
     ...(miniCore ? { miniCore } : {}),
   };
