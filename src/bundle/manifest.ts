@@ -41,7 +41,7 @@ export const MANIFEST_NAME = 'manifest.json';
 /** Schema 2's last entry: `<sha256>  <path>` lines, as GNU `sha256sum -c` reads them. */
 export const CHECKSUMS_NAME = 'SHA256SUMS';
 
-export type FileStatus = 'ok' | 'build-id-mismatch' | 'missing' | 'unreadable' | 'deleted-at-crash';
+export type FileStatus = 'ok' | 'build-id-mismatch' | 'missing' | 'unreadable' | 'deleted-at-crash' | 'wrong-architecture';
 export type FileRole = 'executable' | 'interpreter' | 'library' | 'libthread_db' | 'debug';
 export type FileSource = 'nt_file' | 'vmmap' | 'link_map' | 'ldd' | 'command-line' | 'libthread_db' | 'build-id-dir' | 'debuglink';
 
@@ -51,7 +51,11 @@ export interface ManifestFile {
   /** Where the file is inside the bundle (relative to <root>), absent when not bundled. */
   bundlePath: string | null;
   role: FileRole;
-  /** Other absolute names the process used for this file; each is a relative symlink under sysroot/. */
+  /**
+   * Other names the process used for this file. Absolute ones are relative
+   * symlinks under sysroot/; relative ones are link_map names
+   * ("./libplugin.so") that replay resolves through gdb's solib-search-path.
+   */
   aliases: string[];
   size: number | null;
   /** Schema 1 only: the file's sha256 (schema 2 keeps it in SHA256SUMS). */
@@ -102,6 +106,10 @@ export interface Manifest {
   truncation?: ManifestTruncation;
   /** Present when the bundled core is a mini core (collect --stacks-only): what it was cut from and every range kept. */
   miniCore?: ManifestMiniCore;
+  /** collect --root: the directory the process saw as `/`, on the collecting machine; null for the host's own root. */
+  root?: string | null;
+  /** Why the bundle is not exact besides file statuses (a loaded object with no file). Absent in older bundles. */
+  gaps?: string[];
 }
 
 export interface ManifestMiniCore {
@@ -113,6 +121,11 @@ export interface ManifestMiniCore {
   bytes: number;
   /** Every memory range the mini core holds ("0x…" addresses, end exclusive), with why: for the site's security review. */
   ranges: Array<{ start: string; end: string; why: string }>;
+}
+
+/** Exact: every file matched the core and nothing the core knows of was left out. */
+export function isExact(m: Pick<Manifest, 'files' | 'gaps' | 'truncation'>): boolean {
+  return m.files.every((f) => f.status === 'ok') && (m.gaps ?? []).length === 0 && m.truncation === undefined;
 }
 
 export interface ManifestOrigin {
@@ -214,6 +227,15 @@ export function isSafeRelativePath(p: string): boolean {
   return p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
 }
 
+/**
+ * A relative link_map name kept as an alias: not absolute, no control
+ * characters, bounded. It never becomes a path in the bundle.
+ */
+export function isSafeLinkMapName(p: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return typeof p === 'string' && p.length > 0 && p.length <= 4096 && !p.startsWith('/') && !/[\u0000-\u001f\u007f]/.test(p);
+}
+
 /** Absolute customer-side paths: absolute, normalised, no control characters. */
 export function isSafeAbsolutePath(p: string): boolean {
   return typeof p === 'string' && p.startsWith('/') && p.length > 1 && isSafeRelativePath(p.slice(1));
@@ -233,7 +255,7 @@ export function relativeLinkTarget(linkAbs: string, targetAbs: string): string {
   return posix.relative(posix.dirname(posix.normalize(linkAbs)), posix.normalize(targetAbs));
 }
 
-const STATUSES: readonly FileStatus[] = ['ok', 'build-id-mismatch', 'missing', 'unreadable', 'deleted-at-crash'];
+const STATUSES: readonly FileStatus[] = ['ok', 'build-id-mismatch', 'missing', 'unreadable', 'deleted-at-crash', 'wrong-architecture'];
 const ROLES: readonly FileRole[] = ['executable', 'interpreter', 'library', 'libthread_db', 'debug'];
 const HEX = /^[0-9a-f]{2,128}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -301,7 +323,7 @@ export function parseManifest(text: string): Manifest {
       fail(`files[${i}].bundlePath ${JSON.stringify(bundlePath)} is not a safe path under sysroot/ or debug/`);
     }
     const aliases = Array.isArray(r.aliases) ? r.aliases.map((a, j) => str(a, `files[${i}].aliases[${j}]`)) : [];
-    for (const a of aliases) if (!isSafeAbsolutePath(a)) fail(`files[${i}].aliases has an unsafe path ${JSON.stringify(a)}`);
+    for (const a of aliases) if (!isSafeAbsolutePath(a) && !isSafeLinkMapName(a)) fail(`files[${i}].aliases has an unsafe path ${JSON.stringify(a)}`);
     const status = r.status as FileStatus;
     if (!STATUSES.includes(status)) fail(`files[${i}].status ${JSON.stringify(r.status)} is not one of ${STATUSES.join(', ')}`);
     const role = r.role as FileRole;
@@ -358,6 +380,8 @@ export function parseManifest(text: string): Manifest {
     ...optional('origin', parseOrigin(m.origin)),
     ...optional('truncation', parseTruncation(m.truncation)),
     ...optional('miniCore', parseMiniCore(m.miniCore)),
+    root: typeof m.root === 'string' ? m.root : null,
+    gaps: Array.isArray(m.gaps) ? m.gaps.filter((g): g is string => typeof g === 'string') : [],
   };
 }
 

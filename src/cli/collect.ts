@@ -44,6 +44,9 @@ export function resultJson(r: CollectResult): object {
     format: r.format,
     compressor: r.compressor,
     exact: r.exact,
+    root: r.manifest.root,
+    gaps: r.manifest.gaps,
+    suggestRoot: r.suggestRoot,
     executable: r.manifest.executable,
     files: r.manifest.files.map((f) => ({
       path: f.path,
@@ -65,6 +68,10 @@ export function resultJson(r: CollectResult): object {
   };
 }
 
+/** The usual way to find a container's root on the host. */
+export const ROOT_HINT =
+  "  hint: the core's paths look like another root's (a container, a chroot, qemu -L): pass --root DIR, the directory the process saw as /; for a docker container: --root \"$(docker inspect -f '{{.GraphDriver.Data.MergedDir}}' CONTAINER)\"";
+
 export function formatResult(r: CollectResult): string {
   const m = r.manifest;
   const lines: string[] = [];
@@ -82,10 +89,14 @@ export function formatResult(r: CollectResult): string {
       missing: 'MISSING',
       unreadable: 'UNREADABLE',
       'deleted-at-crash': 'DELETED AT CRASH',
+      'wrong-architecture': 'WRONG ARCHITECTURE',
     }[f.status];
     lines.push(`  ${what}: ${f.message ?? f.path}${f.bundlePath ? ' (bundled anyway, marked in the manifest)' : ' (not bundled)'}`);
   }
+  for (const g of m.gaps ?? []) if (!m.warnings.includes(g)) lines.push(`  NOT EXACT: ${g}`);
   for (const w of m.warnings) lines.push(`  warning: ${w}`);
+  if (m.root) lines.push(`  root: every path from the core was looked up under ${m.root}`);
+  if (r.suggestRoot) lines.push(ROOT_HINT);
   lines.push(
     r.exact
       ? 'every file matches the crash exactly. Attach the bundle to the ticket; the developer runs: npx corepack replay ' + basename(r.output)

@@ -26,7 +26,7 @@ import {
   UnsafeBundleError,
 } from '../bundle/errors.js';
 import { BundleVerifyError, GdbFailedError, UnsafeScriptPathError } from '../replay/errors.js';
-import { WrongExecutableError } from '../collect/errors.js';
+import { RootDirectoryError, WrongExecutableError } from '../collect/errors.js';
 import { CoreInputError, NoCoreFoundError, NoSpaceError } from '../input/errors.js';
 import { EXIT, type ExitCode } from './exit.js';
 
@@ -60,6 +60,7 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
   rule(WrongExecutableError, EXIT.USAGE, (e: WrongExecutableError) =>
     e.coreExecutable ? `pass -e ${e.coreExecutable} (or leave -e out to use the path the core names), or -e with a copy whose build ID is ${e.coreBuildId}` : `pass -e with the executable whose build ID is ${e.coreBuildId}`,
   ),
+  rule(RootDirectoryError, EXIT.USAGE, () => 'pass the directory the crashed process saw as / (for a docker container: docker inspect -f \'{{.GraphDriver.Data.MergedDir}}\' CONTAINER)'),
   // Bad input: the core or the bundle is not usable as it is.
   rule(FormatError, EXIT.BAD_INPUT),
   rule(UnsafeBundleError, EXIT.BAD_INPUT),

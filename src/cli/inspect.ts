@@ -7,7 +7,7 @@ import type { CoreSummary } from '../core/model.js';
 import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { sniffBundle } from '../bundle/magic.js';
-import type { Manifest } from '../bundle/manifest.js';
+import { isExact, type Manifest } from '../bundle/manifest.js';
 import { hex } from '../util/text.js';
 import { signalText } from './signal-text.js';
 import { humanBytes } from './progress.js';
@@ -137,7 +137,9 @@ export function formatBundle(m: Manifest, bundlePath: string, format: string, si
     lines.push('', 'warnings:');
     for (const w of m.warnings) lines.push(`  - ${w}`);
   }
-  const exact = m.files.every((f) => f.status === 'ok');
+  for (const g of m.gaps ?? []) lines.push(`  - not bundled: ${g}`);
+  if (m.root) lines.push(`root:        collected with --root ${m.root}`);
+  const exact = isExact(m);
   lines.push('', exact ? 'every file matched the crash when it was collected.' : 'NOT exact: the files marked above were missing or different when it was collected.');
   lines.push(`replay it with: npx corepack replay ${bundlePath} --batch`);
   return `${lines.join('\n')}\n`;

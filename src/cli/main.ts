@@ -65,6 +65,7 @@ Examples:
     .argument('[core]', 'the core: a core file, a compressed core (systemd-coredump), an apport .crash report or an ABRT directory (only read, never changed)')
     .option('--latest [name]', 'collect the newest core that `corepack list` finds (of the executable NAME, if given)')
     .option('-e, --exe <path>', 'the executable that crashed (default: the one the core names, else the one its store recorded)')
+    .option('--root <dir>', "the directory the process saw as / (a container's merged root, a chroot, qemu -L): every path from the core is looked up there, never on this machine")
     .option('-o, --output <bundle>', 'bundle to write; the extension picks the format: .tbz2/.tar.bz2, .tar.gz/.tgz, .tar.zst/.tzst (default: <core>.tbz2)')
     .option('--with-debug', 'also bundle separate debug files found for the build IDs (under --debug-dir: .build-id/, and by .gnu_debuglink)')
     .option('--debug-dir <dir>', `where --with-debug looks for .build-id/ (default: ${DEFAULT_DEBUG_DIR})`)
@@ -120,7 +121,7 @@ Examples:
     .option('--dir <dir>', 'extract into DIR (default: a cache directory per bundle under $XDG_CACHE_HOME/corepack/bundles, reused next time)')
     .option('--batch', 'no interactive gdb: print the signal, the crashed thread, the shared libraries and every thread\'s backtrace on stdout')
     .option('--json', 'print a JSON report on stdout instead of the text report; without --batch, gdb is not started')
-    .option('--gdb <path>', 'the gdb to run (default: gdb on PATH)')
+    .option('--gdb <path>', "the gdb to run (default: gdb for this machine's cores, gdb-multiarch for other architectures)")
     .option('--host-thread-db', "use this machine's libthread_db instead of the bundle's (the bundle's is native code gdb loads)")
     .addHelpText(
       'after',

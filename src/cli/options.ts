@@ -17,6 +17,7 @@ import { withoutStoredSuffix } from '../input/form.js';
 /** `collect`'s flags as commander hands them over. */
 export interface CollectFlags {
   exe?: string | undefined;
+  root?: string | undefined;
   output?: string | undefined;
   withDebug?: boolean | undefined;
   debugDir?: string | undefined;
@@ -37,7 +38,7 @@ export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: 
   const corePath = path.resolve(cwd, core);
   // The bundle is named for the core as it was found, less the suffix of the form it was stored in.
   const coreName = withoutStoredSuffix(path.basename(corePath));
-  const { exe, output = `${coreName}${DEFAULT_EXTENSION}`, withDebug = false, debugDir = DEFAULT_DEBUG_DIR, json = false, stacksOnly = false, stackCap } = flags;
+  const { exe, root, output = `${coreName}${DEFAULT_EXTENSION}`, withDebug = false, debugDir = DEFAULT_DEBUG_DIR, json = false, stacksOnly = false, stackCap } = flags;
   const out = path.resolve(cwd, output);
   const format = formatForName(out);
   if (!format) throw new BadOptionError('-o', output, `cannot tell the bundle format from the name ${path.basename(out)}`, `name the output with one of: ${supportedExtensions()}`);
@@ -45,7 +46,7 @@ export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: 
   if (stackCap !== undefined && !stacksOnly) throw new BadOptionError('--stack-cap', stackCap, '--stack-cap applies to mini cores only', 'add --stacks-only');
   const miniCore = stacksOnly ? { stackCap: stackCap === undefined ? null : parseStackCap(stackCap) } : null;
   return {
-    collect: { core: corePath, executable: exe === undefined ? null : path.resolve(cwd, exe), output: out, format, withDebug, debugDir: path.resolve(cwd, debugDir), miniCore },
+    collect: { core: corePath, executable: exe === undefined ? null : path.resolve(cwd, exe), root: root === undefined ? null : path.resolve(cwd, root), output: out, format, withDebug, debugDir: path.resolve(cwd, debugDir), miniCore },
     json,
   };
 }

@@ -6,13 +6,14 @@
  * renamed into place only when complete, so an error, Ctrl-C or a full disk
  * never leaves a partial bundle under the final name. The core is only read.
  */
-import { open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CoreFile } from '../core/open.js';
 import { summaryJson } from '../core/json.js';
 import { abortReason, OUT_OF_SPACE_CODES, OutputWriteError, errnoOf } from '../util/errors.js';
 import { codecFor, formatForName, type Format, type FormatInfo } from '../bundle/formats.js';
-import { CHECKSUMS_NAME, MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile, type ManifestMiniCore } from '../bundle/manifest.js';
+import { CHECKSUMS_NAME, isExact, MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile, type ManifestMiniCore } from '../bundle/manifest.js';
+import { RootDirectoryError } from './errors.js';
 import { formatChecksums } from '../bundle/checksums.js';
 import { FileChangedError, TarWriter } from '../bundle/create.js';
 import { compressTo, outputErrnoOf } from '../bundle/sink.js';
@@ -30,6 +31,12 @@ export interface CollectOptions {
   core: string;
   /** -e, absolute; null: the executable the core names. */
   executable: string | null;
+  /**
+   * --root, absolute; null: this machine's `/`. The directory the crashed
+   * process saw as `/` (a container's merged root, a chroot, qemu -L): every
+   * path from the core is looked up there and never on this machine.
+   */
+  root: string | null;
   /** The bundle to write, absolute. */
   output: string;
   /** The format the output's name asks for. */
@@ -63,8 +70,10 @@ export interface CollectResult {
   manifest: Manifest;
   /** The sha256 of every file written, by bundle-relative path (what SHA256SUMS lists). */
   checksums: ReadonlyMap<string, string>;
-  /** Every file present and matching the core's build IDs. */
+  /** Every file present and matching the core's build IDs, and nothing the core knows of left out. */
   exact: boolean;
+  /** Not exact, and the paths look like another root's: the user should pass --root. */
+  suggestRoot: boolean;
 }
 
 const TMP_MARK = '.corepack-tmp-';
@@ -138,7 +147,8 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   host.catch(() => undefined);
 
   // A core cut short with complete notes is still worth sending: bundled, with a warning, and not exact.
-  const core = await CoreFile.open(corePath, { allowTruncated: true });
+  const processRoot = opts.root === null ? null : await rootDirectory(opts.root);
+  const core = await CoreFile.open(corePath, { allowTruncated: true, executable: opts.executable ?? undefined, root: processRoot ?? '/' });
   let summary;
   let truncation;
   try {
@@ -151,7 +161,7 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   // -e defaults to the core's own executable; failing that, to the one its store recorded.
   const metadataExe = opts.executable === null && !summary.executable ? (opts.origin?.executable ?? null) : null;
   if (metadataExe) inputWarnings.push(`the core names no executable; using ${metadataExe} from the ${opts.origin!.store} metadata`);
-  const plan = await planBundle(summary, { ...opts, executable: opts.executable ?? metadataExe });
+  const plan = await planBundle(summary, { ...opts, root: processRoot, executable: opts.executable ?? metadataExe });
   const codec = await codecFor(fmt.format, 'compress');
 
   // --stacks-only: a mini core takes the full core's place in the bundle (the full core is only read).
@@ -193,6 +203,8 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     ...(opts.origin ? { origin: opts.origin } : {}),
     ...(truncation ? { truncation } : {}),
     ...(mini ? { miniCore: miniCoreManifest(mini, opts.miniCore!) } : {}),
+    root: processRoot,
+    gaps: plan.gaps,
   };
 
   const dir = dirname(output);
@@ -240,8 +252,19 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     await tar.finish();
   }
   const size = (await stat(output)).size;
-  const exact = plan.files.every((f) => f.status === 'ok') && !truncation;
-  return { output, size, format: fmt.format, compressor: codec.program, manifest, checksums: sums, exact };
+  return { output, size, format: fmt.format, compressor: codec.program, manifest, checksums: sums, exact: isExact(manifest), suggestRoot: plan.suggestRoot };
+}
+
+/** --root, canonical: the core's paths are compared with paths resolved under it. */
+async function rootDirectory(dir: string): Promise<string> {
+  let real: string;
+  try {
+    real = await realpath(dir);
+  } catch (err) {
+    throw new RootDirectoryError(dir, 'missing', { cause: err });
+  }
+  if (!(await stat(real)).isDirectory()) throw new RootDirectoryError(dir, 'not-a-directory');
+  return real;
 }
 
 /** A file read while it was being rewritten in place: same size, new mtime. */

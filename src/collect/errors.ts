@@ -22,3 +22,15 @@ export class WrongExecutableError extends Error {
     );
   }
 }
+
+/** --root names no usable directory. */
+export class RootDirectoryError extends Error {
+  override readonly name = 'RootDirectoryError';
+  constructor(
+    readonly root: string,
+    readonly reason: 'missing' | 'not-a-directory',
+    options?: ErrorOptions,
+  ) {
+    super(`--root ${root}: ${reason === 'missing' ? 'no such directory' : 'not a directory'}`, options);
+  }
+}

@@ -7,12 +7,13 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, posix } from 'node:path';
 import type { CoreSummary, Module } from '../core/model.js';
-import { readFileElfInfo } from '../core/image.js';
+import { readFileElfInfo, readFileImage } from '../core/image.js';
 import { FormatError } from '../elf/errors.js';
 import { FileReader } from '../elf/reader.js';
 import { summarizeDebugSections } from '../elf/sections.js';
 import {
   isSafeAbsolutePath,
+  isSafeLinkMapName,
   relativeLinkTarget,
   sysrootPath,
   type FileRole,
@@ -25,6 +26,8 @@ import type { CollectOptions } from './collect.js';
 import { WrongExecutableError } from './errors.js';
 import { buildIdDebugPath, debugLinkCandidates, firstDebugLinkMatch, isRegularFile } from '../util/debugfiles.js';
 import { hex } from '../util/text.js';
+import { hostPathOf, resolveInRoot, RootResolveError } from '../util/rootfs.js';
+import { HOST_MACHINE } from '../elf/arch.js';
 
 export interface PlannedFile extends ManifestFile {
   /** Where to read the bytes on this machine (resolved path); null when not bundled. */
@@ -38,9 +41,18 @@ export interface CollectPlan {
   links: ManifestLink[];
   executable: { path: string; chosenBy: 'command-line' | 'core' } | null;
   warnings: string[];
+  /**
+   * What keeps the bundle from being exact besides the files' statuses: a
+   * link_map name that resolves to no file, an image with no name, a
+   * dynamically linked executable with no library found.
+   */
+  gaps: string[];
+  /** The paths look like another root's: the user should pass --root. */
+  suggestRoot: boolean;
 }
 
-export type PlanOptions = Pick<CollectOptions, 'core' | 'executable' | 'withDebug' | 'debugDir'>;
+/** root: canonical; null for this machine's `/`. */
+export type PlanOptions = Pick<CollectOptions, 'core' | 'executable' | 'withDebug' | 'debugDir' | 'root'>;
 
 const ROLE_OF: Record<Module['kind'], FileRole> = { executable: 'executable', interpreter: 'interpreter', library: 'library', vdso: 'library' };
 
@@ -48,12 +60,17 @@ function mtimeOf(s: { mtimeMs: number }): number {
   return Math.floor(s.mtimeMs);
 }
 
-/** Symlinks in one directory, by the real path they resolve to (cached: libdirs are big). */
+/**
+ * Symlinks in one directory, by the real path they resolve to (cached:
+ * libdirs are big). Paths are the process's, resolved inside the root.
+ */
 class SymlinkIndex {
   private readonly dirs = new Map<string, Promise<Map<string, string[]>>>();
 
+  constructor(private readonly root: string) {}
+
   async linksTo(file: string): Promise<string[]> {
-    const dir = dirname(file);
+    const dir = posix.dirname(file);
     let index = this.dirs.get(dir);
     if (!index) {
       index = this.scan(dir);
@@ -66,7 +83,7 @@ class SymlinkIndex {
     const out = new Map<string, string[]>();
     let entries;
     try {
-      entries = await readdir(dir, { withFileTypes: true });
+      entries = await readdir(hostPathOf(this.root, dir), { withFileTypes: true });
     } catch {
       return out;
     }
@@ -74,9 +91,9 @@ class SymlinkIndex {
       entries
         .filter((e) => e.isSymbolicLink())
         .map(async (e) => {
-          const link = join(dir, e.name);
+          const link = posix.join(dir, e.name);
           try {
-            const target = await realpath(link);
+            const target = (await resolveInRoot(this.root, link)).guest;
             const list = out.get(target) ?? [];
             list.push(link);
             out.set(target, list);
@@ -90,8 +107,10 @@ class SymlinkIndex {
 }
 
 interface Want {
-  /** The path the core (or the user) gave for the file. */
+  /** The path the core (or the user) gave for the file, as the process saw it. */
   path: string;
+  /** A path on this machine, not under the root (-e outside it). */
+  onHost?: boolean;
   role: FileRole;
   buildIdInCore: string | undefined;
   sources: FileSource[];
@@ -99,7 +118,13 @@ interface Want {
   deletedAtCrash: boolean;
 }
 
-async function inspectFile(w: Want): Promise<PlannedFile> {
+interface FileContext {
+  root: string;
+  /** e_machine of the core. */
+  machine: number;
+}
+
+async function inspectFile(w: Want, ctx: FileContext): Promise<PlannedFile> {
   const base: PlannedFile = {
     path: w.path,
     bundlePath: null,
@@ -116,22 +141,28 @@ async function inspectFile(w: Want): Promise<PlannedFile> {
     mtimeMs: 0,
   };
   let real: string;
+  let host: string;
+  const where = ctx.root === '/' || w.onHost ? '' : ` under ${ctx.root}`;
   try {
-    real = await realpath(w.path);
+    if (w.onHost) real = host = await realpath(w.path);
+    else ({ guest: real, host } = await resolveInRoot(ctx.root, w.path));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = err instanceof RootResolveError ? err.code : (err as NodeJS.ErrnoException).code;
     if (w.deletedAtCrash) {
       return { ...base, status: 'deleted-at-crash', message: `${w.path} had been deleted when the process crashed, and no file is there now` };
     }
     return code === 'EACCES'
       ? { ...base, status: 'unreadable', message: `${w.path}: permission denied (run collect as a user who can read it)` }
-      : { ...base, status: 'missing', message: `${w.path} no longer exists (removed or moved after the crash?)` };
+      : { ...base, status: 'missing', message: `${w.path} no longer exists${where} (removed or moved after the crash?)` };
   }
-  const st = await stat(real);
+  const st = await stat(host);
   if (!st.isFile()) return { ...base, status: 'unreadable', message: `${w.path} is not a regular file` };
   let buildIdOnDisk: string | null = null;
+  let machine: number;
   try {
-    buildIdOnDisk = (await readFileElfInfo(real)).buildId ?? null;
+    const info = await readFileElfInfo(host);
+    buildIdOnDisk = info.buildId ?? null;
+    machine = info.e_machine;
   } catch (err) {
     const msg = err instanceof FormatError ? err.message : (err as Error).message;
     return { ...base, status: 'unreadable', message: `${w.path}: ${msg}` };
@@ -142,12 +173,18 @@ async function inspectFile(w: Want): Promise<PlannedFile> {
     aliases: real !== w.path ? [w.path] : [],
     size: st.size,
     buildIdOnDisk,
-    source: real,
+    source: host,
     executableBit: (st.mode & 0o111) !== 0,
     mtimeMs: mtimeOf(st),
   };
-  if (w.buildIdInCore && buildIdOnDisk && w.buildIdInCore !== buildIdOnDisk) {
-    return { ...found, status: 'build-id-mismatch', message: `${w.path} was replaced after the crash: build ID on disk ${buildIdOnDisk}, in the core ${w.buildIdInCore}` };
+  if (machine !== ctx.machine) {
+    // Useless to a debugger of this core: not bundled.
+    return { ...found, source: null, status: 'wrong-architecture', message: `${w.path}${where} is for another machine (e_machine ${machine}, the core's is ${ctx.machine}): not the file the process had loaded` };
+  }
+  if (w.buildIdInCore && w.buildIdInCore !== buildIdOnDisk) {
+    const onDisk = buildIdOnDisk ? `build ID on disk ${buildIdOnDisk}` : 'the file on disk has no build ID';
+    const what = where ? `${w.path}${where} is not the file the process had loaded` : `${w.path} was replaced after the crash`;
+    return { ...found, status: 'build-id-mismatch', message: `${what}: ${onDisk}, in the core ${w.buildIdInCore}` };
   }
   if (w.deletedAtCrash) {
     // The process had an unlinked file mapped; a file at that path now is a
@@ -165,11 +202,11 @@ async function inspectFile(w: Want): Promise<PlannedFile> {
  * another program, and a bundle of it would only mislead: refused, saying
  * which program the core needs.
  */
-async function checkChosenExecutable(f: PlannedFile, exeModule: Module | undefined, core: string): Promise<void> {
+async function checkChosenExecutable(f: PlannedFile, exeModule: Module | undefined, core: string, root: string): Promise<void> {
   if (f.status !== 'build-id-mismatch' || !exeModule?.buildId || !f.buildIdOnDisk) return;
   const named = exeModule.path && isAbsolute(exeModule.path) ? exeModule.path : undefined;
   if (named !== undefined) {
-    const namedReal = await realpath(named).catch(() => named);
+    const namedReal = await resolveInRoot(root, named).then((r) => r.guest, () => named);
     if (namedReal === f.path || named === f.path || f.aliases.includes(named)) return; // the same file, replaced
   }
   throw new WrongExecutableError(core, f.aliases[0] ?? f.path, f.buildIdOnDisk, named, exeModule.buildId);
@@ -181,9 +218,17 @@ function sourcesOf(m: Module): FileSource[] {
   return out;
 }
 
+/** Relative link_map names ("./libplugin.so"): gdb resolves them against its own cwd. */
+const isRelativeName = (n: string | undefined): n is string => n !== undefined && n !== '' && !n.startsWith('/');
+
 export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promise<CollectPlan> {
   const warnings: string[] = [];
+  const gaps: string[] = [];
   const wants: Want[] = [];
+  const root = opts.root ?? '/';
+  const ctx: FileContext = { root, machine: summary.machine };
+  /** A core path that is already a host path inside the root (qemu-user's AT_EXECFN) becomes the process's path. */
+  const asGuest = (p: string): string => (root !== '/' && p.startsWith(`${root}/`) ? p.slice(root.length) : p);
 
   let executable: CollectPlan['executable'] = null;
   const exeModule = summary.modules.find((m) => m.kind === 'executable');
@@ -197,43 +242,59 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
     }
     path ??= lm;
     if (path === undefined) {
-      if (m.kind === 'executable' && opts.executable) continue; // -e supplies it
-      warnings.push(`a ${m.kind} at ${hex(m.start)} has no file name in the core (build ID ${m.buildId ?? 'unknown'}); it cannot be bundled`);
+      if (m.kind === 'executable') continue; // -e or AT_EXECFN supplies it, below
+      const what = `a ${m.kind} at ${hex(m.start)} has no file name in the core (build ID ${m.buildId ?? 'unknown'}${isRelativeName(m.linkMapName) ? `, loader name ${JSON.stringify(m.linkMapName)}` : ''}); it cannot be bundled`;
+      warnings.push(what);
+      gaps.push(what);
       continue;
     }
-    const aliases = lm && lm !== path ? [lm] : [];
+    // A relative loader name is kept as an alias: replay points gdb at the bundled file for it.
+    const aliases = lm && lm !== path ? [lm] : isRelativeName(m.linkMapName) ? [m.linkMapName] : [];
     if (m.kind === 'executable' && opts.executable) continue; // handled below
-    wants.push({ path, role: ROLE_OF[m.kind], buildIdInCore: m.buildId, sources: sourcesOf(m), aliases, deletedAtCrash: m.deleted });
+    wants.push({ path: asGuest(path), role: ROLE_OF[m.kind], buildIdInCore: m.buildId, sources: sourcesOf(m), aliases, deletedAtCrash: m.deleted });
+  }
+  for (const u of summary.unplaced) {
+    if (u.name.startsWith('/')) {
+      wants.push({ path: u.name, role: 'library', buildIdInCore: undefined, sources: ['link_map'], aliases: [], deletedAtCrash: false });
+    } else {
+      gaps.push(`the loader had ${JSON.stringify(u.name)} loaded (at 0x${u.loadBias.toString(16)}), a relative name no mapping in the core resolves: it cannot be found or bundled`);
+    }
   }
 
   if (opts.executable) {
     const given = opts.executable;
-    const corePath = exeModule?.path && isAbsolute(exeModule.path) ? exeModule.path : undefined;
+    const inRoot = root !== '/' && given.startsWith(`${root}/`);
+    const corePath = exeModule?.path && isAbsolute(exeModule.path) ? exeModule.path : summary.executable && isAbsolute(summary.executable) ? summary.executable : undefined;
+    const path = inRoot ? asGuest(given) : given;
     wants.unshift({
-      path: given,
+      path,
+      onHost: root !== '/' && !inRoot,
       role: 'executable',
       buildIdInCore: exeModule?.buildId,
       sources: ['command-line', ...(exeModule ? sourcesOf(exeModule) : [])],
       // gdb and users know the program by the path it ran from: keep that name too.
-      aliases: corePath && corePath !== given ? [corePath] : [],
+      aliases: corePath && asGuest(corePath) !== path ? [asGuest(corePath)] : [],
       deletedAtCrash: false,
     });
-    executable = { path: given, chosenBy: 'command-line' };
+    executable = { path, chosenBy: 'command-line' };
   } else if (exeModule?.path && isAbsolute(exeModule.path)) {
-    executable = { path: exeModule.path, chosenBy: 'core' };
+    executable = { path: asGuest(exeModule.path), chosenBy: 'core' };
   } else if (summary.executable && isAbsolute(summary.executable)) {
-    wants.unshift({ path: summary.executable, role: 'executable', buildIdInCore: undefined, sources: [], aliases: [], deletedAtCrash: false });
-    executable = { path: summary.executable, chosenBy: 'core' };
+    const path = asGuest(summary.executable);
+    wants.unshift({ path, role: 'executable', buildIdInCore: exeModule?.buildId, sources: exeModule ? sourcesOf(exeModule) : [], aliases: [], deletedAtCrash: false });
+    executable = { path, chosenBy: 'core' };
   } else {
     warnings.push('the executable is not known from the core; pass it with -e');
+    gaps.push('the executable is not known from the core');
   }
 
   // ldd: the fallback for cores that record no file mappings, a cross-check otherwise.
+  // It runs this machine's loader on this machine's files: never for another root or machine.
   const exePath = executable?.path;
-  if (exePath) {
+  if (exePath && root === '/' && summary.machine === HOST_MACHINE) {
     const ldd = await runLdd(exePath);
     if (ldd) {
-      const noMappings = summary.mappings.length === 0;
+      const noMappings = summary.mappings.length === 0 && !summary.modules.some((m) => m.kind === 'library' && m.sources.includes('link_map'));
       for (const e of ldd) {
         if (!e.path) continue;
         const real = await realpath(e.path).catch(() => e.path!);
@@ -252,8 +313,8 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
       warnings.push(`skipped a file whose name cannot be bundled safely: ${JSON.stringify(w.path)}`);
       continue;
     }
-    const f = await inspectFile(w);
-    if (w.sources.includes('command-line')) await checkChosenExecutable(f, exeModule, opts.core);
+    const f = await inspectFile(w, ctx);
+    if (w.sources.includes('command-line')) await checkChosenExecutable(f, exeModule, opts.core, root);
     const dup = files.find((x) => x.source !== null && x.source === f.source) ?? files.find((x) => x.path === f.path);
     if (dup) {
       for (const a of [...f.aliases, ...w.aliases, f.path]) if (a !== dup.path && !dup.aliases.includes(a)) dup.aliases.push(a);
@@ -267,19 +328,19 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
   // libthread_db from beside libc, so gdb can read thread-local data.
   const libc = files.find((f) => f.source && /^libc[.-]/.test(basename(f.path)) && f.role === 'library');
   if (libc?.source) {
-    const candidate = join(dirname(libc.source), 'libthread_db.so.1');
+    const candidate = posix.join(posix.dirname(libc.path), 'libthread_db.so.1');
     if (!files.some((f) => f.path === candidate)) {
-      const f = await inspectFile({ path: candidate, role: 'libthread_db', buildIdInCore: undefined, sources: ['libthread_db'], aliases: [], deletedAtCrash: false });
+      const f = await inspectFile({ path: candidate, role: 'libthread_db', buildIdInCore: undefined, sources: ['libthread_db'], aliases: [], deletedAtCrash: false }, ctx);
       if (f.status === 'ok') files.push(f);
       else warnings.push(`no libthread_db.so.1 beside ${libc.path}: gdb will not be able to show thread-local variables`);
     }
   }
 
   // Soname and other symlinks next to each file (libfoo.so.1 → libfoo.so.1.2.3).
-  const symlinks = new SymlinkIndex();
+  const symlinks = new SymlinkIndex(root);
   for (const f of files) {
     if (!f.source || f.role === 'debug') continue;
-    for (const link of await symlinks.linksTo(f.source)) if (!f.aliases.includes(link) && link !== f.path) f.aliases.push(link);
+    for (const link of await symlinks.linksTo(f.path)) if (!f.aliases.includes(link) && link !== f.path) f.aliases.push(link);
   }
 
   if (opts.withDebug) files.push(...(await findDebugFiles(files, opts.debugDir, warnings)));
@@ -296,6 +357,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
   for (const f of files) {
     if (!f.source || f.role === 'debug') continue;
     f.aliases = f.aliases.filter((a) => {
+      if (isRelativeName(a) && isSafeLinkMapName(a)) return true; // recorded; no link: replay gives gdb the file's directory
       if (!isSafeAbsolutePath(a)) {
         warnings.push(`skipped an alias whose name cannot be bundled safely: ${JSON.stringify(a)}`);
         return false;
@@ -303,6 +365,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
       return !taken.has(a);
     });
     for (const a of f.aliases) {
+      if (isRelativeName(a)) continue;
       const path = sysrootPath(a);
       if (linked.has(path)) continue;
       linked.add(path);
@@ -311,7 +374,17 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
   }
   // A link whose directory is another link's name would be written through that link: drop it.
   const safeLinks = links.filter((l) => !links.some((o) => o !== l && l.path.startsWith(`${o.path}/`)));
-  return { files, links: safeLinks, executable, warnings };
+
+  // A dynamically linked program cannot have run without its loader and libc.
+  const exeFile = files.find((f) => f.role === 'executable' && f.source);
+  if (exeFile?.source && !files.some((f) => (f.role === 'library' || f.role === 'interpreter') && f.status === 'ok')) {
+    const interp = await readFileImage(exeFile.source).then((i) => i.interp, () => undefined);
+    if (interp) gaps.push(`${exeFile.path} is dynamically linked (loader ${interp}), but no library it had loaded was found${root === '/' ? '' : ` under ${root}`}`);
+  }
+  const bad = files.filter((f) => f.status !== 'ok' && f.role !== 'debug');
+  const loaderBad = files.some((f) => f.role === 'interpreter' && f.status !== 'ok');
+  const suggestRoot = root === '/' && (loaderBad || bad.length + summary.unplaced.length >= 2 || files.some((f) => f.status === 'wrong-architecture'));
+  return { files, links: safeLinks, executable, warnings, gaps, suggestRoot };
 }
 
 /**

@@ -98,3 +98,8 @@ export function registerLayout(e_machine: number, elfClass: 32 | 64, e_flags: nu
 export function archName(e_machine: number, elfClass: 32 | 64, e_flags: number, prstatusSize?: number): string {
   return registerLayout(e_machine, elfClass, e_flags, prstatusSize)?.arch ?? `machine-${e_machine}`;
 }
+
+/** e_machine of the machine corepack runs on (process.arch), or undefined for one we do not know. */
+export const HOST_MACHINE: number | undefined = (
+  { x64: EM.EM_X86_64, ia32: EM.EM_386, arm64: EM.EM_AARCH64, arm: EM.EM_ARM, ppc64: EM.EM_PPC64, s390x: EM.EM_S390, riscv64: EM.EM_RISCV } as Record<string, number>
+)[process.arch];
