@@ -20,5 +20,9 @@ set debug-file-directory {{debug_file_directory}}
 # Thread library: the one from the customer's glibc.
 {{thread_db}}
 
+# The core's architecture, so a multi-architecture gdb reads it as such.
+{{architecture}}
+
 {{file_command}}
 core-file {{core}}
+{{placement}}

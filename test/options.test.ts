@@ -62,9 +62,9 @@ describe('collect options', () => {
 });
 
 describe('replay options', () => {
-  it('defaults: cache dir, gdb from PATH, the bundle\'s libthread_db, the host debug dir', () => {
+  it('defaults: cache dir, gdb chosen for the core\'s machine (null), the bundle\'s libthread_db, the host debug dir', () => {
     const o = normalizeReplayOptions({}, {});
-    expect(o).toEqual({ dir: null, batch: false, json: false, runsGdb: true, gdb: 'gdb', hostThreadDb: false, hostDebugDirs: [DEFAULT_DEBUG_DIR], debuginfod: false });
+    expect(o).toEqual({ dir: null, batch: false, json: false, runsGdb: true, gdb: null, hostThreadDb: false, hostDebugDirs: [DEFAULT_DEBUG_DIR], debuginfod: false });
   });
 
   it('--host-thread-db is carried as it is typed, not inverted; --json alone runs no gdb; --dir is resolved once', () => {

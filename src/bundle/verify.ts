@@ -59,8 +59,15 @@ export function matchModule(manifest: Manifest, m: Pick<Module, 'path' | 'linkMa
  * bundled file's. The vDSO is skipped: gdb reads it from the core itself.
  */
 export async function checkBuildIds(root: string, manifest: Manifest): Promise<{ checks: BuildIdCheck[]; summary: CoreSummary }> {
+  // Objects whose headers the core lacks are placed from the bundled files,
+  // looked up inside the bundle's sysroot only.
+  const exe = manifest.files.find((f) => f.role === 'executable' && f.bundlePath !== null && f.bundlePath.startsWith('sysroot/'));
   // A bundle of a cut core (collect warned, exit 4) is replayed with what its notes give.
-  const core = await CoreFile.open(path.join(root, manifest.core.bundlePath), { allowTruncated: true });
+  const core = await CoreFile.open(path.join(root, manifest.core.bundlePath), {
+    allowTruncated: true,
+    root: path.join(root, 'sysroot'),
+    executable: exe ? path.join(root, exe.bundlePath!) : undefined,
+  });
   let summary: CoreSummary;
   try {
     summary = core.summary;
@@ -71,7 +78,7 @@ export async function checkBuildIds(root: string, manifest: Manifest): Promise<{
   const checks: BuildIdCheck[] = [];
   for (const m of modules) {
     if (m.kind === 'vdso') continue;
-    const name = m.path ?? m.linkMapName ?? '(unnamed module)';
+    const name = m.path ?? m.linkMapName ?? (m.kind === 'executable' ? manifest.executable?.path : undefined) ?? '(unnamed module)';
     const f = matchModule(manifest, m);
     const inCore = m.buildId ?? null;
     const base = { module: name, kind: m.kind, inCore, manifestPath: f?.path ?? null };

@@ -80,8 +80,8 @@ export interface ReplayOptions {
   json: boolean;
   /** Whether gdb runs at all: --json alone only reports. */
   runsGdb: boolean;
-  /** The gdb to run: a path, or a name looked up on PATH. */
-  gdb: string;
+  /** --gdb: a path, or a name looked up on PATH; null: the gdb for the core's architecture. */
+  gdb: string | null;
   /** --host-thread-db: do not load the bundle's libthread_db (native code from the bundle). */
   hostThreadDb: boolean;
   /** The developer's debug-file-directory list. */
@@ -91,7 +91,7 @@ export interface ReplayOptions {
 }
 
 export function normalizeReplayOptions(flags: ReplayFlags, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): ReplayOptions {
-  const { dir, batch = false, json = false, gdb = 'gdb', hostThreadDb = false } = flags;
+  const { dir, batch = false, json = false, gdb = null, hostThreadDb = false } = flags;
   return {
     dir: dir === undefined ? null : checkReplayDir(path.resolve(cwd, dir)),
     batch,

@@ -17,7 +17,10 @@ import { prepareBundle, type PreparedBundle } from '../replay/cache.js';
 import type { ModuleDebugInfo } from '../replay/debuginfo.js';
 import type { WrittenScripts } from '../replay/script.js';
 import type { ReplayOptions } from './options.js';
-import { resolveGdb, runBatch, runInteractive, type BatchResult } from '../replay/gdb.js';
+import { checkSomeDebugger, chooseDebugger, runBatch, runInteractive, type BatchResult } from '../replay/gdb.js';
+import { gdbArchitecture, lldbTriple } from '../replay/arch.js';
+import { placementCommands, type PlacedModule } from '../replay/placement.js';
+import { matchModule } from '../bundle/verify.js';
 import { EXIT } from './exit.js';
 import { signalText } from './signal-text.js';
 import { interruptible } from './signals.js';
@@ -61,7 +64,7 @@ function findExecutable(m: Manifest): { path: string; bundlePath: string } | nul
 export async function replayCommand(bundle: string, gdbArgs: readonly string[], opts: ReplayOptions, io: ReplayIo = process): Promise<number> {
   const { runsGdb } = opts;
   // Fail before a long extraction when gdb cannot run anyway.
-  const gdb = runsGdb ? await resolveGdb(opts.gdb) : undefined;
+  if (runsGdb) await checkSomeDebugger(opts.gdb);
 
   let prepared: PreparedBundle;
   // Only the extraction's modules were loaded so far: the decompressor starts
@@ -91,10 +94,20 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
 
   const exe = findExecutable(manifest);
   const bundled = manifest.files.filter((f) => f.bundlePath !== null && f.bundlePath.startsWith('sysroot/'));
+  // Relative link_map names ("./libplugin.so") are found by gdb in these
+  // directories, by their last component, as gdb runs in an empty directory.
   const libraryDirs = bundled
     .filter((f) => f.role !== 'executable')
-    .flatMap((f) => [f.path, ...f.aliases])
+    .flatMap((f) => [f.path, ...f.aliases.filter((a) => a.startsWith('/'))])
     .map((p) => path.join(root, path.posix.dirname(sysrootPath(p))));
+  const linkMapInCore = summary.modules.some((m) => m.sources.includes('link_map'));
+  const placement = placementCommands(
+    summary.modules.map((m) => {
+      const f = matchModule(manifest, m);
+      return { kind: m.kind, loadBias: m.loadBias, headersInCore: m.headersInCore, name: m.linkMapName ?? m.path ?? '?', localPath: f?.bundlePath ? path.join(root, f.bundlePath) : null };
+    }),
+    linkMapInCore,
+  );
   const threadDb =
     opts.hostThreadDb ? [] : bundled.filter((f) => f.role === 'libthread_db').map((f) => path.join(root, f.bundlePath!));
   const scripts = await writeScripts({
@@ -108,6 +121,9 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     threadDb,
     debuginfod,
     os: summary.os,
+    architecture: gdbArchitecture(summary.arch),
+    lldbTriple: lldbTriple(summary.arch, summary.byteOrder, summary.os),
+    placement: placement.commands,
   });
   const report: ReplayReport = { bundle: path.resolve(bundle), prepared, summary, executable: exe?.path ?? null, buildIds: checks, debugInfo, scripts, threadDb };
   const mismatches = checks.filter((c) => c.status === 'mismatch');
@@ -116,8 +132,9 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     io.stdout.write(`${JSON.stringify(reportJson(report), null, 2)}\n`);
     return mismatches.length ? EXIT.VERIFY_FAILED : EXIT.OK;
   }
+  const gdb = await chooseDebugger({ explicit: opts.gdb, arch: summary.arch, machine: summary.machine });
   if (opts.batch) {
-    const result = await runBatch(gdb!, scripts.gdb, gdbArgs);
+    const result = await runBatch(gdb.path, scripts.gdb, gdbArgs, { cwd: scripts.cwd, afterLibraries: placedEcho(placement.added) });
     if (opts.json) io.stdout.write(`${JSON.stringify(reportJson(report, result), null, 2)}\n`);
     else {
       io.stdout.write(formatReport(report));
@@ -125,7 +142,7 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
       io.stdout.write(result.stdout.endsWith('\n') || result.stdout === '' ? result.stdout : `${result.stdout}\n`);
     }
     if (result.stderr.trim() && !opts.json) io.stderr.write(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`);
-    if (result.failure) throw new GdbFailedError(gdb!, result.failure);
+    if (result.failure) throw new GdbFailedError(gdb.path, result.failure);
     if (mismatches.length) {
       io.stderr.write(`corepack: ${mismatches.length} bundled file${mismatches.length === 1 ? ' does' : 's do'} not match the core (see "build IDs" above)\n`);
       return EXIT.VERIFY_FAILED;
@@ -134,7 +151,19 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
   }
   io.stderr.write(formatReport(report));
   io.stderr.write('\n');
-  return runInteractive(gdb!, scripts.gdb, gdbArgs);
+  return runInteractive(gdb.path, scripts.gdb, gdbArgs, scripts.cwd);
+}
+
+/**
+ * Modules given to gdb with add-symbol-file are not shared libraries to gdb,
+ * so `info sharedlibrary` omits them: batch output lists them after it.
+ */
+function placedEcho(added: readonly PlacedModule[]): string[] {
+  if (added.length === 0) return [];
+  // eslint-disable-next-line no-control-regex
+  const esc = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, "?").replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+  const lines = added.map((m) => `0x${m.loadBias!.toString(16).padStart(16, '0')}  placed by corepack  ${esc(m.name)}`);
+  return [`echo ${['(placed from the module table: the core has no link_map)', ...lines].map((l) => `${l}\\n`).join('')}`];
 }
 
 function verificationJson(checksums: readonly ChecksumResult[]): Json {

@@ -123,11 +123,22 @@ export interface ScriptInputs {
   debuginfod: boolean;
   /** The core's OS, for lldb's platform. */
   os: string;
+  /** gdb's name for the core's architecture (`set architecture`), when known. */
+  architecture?: string | undefined;
+  /** The triple lldb is told the core is, when known. */
+  lldbTriple?: string | undefined;
+  /** gdb commands after core-file that place modules gdb cannot place itself. */
+  placement?: readonly string[];
 }
 
 export interface WrittenScripts {
   gdb: string;
   lldb: string;
+  /**
+   * DIR/.corepack/cwd, empty: gdb runs there, because it resolves a relative
+   * library name ("./libplugin.so") against its working directory first.
+   */
+  cwd: string;
   /** DIR/.corepack/core */
   coreLink: string;
 }
@@ -156,8 +167,12 @@ export function renderGdbScript(template: string, inp: ScriptInputs, scriptPath:
     solib_search_path: pathList(libDirs, 'library directory'),
     debug_file_directory: pathList([inp.bundleDebugDir, ...inp.hostDebugDirs], 'debug directory'),
     thread_db: threadDb,
+    architecture: inp.architecture && /^[A-Za-z0-9:_.-]+$/.test(inp.architecture) ? `set architecture ${inp.architecture}` : '# (architecture: taken from the executable and the core)',
     file_command: inp.executable ? `file ${gdbQuote(inp.executable, 'executable')}` : '# The executable is not in the bundle: load a copy with `file PATH`.',
     core: restOfLine(coreLink, 'core'),
+    placement: inp.placement?.length
+      ? ['# The core does not say where these are (headers or link_map not dumped): the module table does.', ...inp.placement].join('\n')
+      : '# (gdb places every module from the core itself)',
   });
 }
 
@@ -169,7 +184,7 @@ export function renderLldbScript(template: string, inp: ScriptInputs, scriptPath
     debug_file_search_paths: [inp.bundleDebugDir, ...inp.hostDebugDirs].map((d) => lldbQuote(d, 'debug directory')).join(' '),
     sysroot: lldbQuote(inp.sysroot, 'sysroot'),
     platform: LLDB_PLATFORM[inp.os] ?? 'remote-linux',
-    target_create: inp.executable ? `target create --core ${core} ${lldbQuote(inp.executable, 'executable')}` : `target create --core ${core}`,
+    target_create: `target create${inp.lldbTriple && /^[A-Za-z0-9_.-]+$/.test(inp.lldbTriple) ? ` --arch ${inp.lldbTriple}` : ''} --core ${core}${inp.executable ? ` ${lldbQuote(inp.executable, 'executable')}` : ''}`,
   });
 }
 
@@ -184,5 +199,8 @@ export async function writeScripts(inp: ScriptInputs): Promise<WrittenScripts> {
   const lldb = path.join(inp.dir, 'replay.lldb');
   await writeFileAtomically(gdb, renderGdbScript(await loadTemplate('replay.gdb'), inp, gdb, coreLink));
   await writeFileAtomically(lldb, renderLldbScript(await loadTemplate('replay.lldb'), inp, lldb, coreLink));
-  return { gdb, lldb, coreLink };
+  const cwd = path.join(stateDir, 'cwd');
+  await fs.rm(cwd, { recursive: true, force: true });
+  await fs.mkdir(cwd, { mode: 0o755 });
+  return { gdb, lldb, coreLink, cwd };
 }
