@@ -115,7 +115,9 @@ export async function runBatch(gdb: string, script: string, extraArgs: readonly 
   // An error in the script (file, core-file) does not change gdb's exit status in batch mode.
   const scriptError = /^(.*): Error in sourced command file:\n(.*)$/m.exec(stderr);
   const noRegisters = /Couldn't find general-purpose registers in core file|^#0\s+<unavailable> in \?\? \(\)/m.exec(`${stderr}\n${stdout}`);
-  if (scriptError) failure = `gdb could not load the crash: ${scriptError[2]}`;
+  const unknownArch = scriptError ? /^Undefined item: "(.*)"\.$/.exec(scriptError[2]!) : null;
+  if (unknownArch) failure = `${gdb} does not support ${unknownArch[1]} cores (set architecture ${unknownArch[1]}: undefined item); install gdb-multiarch or pass --gdb`;
+  else if (scriptError) failure = `gdb could not load the crash: ${scriptError[2]}`;
   else if (noRegisters) failure = `${gdb} cannot read the core's registers (${noRegisters[0].trim()}): it does not support this core's architecture; install gdb-multiarch or pass --gdb`;
   else if (r.exitCode !== 0) failure = `gdb exited with code ${r.exitCode ?? r.signal}: ${stderr.trim().split('\n').pop() ?? ''}`;
   else if (!stdout.includes(SECTION.threads)) failure = 'gdb printed no backtraces';

@@ -128,6 +128,25 @@ export async function qemuCore(arch: GuestArch, g: GuestRoot, exe: string, args:
   return path.join(dir, cores[0]!);
 }
 
+export interface NativeApp {
+  /** What the app was built into (its opt/app holds the files). */
+  root: string;
+  exe: string;
+  /** Host path of the plugin. */
+  plugin: string;
+}
+
+/** xcrash for this machine at `root`/opt/app, with an absolute RUNPATH to its library. */
+export async function buildNativeApp(root: string): Promise<NativeApp> {
+  const exes = await buildApp('gcc', root, { xcrash: [] }, ['-Xlinker', '-rpath', '-Xlinker', path.join(root, 'opt/app/lib')]);
+  return { root, exe: exes.xcrash!, plugin: path.join(root, 'opt/app/plugins/libplugin.so') };
+}
+
+/** A libplugin.so that is not the crashed process's: it has a function the real one lacks. */
+export async function buildDecoyPlugin(output: string): Promise<void> {
+  await cc('gcc', [...CFLAGS, '-fPIC', '-shared', '-DPLUGIN_DECOY', '-DPLUGIN_VALUE=2', '-o', output, path.join(SRC_DIR, 'xplugin.c')]);
+}
+
 export interface ContainerCrash {
   top: string;
   root: string;
