@@ -18,6 +18,7 @@
  * matches nothing in memory is placed from its file at l_addr.
  */
 import type { ByteOrder, ElfClass } from '../elf/decoder.js';
+import { PT } from '../elf/constants.js';
 import type { ElfFile } from '../elf/file.js';
 import { imageFromFile, readImageFromMemory, type FileImage, type MemoryImage } from './image.js';
 import { findRDebug, walkLinkMap, type LinkMapEntry } from './linkmap.js';
@@ -134,6 +135,9 @@ class ModuleBuilder {
           c.image = await readImageFromMemory(this.input.memory, c.base, this.shape, at);
           if (c.image) break;
         }
+        // Not dumped (a cut core, a core writer that leaves file pages out): the file's headers, at its mapping.
+        if (!c.image && !c.deleted) c.image = await this.mappedFileImage(c.path!, c.base);
+        c.headersFromFile = c.image !== undefined && this.fromFile.has(c.image);
       }
       this.add(c);
     }
@@ -252,6 +256,22 @@ class ModuleBuilder {
       c.linkMap ??= e;
       if (!c.sources.includes('link_map')) c.sources.push('link_map');
     }
+  }
+
+  /** Images made from files on disk rather than read from memory. */
+  private readonly fromFile = new WeakSet<MemoryImage>();
+
+  /** The image of the file mapped with its offset 0 at `base`, from its headers on disk. */
+  private async mappedFileImage(path: string, base: bigint): Promise<MemoryImage | undefined> {
+    if (!this.input.files || !path.startsWith('/')) return undefined;
+    const file = await this.input.files.byName(path);
+    if (!file || file.header.e_machine !== this.input.elf.header.e_machine || file.header.elfClass !== this.shape.elfClass) return undefined;
+    const loads = file.progs.filter((p) => p.p_type === PT.PT_LOAD);
+    if (loads.length === 0) return undefined;
+    const first = loads.reduce((a, b) => (b.p_offset < a.p_offset ? b : a));
+    const image = imageFromFile(file, BigInt.asUintN(this.shape.elfClass, base - (first.p_vaddr - first.p_offset)));
+    if (image) this.fromFile.add(image);
+    return image;
   }
 
   /** A link_map object neither a mapping nor memory shows: its file, placed at l_addr. */
