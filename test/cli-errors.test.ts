@@ -14,7 +14,7 @@ import { FormatError } from '../src/elf/errors.js';
 import { BadOptionError, InterruptedError, MissingToolError, NotEnoughSpaceError, OutputWriteError } from '../src/util/errors.js';
 import { BundledCoreError, CodecError, FileChangedError, ManifestError, NotABundleError, UnsafeBundleError } from '../src/bundle/errors.js';
 import { BundleVerifyError, GdbFailedError, UnsafeScriptPathError } from '../src/replay/errors.js';
-import { WrongExecutableError } from '../src/collect/errors.js';
+import { RootDirectoryError, WrongExecutableError } from '../src/collect/errors.js';
 
 const errno = (code: string, p?: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: x`), { code, syscall: 'open', ...(p ? { path: p } : {}) });
 
@@ -23,6 +23,7 @@ describe('error → exit code', () => {
     ['usage', new UsageError('x'), EXIT.USAGE],
     ['bad option', new BadOptionError('-o', 'x.zip', 'bad'), EXIT.USAGE],
     ['wrong executable', new WrongExecutableError('/c', '/bin/ls', 'aa', '/app', 'bb'), EXIT.USAGE],
+    ['--root not a directory', new RootDirectoryError('/nope', 'missing'), EXIT.USAGE],
     ['format', new FormatError('not an ELF file', 0), EXIT.BAD_INPUT],
     ['unsafe bundle', new UnsafeBundleError('entry "x" is absolute', 'x'), EXIT.BAD_INPUT],
     ['not a bundle', new NotABundleError('/b', 'no'), EXIT.BAD_INPUT],

@@ -482,6 +482,8 @@ describe('the manifest is validated', () => {
       (m) => void (m.files[0]!.path = evil),
       (m) => void (m.executable = { path: evil, chosenBy: 'core' }),
       (m) => void m.files[1]!.aliases.push(evil),
+      // A relative link_map name is a valid alias, but never with a line break.
+      (m) => void m.files[1]!.aliases.push(`./libplugin.so\nshell touch ${pwned}`),
       (m) => void (m.core.bundlePath = `core/x\nshell touch ${pwned}`),
       (m) => void (m.files[1]!.bundlePath = `sysroot/opt/x\nshell touch ${pwned}`),
     ];

@@ -81,6 +81,14 @@ describe.skipIf(skip)('qemu-aarch64 cores (no NT_FILE, no ELF headers in memory)
     expect(crashed.pcModule).toBe('libxfoo.so.1');
   });
 
+  it('inspect -e: the executable\'s headers from its file place it at AT_ENTRY − e_entry', async () => {
+    const run = await corepack(['inspect', cores.get('pie')!, '-e', g.exes['xcrash-pie']!, '--json']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const exe = JSON.parse(run.stdout).modules.find((m: { kind: string }) => m.kind === 'executable');
+    expect(exe).toMatchObject({ loadBias: '0x5500000000', start: '0x5500000000', headersInCore: false });
+    expect(exe.sources).toContain('file_headers');
+  });
+
   it.each(KINDS)('%s: collect --root bundles the guest root\'s files, records the root, and is exact', async (kind) => {
     const { run } = bundles.get(kind)!;
     expect(run.exitCode, run.stderr).toBe(0);
