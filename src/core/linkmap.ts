@@ -61,6 +61,10 @@ export async function findRDebug(ctx: Ctx, dynamic: bigint, dynamicSize: bigint)
   return undefined;
 }
 
+export function missingNamesWarning(n: number): string {
+  return `${n} link_map name(s) are not in the core; those modules are named by their mapped file only`;
+}
+
 /**
  * Walks r_debug.r_map → l_next. Stops, with a warning, at memory that is not
  * in the core, a repeated entry (a cycle) or an implausibly long chain.
@@ -99,6 +103,6 @@ export async function walkLinkMap(ctx: Ctx, rDebug: bigint): Promise<{ entries: 
     entries.push({ addr: next, l_addr: d.word(0), l_name: name ?? '', l_ld: d.word(2 * w) });
     next = d.word(3 * w);
   }
-  if (missingNames > 0) warnings.push(`${missingNames} link_map name(s) are not in the core; those modules are named by their mapped file only`);
+  if (missingNames > 0) warnings.push(missingNamesWarning(missingNames));
   return { entries, warnings };
 }

@@ -21,7 +21,7 @@ import type { ByteOrder, ElfClass } from '../elf/decoder.js';
 import { PT } from '../elf/constants.js';
 import type { ElfFile } from '../elf/file.js';
 import { imageFromFile, readImageFromMemory, type FileImage, type MemoryImage } from './image.js';
-import { findRDebug, walkLinkMap, type LinkMapEntry } from './linkmap.js';
+import { findRDebug, missingNamesWarning, walkLinkMap, type LinkMapEntry } from './linkmap.js';
 import type { CoreMemory } from './memory.js';
 import type { AuxvEntry, FileMapping, Module, ModuleSource, OsName, UnplacedObject } from './model.js';
 import { RangeIndex } from './rangeindex.js';
@@ -227,7 +227,12 @@ class ModuleBuilder {
       return;
     }
     const walked = await walkLinkMap(ctx, rDebug);
-    this.warnings.push(...walked.warnings);
+    // The loader's own l_name lives in its read-only data, which cores without
+    // file pages leave out; the executable's PT_INTERP names the same file.
+    const loaderEntry = this.interpName ? walked.entries.findIndex((e, i) => i > 0 && e.l_name === '' && this.isInterpreterBias(e.l_addr)) : -1;
+    if (loaderEntry > 0) walked.entries[loaderEntry] = { ...walked.entries[loaderEntry]!, l_name: this.interpName! };
+    const missing = walked.entries.filter((e, i) => i > 0 && e.l_name === '').length;
+    this.warnings.push(...walked.warnings.filter((w) => !w.endsWith('named by their mapped file only')), ...(missing > 0 ? [missingNamesWarning(missing)] : []));
 
     const byDynamic = new Map<bigint, Candidate>();
     const byBias = new Map<bigint, Candidate>();
@@ -236,10 +241,7 @@ class ModuleBuilder {
       if (c.image && !byBias.has(c.image.bias)) byBias.set(c.image.bias, c);
     }
     const probes = { left: MAX_IMAGE_PROBES };
-    for (let [i, e] of walked.entries.entries()) {
-      // The loader's own l_name lives in its read-only data, which such cores
-      // leave out; the executable's PT_INTERP names the same file.
-      if (i > 0 && e.l_name === '' && this.interpName && this.isInterpreterBias(e.l_addr)) e = { ...e, l_name: this.interpName };
+    for (const [i, e] of walked.entries.entries()) {
       // The first entry is the executable, whatever its (often empty) name.
       let c = i === 0 && e.l_name === '' ? this.exe : undefined;
       c ??= e.l_ld !== 0n ? (this.byAddress.find(e.l_ld) ?? byDynamic.get(e.l_ld)) : undefined;
