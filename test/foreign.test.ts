@@ -138,6 +138,9 @@ describe.skipIf(skip)('qemu-aarch64 cores (no NT_FILE, no ELF headers in memory)
     expect(gdbScript).toMatch(/^set architecture aarch64$/m);
     expect(gdbScript).toMatch(/^symbol-file -o 0x5500000000 ".*\/xcrash-pie"$/m);
     expect(gdbScript).toMatch(/^sharedlibrary$/m);
+    expect(replays.get('pie')!.stdout).toMatch(/the core does not let gdb place every module/);
+    const json = await corepack(['replay', bundles.get('pie')!.out, '--json', '--dir', dir]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ architecture: 'aarch64', placement: [expect.stringMatching(/^symbol-file -o 0x5500000000 /), 'sharedlibrary'] });
     const lldb = await fs.readFile(path.join(dir, 'replay.lldb'), 'utf8');
     expect(lldb).toMatch(/^target create --arch aarch64-unknown-linux-gnu --core /m);
     // The non-PIE runs where it was linked: nothing to place.

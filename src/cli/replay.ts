@@ -42,6 +42,8 @@ export interface ReplayReport {
   debugInfo: ModuleDebugInfo[];
   scripts: WrittenScripts;
   threadDb: string[];
+  /** gdb commands that place modules the core does not let gdb place (empty: gdb places them all). */
+  placement: readonly string[];
 }
 
 
@@ -125,7 +127,7 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     lldbTriple: lldbTriple(summary.arch, summary.byteOrder, summary.os),
     placement: placement.commands,
   });
-  const report: ReplayReport = { bundle: path.resolve(bundle), prepared, summary, executable: exe?.path ?? null, buildIds: checks, debugInfo, scripts, threadDb };
+  const report: ReplayReport = { bundle: path.resolve(bundle), prepared, summary, executable: exe?.path ?? null, buildIds: checks, debugInfo, scripts, threadDb, placement: placement.commands };
   const mismatches = checks.filter((c) => c.status === 'mismatch');
 
   if (!runsGdb) {
@@ -182,7 +184,9 @@ export function reportJson(r: ReplayReport, batch?: BatchResult): { [key: string
     dir: p.dir,
     extractedDir: p.root,
     reused: p.reused,
-    scripts: { gdb: r.scripts.gdb, lldb: r.scripts.lldb },
+    scripts: { gdb: r.scripts.gdb, lldb: r.scripts.lldb, cwd: r.scripts.cwd },
+    architecture: r.summary.arch,
+    placement: [...r.placement],
     executable: r.executable,
     core: { path: path.join(p.root, p.manifest.core.bundlePath), originalPath: p.manifest.core.originalPath },
     signal: signalLine(r.summary),
@@ -236,6 +240,7 @@ export function formatReport(r: ReplayReport): string {
     else L.push(`  ${d.status.padEnd(12)} ${d.hint}`);
   }
   const notes = [...p.state.notes, ...p.manifest.warnings.map((w) => `collect: ${w}`)];
+  if (r.placement.length) notes.push(`the core does not let gdb place every module (no program headers or link_map in it): the script gives the addresses from the module table (${r.placement.filter((c) => c !== 'sharedlibrary').length} command(s))`);
   if (r.threadDb.length) notes.push(`gdb will load the bundle's libthread_db (native code from the bundle; use --host-thread-db to use this machine's instead)`);
   if (notes.length) {
     L.push('', 'notes:');
