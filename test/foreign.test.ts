@@ -112,6 +112,16 @@ describe.skipIf(skip)('qemu-aarch64 cores (no NT_FILE, no ELF headers in memory)
     expect(run.stderr).toContain('the bundle is NOT exact');
   });
 
+  it('-e naming a program of another architecture: named, not bundled, not exact', async () => {
+    const run = await corepack(['collect', cores.get('nopie')!, '--root', g.root, '-e', '/bin/true', '-o', path.join(g.top, 'wrongarch.tbz2'), '--json']);
+    expect(run.exitCode, run.stderr).toBe(4);
+    const j = JSON.parse(run.stdout);
+    const exe = j.files.find((f: { role: string }) => f.role === 'executable');
+    expect(exe).toMatchObject({ status: 'wrong-architecture', bundled: false });
+    expect(exe.message).toMatch(/is for another machine \(e_machine 62, the core's is 183\)/);
+    expect(j.warnings.join('\n')).toMatch(/the executable file is for another machine/);
+  });
+
   it('gdb-multiarch alone cannot place the PIE (frames are ??): the control for the next test', async () => {
     const dir = path.join(g.top, 'replay-pie');
     const r = await execa(
