@@ -10,6 +10,7 @@ import { hasControlChar, hasLineBreaker, hex } from '../src/util/text.js';
 import { errnoReason, InterruptedError, OutputWriteError } from '../src/util/errors.js';
 import { crc32File } from '../src/util/digest.js';
 import { lastAtOrBelow } from '../src/util/search.js';
+import { resolveInRoot, RootResolveError } from '../src/util/rootfs.js';
 
 let work: string;
 beforeAll(async () => {
@@ -116,5 +117,29 @@ describe('lastAtOrBelow', () => {
       sorted.forEach((v, i) => { if (v <= at) linear = i; });
       expect(lastAtOrBelow(sorted, key, at)).toBe(linear);
     }
+  });
+});
+
+describe('paths resolved inside a root (collect --root)', () => {
+  it('follows absolute and relative links inside the root, clamps "..", and never reaches the host\'s file', async () => {
+    const root = await fs.realpath(await fs.mkdtemp(path.join(work, 'root-')));
+    await fs.mkdir(path.join(root, 'usr/lib/x86_64-linux-gnu'), { recursive: true });
+    await fs.writeFile(path.join(root, 'usr/lib/x86_64-linux-gnu/libz.so.1.2.13'), 'container zlib');
+    await fs.symlink('usr/lib', path.join(root, 'lib')); // Debian's merged /usr, relative
+    await fs.symlink('libz.so.1.2.13', path.join(root, 'usr/lib/x86_64-linux-gnu/libz.so.1'));
+    await fs.mkdir(path.join(root, 'lib64-dir'));
+    await fs.symlink('/lib/x86_64-linux-gnu/libz.so.1', path.join(root, 'lib64-dir/abs')); // absolute: restarts at the root
+    await fs.symlink('../../../../../../etc/passwd', path.join(root, 'lib64-dir/escape'));
+    await fs.symlink('loop', path.join(root, 'loop'));
+
+    const r = await resolveInRoot(root, '/lib64-dir/abs');
+    expect(r).toEqual({ guest: '/usr/lib/x86_64-linux-gnu/libz.so.1.2.13', host: path.join(root, 'usr/lib/x86_64-linux-gnu/libz.so.1.2.13') });
+    expect((await resolveInRoot(root, '/lib/x86_64-linux-gnu/../x86_64-linux-gnu/libz.so.1')).guest).toBe('/usr/lib/x86_64-linux-gnu/libz.so.1.2.13');
+    // "../../.." stops at the root: /etc/passwd inside it, which does not exist, not the host's.
+    await expect(resolveInRoot(root, '/lib64-dir/escape')).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(resolveInRoot(root, '/loop')).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(resolveInRoot(root, '/usr/lib/x86_64-linux-gnu/libz.so.1/x')).rejects.toBeInstanceOf(RootResolveError);
+    // With / as the root it is realpath: the link's absolute target is the host's zlib (zlib1g, in .ci/run).
+    expect((await resolveInRoot('/', path.join(root, 'lib64-dir/abs'))).guest).toBe(await fs.realpath(path.join(root, 'lib64-dir/abs')));
   });
 });
