@@ -93,7 +93,8 @@ class SymlinkIndex {
         .map(async (e) => {
           const link = posix.join(dir, e.name);
           try {
-            const target = (await resolveInRoot(this.root, link)).guest;
+            // realpath for this machine's own root: one call per link in libdirs of thousands.
+            const target = this.root === '/' ? await realpath(link) : (await resolveInRoot(this.root, link)).guest;
             const list = out.get(target) ?? [];
             list.push(link);
             out.set(target, list);
