@@ -64,6 +64,8 @@ describe.skipIf(skip)('qemu-aarch64 cores (no NT_FILE, no ELF headers in memory)
     const bare = await corepack(['inspect', core, '--json']);
     expect(bare.exitCode, bare.stderr).toBe(0);
     expect(JSON.parse(bare.stdout).modules).toEqual([]);
+    // Not silently: the user is told what would complete the picture.
+    expect(JSON.parse(bare.stdout).warnings.join('\n')).toMatch(/program headers \(AT_PHDR 0x[0-9a-f]+\) are not in the core.*pass -e EXE, and --root DIR/);
 
     const run = await corepack(['inspect', core, '--root', g.root, '--json']);
     expect(run.exitCode, run.stderr).toBe(0);

@@ -19,6 +19,7 @@
  */
 import type { ByteOrder, ElfClass } from '../elf/decoder.js';
 import { PT } from '../elf/constants.js';
+import { hex } from '../util/text.js';
 import type { ElfFile } from '../elf/file.js';
 import { imageFromFile, readImageFromMemory, type FileImage, type MemoryImage } from './image.js';
 import { findRDebug, missingNamesWarning, walkLinkMap, type LinkMapEntry } from './linkmap.js';
@@ -152,6 +153,12 @@ class ModuleBuilder {
     const execfnPtr = this.aux('AT_EXECFN') ?? this.aux('AT_EXECPATH');
     this.execfn = execfnPtr ? await memory.readCString(execfnPtr, 4096) : undefined;
     if (!this.exeAux.progs) await this.executableFromFile();
+    const phdr0 = this.aux('AT_PHDR');
+    if (!this.exeAux.progs && phdr0 !== undefined && !this.input.files) {
+      this.warnings.push(
+        `the executable's program headers (AT_PHDR ${hex(phdr0)}) are not in the core (written by qemu-user or another dumper that leaves file pages out): pass -e EXE, and --root DIR for a container or qemu -L root, so the files complete the module list`,
+      );
+    }
     if (!this.exe && this.execfn) this.exe = this.candidates.find((c) => c.path === this.execfn);
     if (this.exe) this.exe.kind = 'executable';
     const interp = this.candidates.find((c) => c !== this.exe && this.isInterpreter(c));
