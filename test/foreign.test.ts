@@ -124,6 +124,20 @@ describe.skipIf(skip)('qemu-aarch64 cores (no NT_FILE, no ELF headers in memory)
     expect(j.warnings.join('\n')).toMatch(/the executable file is for another machine/);
   });
 
+  it('a link_map name that resolves to no file (a plugin dlopen()ed as ./libplugin.so, no NT_FILE to say which): named, exit 4', async () => {
+    const run = path.join(g.cwd, 'relative');
+    await fs.mkdir(run, { recursive: true });
+    await fs.copyFile(path.join(g.root, g.plugin), path.join(run, 'libplugin.so'));
+    // qemu resolves the guest's relative name against its own working directory.
+    const core = await qemuCore(AARCH64, g, g.exes['xcrash-pie']!, ['./libplugin.so'], run);
+    const c = await corepack(['collect', core, '--root', g.root, '-o', path.join(g.top, 'relative.tbz2'), '--json']);
+    expect(c.exitCode, c.stderr).toBe(4);
+    const j = JSON.parse(c.stdout);
+    expect(j.exact).toBe(false);
+    expect(j.gaps).toEqual([expect.stringMatching(/^the loader had "\.\/libplugin\.so" loaded \(at 0x[0-9a-f]+\), a relative name no mapping in the core resolves/)]);
+    expect(j.files.every((f: { status: string }) => f.status === 'ok')).toBe(true);
+  });
+
   it('gdb-multiarch alone cannot place the PIE (frames are ??): the control for the next test', async () => {
     const dir = path.join(g.top, 'replay-pie');
     const r = await execa(

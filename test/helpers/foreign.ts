@@ -112,9 +112,10 @@ export async function buildGuestRoot(arch: GuestArch): Promise<GuestRoot> {
   return { top, root, cwd, exes, lib: '/opt/app/lib/libxfoo.so.1', plugin: '/opt/app/plugins/libplugin.so' };
 }
 
-/** Runs `exe` (a host path inside g.root) under qemu -L g.root until it crashes; returns the guest's core. */
-export async function qemuCore(arch: GuestArch, g: GuestRoot, exe: string, args: string[]): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(g.cwd, 'run-'));
+/** Runs `exe` (a host path inside g.root) under qemu -L g.root, in `cwd` or a fresh directory, until it crashes; returns the guest's core. */
+export async function qemuCore(arch: GuestArch, g: GuestRoot, exe: string, args: string[], cwd?: string): Promise<string> {
+  // A fresh directory per run unless the caller chose one (a plugin to dlopen by a relative name is there).
+  const dir = cwd ?? (await fs.mkdtemp(path.join(g.cwd, 'run-')));
   const r = await execa(
     'bash',
     ['-c', 'ulimit -c unlimited; echo 0 > /proc/self/coredump_filter; exec "$@"', 'bash', arch.qemu, '-L', g.root, exe, ...args],
