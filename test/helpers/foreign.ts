@@ -44,6 +44,15 @@ export const AARCH64: GuestArch = {
   loader: 'ld-linux-aarch64.so.1',
 };
 
+/** Big-endian, and qemu-s390x places a PIE at 0x4000000000. */
+export const S390X: GuestArch = {
+  arch: 's390x',
+  cc: 's390x-linux-gnu-gcc',
+  qemu: 'qemu-s390x',
+  sysroot: '/usr/s390x-linux-gnu',
+  loader: 'ld64.so.1',
+};
+
 export async function which(program: string): Promise<string | undefined> {
   const r = await execa('sh', ['-c', 'command -v "$1"', 'sh', program], { reject: false });
   return r.exitCode === 0 ? String(r.stdout).trim() : undefined;
