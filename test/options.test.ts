@@ -3,7 +3,7 @@
  * paths resolved there, bad values refused there with the option named.
  */
 import { describe, expect, it } from 'vitest';
-import { normalizeCollectOptions, normalizeReplayOptions } from '../src/cli/options.js';
+import { normalizeCollectOptions, normalizeGdbArgs, normalizeReplayOptions } from '../src/cli/options.js';
 import { normalizeInspectOptions } from '../src/cli/inspect.js';
 import { BadOptionError } from '../src/util/errors.js';
 import { DEFAULT_DEBUG_DIR } from '../src/util/debugfiles.js';
@@ -90,5 +90,17 @@ describe('inspect options', () => {
   it('--json defaults to false', () => {
     expect(normalizeInspectOptions({})).toEqual({ json: false });
     expect(normalizeInspectOptions({ json: true })).toEqual({ json: true });
+  });
+});
+
+describe('gdb arguments after --', () => {
+  it('script files named by relative paths become absolute against the directory corepack started in', () => {
+    expect(normalizeGdbArgs(['-x', 'a.gdb', '--command=b/c.gdb', '-ix', '/abs.gdb', '-init-command', 'i.gdb'], '/home/dev')).toEqual([
+      '-x', '/home/dev/a.gdb', '--command=/home/dev/b/c.gdb', '-ix', '/abs.gdb', '-init-command', '/home/dev/i.gdb',
+    ]);
+  });
+  it('commands and other options are passed as they are', () => {
+    const args = ['-ex', 'source x.gdb', '-batch', '--nx', '-x'];
+    expect(normalizeGdbArgs(args, '/home/dev')).toEqual(args);
   });
 });

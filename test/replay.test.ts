@@ -200,6 +200,16 @@ describe('the replay directory', () => {
     expect(stray.stderr).toMatch(/arguments for gdb go after --/);
   });
 
+  it('a gdb script after -- named by a relative path is read from where corepack was started, though gdb runs in an empty directory', async () => {
+    const { dir } = ok('segv-main');
+    const userDir = await fs.mkdtemp(path.join(os.tmpdir(), 'corepack-user-'));
+    await fs.writeFile(path.join(userDir, 'mine.gdb'), 'echo @@mine@@\\n\n');
+    const run = await corepack(['replay', bundles.get('segv-main')!, '--batch', '--dir', dir, '--', '-x', 'mine.gdb', '--command=./mine.gdb'], { cwd: userDir });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout.match(/@@mine@@/g)).toHaveLength(2);
+    await fs.rm(userDir, { recursive: true, force: true });
+  });
+
   it('--json without --batch: the report for machines, reusing the extraction, gdb not started', async () => {
     const { dir } = ok('segv-main');
     const run = await corepack(['replay', bundles.get('segv-main')!, '--json', '--dir', dir], { env: { DEBUGINFOD_URLS: 'http://127.0.0.1:9/' } });

@@ -117,7 +117,7 @@ Examples:
         'report debug info, write gdb and lldb scripts, and start gdb with the customer\'s own executable and libraries.',
     )
     .argument('<bundle>', 'the bundle (.tbz2, .tar.gz, .tar.zst; compression is detected from the content)')
-    .argument('[gdb-args...]', 'arguments for gdb, after --')
+    .argument('[gdb-args...]', 'arguments for gdb, after -- (gdb runs in an empty directory, DIR/.corepack/cwd; -x FILE is made absolute against this one)')
     .option('--dir <dir>', 'extract into DIR (default: a cache directory per bundle under $XDG_CACHE_HOME/corepack/bundles, reused next time)')
     .option('--batch', 'no interactive gdb: print the signal, the crashed thread, the shared libraries and every thread\'s backtrace on stdout')
     .option('--json', 'print a JSON report on stdout instead of the text report; without --batch, gdb is not started')
@@ -154,8 +154,8 @@ Examples:
         throw new UsageError(`unexpected argument ${JSON.stringify(gdbArgs[0])}`, 'arguments for gdb go after --, e.g. corepack replay BUNDLE -- -ex "info registers"');
       }
       const { replayCommand } = await import('./replay.js');
-      const { normalizeReplayOptions } = await import('./options.js');
-      process.exitCode = await replayCommand(bundle, gdbArgs, normalizeReplayOptions(flags));
+      const { normalizeGdbArgs, normalizeReplayOptions } = await import('./options.js');
+      process.exitCode = await replayCommand(bundle, normalizeGdbArgs(gdbArgs), normalizeReplayOptions(flags));
     });
 
   return program;

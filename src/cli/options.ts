@@ -103,3 +103,32 @@ export function normalizeReplayOptions(flags: ReplayFlags, env: NodeJS.ProcessEn
     debuginfod: Boolean(env.DEBUGINFOD_URLS?.trim()),
   };
 }
+
+/** gdb's options that name a script file: `-x FILE`, `--command=FILE`, `-ix FILE`, … (one or two dashes). */
+const GDB_FILE_OPTIONS = new Set(['x', 'command', 'ix', 'init-command']);
+
+/**
+ * The arguments after `--`, for gdb. gdb runs in an empty directory inside
+ * the replay directory (so that a relative link_map name cannot reach a file
+ * of the developer's), so a script named by a relative path is made absolute
+ * against the directory corepack was started in, where the user meant it.
+ */
+export function normalizeGdbArgs(args: readonly string[], cwd: string = process.cwd()): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const m = /^--?([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (m && GDB_FILE_OPTIONS.has(m[1]!)) {
+      if (m[2] !== undefined) {
+        out.push(`${arg.slice(0, arg.indexOf('='))}=${path.resolve(cwd, m[2])}`);
+        continue;
+      }
+      if (i + 1 < args.length) {
+        out.push(arg, path.resolve(cwd, args[++i]!));
+        continue;
+      }
+    }
+    out.push(arg);
+  }
+  return out;
+}
