@@ -91,3 +91,40 @@ export class FileChangedError extends Error {
     return FileChangedError.what(this.file, this.how);
   }
 }
+
+/** What is wrong with one part of a split bundle (collect --split), or with the set's index. */
+export type PartProblem = 'missing' | 'damaged' | 'foreign';
+
+/**
+ * A split bundle cannot be joined: a part is missing, damaged (size or
+ * sha256 not what the index says) or the index itself is missing or bad.
+ * The message names the file: "part 3 of 4 is missing: core.123.tbz2.003".
+ */
+export class PartSetError extends Error {
+  override readonly name = 'PartSetError';
+  constructor(
+    /** The file to blame (a part, or the index). */
+    readonly file: string,
+    /** What is wrong, a sentence that stands alone. */
+    readonly reason: string,
+    /** 1-based part number, or null when the index is to blame. */
+    readonly part: number | null = null,
+    /** Parts in the set, when known. */
+    readonly count: number | null = null,
+    options?: ErrorOptions,
+  ) {
+    super(reason, options);
+  }
+}
+
+/** collect --split would need more parts than the three-digit suffix allows. */
+export class TooManyPartsError extends Error {
+  override readonly name = 'TooManyPartsError';
+  constructor(
+    readonly output: string,
+    readonly partSize: number,
+    readonly maxParts: number,
+  ) {
+    super(`cannot write ${output}: --split ${partSize} bytes would make more than ${maxParts} parts; no bundle was written`);
+  }
+}

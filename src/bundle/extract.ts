@@ -40,11 +40,12 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { abortReason, NotEnoughSpaceError } from '../util/errors.js';
-import { NotABundleError } from './errors.js';
+import { NotABundleError, PartSetError } from './errors.js';
 import { codecFor, detectFormat, type Format } from './formats.js';
 import { MANIFEST_NAME, type Manifest } from './manifest.js';
 import { parseChecksums } from './checksums.js';
 import { decompressFrom, type CompressedSource } from './sink.js';
+import { openLayeredSource, type SourceOptions } from './source.js';
 import {
   BUDGET_BEFORE_MANIFEST,
   budgetAfterManifest,
@@ -98,7 +99,7 @@ export interface StagedBundle {
   discard(): Promise<void>;
 }
 
-export interface StageOptions {
+export interface StageOptions extends SourceOptions {
   /** Absolute cap on decompressed bytes. */
   maxBytes?: number;
   /** Aborting stops the decompressor and removes what was written. */
@@ -131,6 +132,15 @@ async function checkFreeSpace(dir: string, need: number): Promise<void> {
  * after removing everything it wrote.
  */
 export async function stageBundle(bundlePath: string, targetDir: string, opts: StageOptions = {}): Promise<StagedBundle | null> {
+  // A split set or an encrypted bundle comes through its byte layers (source.ts) as a stream.
+  const layered = await openLayeredSource(bundlePath, opts);
+  if (layered) {
+    try {
+      return await stageBundleFrom({ stream: layered.stream }, bundleFormat(layered.head, bundlePath), targetDir, opts);
+    } finally {
+      layered.stream.destroy();
+    }
+  }
   const fh = await fs.open(bundlePath, 'r');
   try {
     return await stageFrom(fh, bundlePath, targetDir, opts);
@@ -143,12 +153,15 @@ async function stageFrom(fh: fs.FileHandle, bundlePath: string, targetDir: strin
   // A positional read: the file offset stays at 0 for the decompressor, which reads the descriptor itself.
   const head = Buffer.alloc(512);
   const headLen = (await fh.read(head, 0, 512, 0)).bytesRead;
-  const format = detectFormat(head.subarray(0, headLen));
-  const plainTar = format === undefined && headLen === 512 && head.toString('latin1', 257, 262) === 'ustar';
-  if (format === undefined && !plainTar) {
-    throw new NotABundleError(bundlePath, 'neither bzip2, gzip, zstd nor tar data');
-  }
-  return stageBundleFrom({ fd: fh.fd }, format ?? 'tar', targetDir, opts);
+  return stageBundleFrom({ fd: fh.fd }, bundleFormat(head.subarray(0, headLen), bundlePath), targetDir, opts);
+}
+
+/** The compression the first bytes of a bundle show, 'tar' for a plain tar; anything else is refused. */
+function bundleFormat(head: Buffer, bundlePath: string): Format | 'tar' {
+  const format = detectFormat(head);
+  if (format) return format;
+  if (head.length === 512 && head.toString('latin1', 257, 262) === 'ustar') return 'tar';
+  throw new NotABundleError(bundlePath, 'neither bzip2, gzip, zstd nor tar data');
 }
 
 /**
@@ -413,7 +426,8 @@ async function extractInto(
   });
   output.on('error', (err: Error) => fail(refuse(`cannot read it: ${err.message}`)));
   stream.done.catch((err: unknown) =>
-    fail(codec ? refuse(`the compressed data is truncated or corrupt (${(err as Error).message})`, null, { cause: err }) : refuse(`cannot read it: ${(err as Error).message}`, null, { cause: err })),
+    // A layer in front (split parts, decryption) names its own failure.
+    err instanceof PartSetError ? fail(err) : fail(codec ? refuse(`the compressed data is truncated or corrupt (${(err as Error).message})`, null, { cause: err }) : refuse(`cannot read it: ${(err as Error).message}`, null, { cause: err })),
   );
 
   try {

@@ -7,14 +7,18 @@
  */
 import { open } from 'node:fs/promises';
 import { Parser, type ReadEntry } from 'tar';
-import { NotABundleError } from './errors.js';
+import { NotABundleError, PartSetError } from './errors.js';
 import { codecFor, type Format } from './formats.js';
 import type { Manifest } from './manifest.js';
 import { decompressFrom, type Decompressed } from './sink.js';
+import { openLayeredSource, type SourceOptions } from './source.js';
 import { decideEntry, manifestFromBytes, type ExtractionSoFar } from './policy.js';
 
-export async function readBundleManifest(path: string, format: Format): Promise<Manifest> {
+export async function readBundleManifest(path: string, format: Format, opts: SourceOptions = {}): Promise<Manifest> {
   const codec = await codecFor(format, 'decompress');
+  // A split set or an encrypted bundle comes through its byte layers (source.ts) as a stream.
+  const layered = await openLayeredSource(path, opts);
+  if (layered) return readManifestFrom(decompressFrom(codec, { stream: layered.stream }), path);
   const fh = await open(path, 'r');
   try {
     return await readManifestFrom(decompressFrom(codec, { fd: fh.fd }), path);
@@ -70,6 +74,10 @@ export async function readManifestFrom(cs: Decompressed, path: string): Promise<
       parser.on('error', (err: Error) => reject(bad(err.message)));
       parser.on('end', () => reject(bad('it holds no entries')));
       cs.output.on('error', (err: Error) => reject(bad(err.message)));
+      // A layer in front (split parts, decryption) that fails names its own failure.
+      cs.done.catch((err: unknown) => {
+        if (err instanceof PartSetError) reject(err);
+      });
       cs.output.pipe(parser as unknown as NodeJS.WritableStream);
     });
   } finally {

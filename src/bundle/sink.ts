@@ -106,9 +106,17 @@ export function decompressFrom(codec: Codec | undefined, source: CompressedSourc
     const cs = codec.stream();
     source.stream.pipe(cs.input!);
     cs.input!.on('error', () => undefined); // EPIPE when the decompressor dies: reported by `done`
+    // A layer that fails (a damaged part, a failed decryption) says why better than the decompressor would.
+    const sourceFailed = new Promise<never>((_, reject) =>
+      source.stream.on('error', (err) => {
+        reject(err);
+        cs.kill();
+      }),
+    );
+    sourceFailed.catch(() => undefined);
     return {
       output: cs.output!,
-      done: cs.done,
+      done: Promise.race([sourceFailed, cs.done]),
       kill: () => {
         destroy();
         cs.kill();

@@ -40,6 +40,7 @@ export async function collectCommand(named: string | undefined, flags: CollectFl
 export function resultJson(r: CollectResult): object {
   return {
     output: r.output,
+    written: r.files,
     size: r.size,
     format: r.format,
     compressor: r.compressor,
@@ -77,7 +78,11 @@ export function formatResult(r: CollectResult): string {
   const lines: string[] = [];
   const bundled = m.files.filter((f) => f.bundlePath !== null);
   const extra = m.files.filter((f) => f.role === 'debug');
-  lines.push(`wrote ${r.output} (${humanBytes(r.size)}, ${r.format} via ${r.compressor})`);
+  if (r.files.length > 1) {
+    const index = r.files[r.files.length - 1]!;
+    lines.push(`wrote ${r.files.length - 1} parts ${basename(r.files[0]!)} … ${basename(r.files[r.files.length - 2]!)} and their index ${basename(index)} (${humanBytes(r.size)} in all, ${r.format} via ${r.compressor})`);
+    lines.push(`  attach all ${r.files.length} files to the ticket: the index lets replay name a part that is missing or damaged`);
+  } else lines.push(`wrote ${r.output} (${humanBytes(r.size)}, ${r.format} via ${r.compressor})`);
   lines.push(`  core ${basename(m.core.originalPath)} (${humanBytes(m.core.size)}${m.origin && m.origin.form !== 'raw' ? `, unpacked from ${m.origin.form}` : ''}), ${bundled.length} files, ${m.links.length} alias links`);
   if (m.miniCore) lines.push(`  mini core (--stacks-only): ${m.miniCore.ranges.length} ranges, ${humanBytes(m.miniCore.bytes)} of the ${humanBytes(m.miniCore.cutFrom.size)} core's memory kept, no heap; the manifest lists every range and why`);
   if (m.executable?.chosenBy === 'core') lines.push(`  executable taken from the core: ${m.executable.path} (pass -e to choose another)`);

@@ -23,6 +23,8 @@ import {
   FileChangedError,
   ManifestError,
   NotABundleError,
+  PartSetError,
+  TooManyPartsError,
   UnsafeBundleError,
 } from '../bundle/errors.js';
 import { BundleVerifyError, GdbFailedError, UnsafeScriptPathError } from '../replay/errors.js';
@@ -68,6 +70,9 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
   rule(ManifestError, EXIT.BAD_INPUT),
   rule(BundledCoreError, EXIT.BAD_INPUT),
   rule(UnsafeScriptPathError, EXIT.BAD_INPUT),
+  // A split bundle with a part missing or damaged, or without its index: ask for the file named.
+  rule(PartSetError, EXIT.BAD_INPUT, (e: PartSetError) => (e.part !== null ? `ask for ${e.file.split('/').pop()} again; nothing was extracted` : undefined)),
+  rule(TooManyPartsError, EXIT.USAGE, () => 'pass a larger --split size'),
   // A stored core (compressed, an apport report, an ABRT directory) that holds no usable core.
   rule(CoreInputError, EXIT.BAD_INPUT),
   rule(NoCoreFoundError, EXIT.BAD_INPUT, () => 'run corepack list to see the cores found, or name the core'),

@@ -4,9 +4,10 @@
  */
 import { locate, moduleLabel, summaryJson } from '../core/json.js';
 import type { CoreSummary } from '../core/model.js';
-import { realpath, stat } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { sniffBundle } from '../bundle/magic.js';
+import { sniffBundleSource, storedSize } from '../bundle/source.js';
+import { PartSetError } from '../bundle/errors.js';
 import { isExact, type Manifest } from '../bundle/manifest.js';
 import { hex } from '../util/text.js';
 import { signalText } from './signal-text.js';
@@ -37,14 +38,18 @@ export function normalizeInspectOptions(flags: InspectFlags, cwd: string = proce
 export async function inspectCommand(corePath: string, opts: InspectOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   // A bundle describes itself: show its manifest without unpacking it.
   // A directory (ABRT) or a missing file: locateCore below names it.
-  const format = await sniffBundle(corePath).catch(() => undefined);
+  // Any part of a split bundle too (source.ts joins them); a missing or damaged part is named here.
+  const format = await sniffBundleSource(corePath).catch((err: unknown) => {
+    if (err instanceof PartSetError) throw err;
+    return undefined;
+  });
   // systemd-coredump's .zst cores share the bundles' compressions: the plain content decides.
   if (format && !(await isCompressedCore(corePath))) {
     // Loaded only for bundles: reading a core needs none of the tar machinery.
     const { readBundleManifest } = await import('../bundle/peek.js');
     const manifest = await readBundleManifest(corePath, format);
     if (opts.json) out.write(`${JSON.stringify(manifest, null, 2)}\n`);
-    else out.write(formatBundle(manifest, corePath, format, (await stat(corePath)).size));
+    else out.write(formatBundle(manifest, corePath, format, await storedSize(corePath)));
     return 0;
   }
   // Compressed cores, apport reports and ABRT directories: unpacked to a temporary file, removed on every exit path.

@@ -69,6 +69,7 @@ Examples:
     .option('-o, --output <bundle>', 'bundle to write; the extension picks the format: .tbz2/.tar.bz2, .tar.gz/.tgz, .tar.zst/.tzst (default: <core>.tbz2)')
     .option('--with-debug', 'also bundle separate debug files found for the build IDs (under --debug-dir: .build-id/, and by .gnu_debuglink)')
     .option('--debug-dir <dir>', `where --with-debug looks for .build-id/ (default: ${DEFAULT_DEBUG_DIR})`)
+    .option('--split <size>', 'write the bundle as parts NAME.001, NAME.002, … of at most SIZE bytes (K, M, G: powers of 1024), plus the index NAME-parts.sha256; attach them all')
     .option('--json', 'print the result (path, size, per-file status) as JSON on stdout')
     .option('--stacks-only', 'bundle a mini core instead of the core: the threads\' stacks, registers and loader state, no heap (small enough for a ticket; the manifest lists every range kept)')
     .option('--stack-cap <size>', 'with --stacks-only: keep at most SIZE bytes of each stack, the innermost (crashing) frames (e.g. 256K, 1M; default: whole stacks)')
@@ -77,6 +78,7 @@ Examples:
       `
 Examples:
   $ npx corepack collect core.1234 -e /opt/app/bin/server
+  $ npx corepack collect core.1234 --split 25M          # core.1234.tbz2.001, .002, … and core.1234.tbz2-parts.sha256
   $ npx corepack collect core.1234 -o ticket-4711.tar.zst
   $ npx corepack collect core.1234 --stacks-only      # no heap: a few hundred KB
   $ npx corepack collect core.1234 --with-debug --json > collect.json
@@ -116,7 +118,7 @@ Examples:
       'Debug a bundle made by collect: extract it safely, verify every file (sha256) and build ID against the core, ' +
         'report debug info, write gdb and lldb scripts, and start gdb with the customer\'s own executable and libraries.',
     )
-    .argument('<bundle>', 'the bundle (.tbz2, .tar.gz, .tar.zst; compression is detected from the content)')
+    .argument('<bundle>', 'the bundle (.tbz2, .tar.gz, .tar.zst; compression is detected from the content), or any part of a split one (NAME.001, …)')
     .argument('[gdb-args...]', 'arguments for gdb, after -- (gdb runs in an empty directory, DIR/.corepack/cwd; -x FILE is made absolute against this one)')
     .option('--dir <dir>', 'extract into DIR (default: a cache directory per bundle under $XDG_CACHE_HOME/corepack/bundles, reused next time)')
     .option('--batch', 'no interactive gdb: print the signal, the crashed thread, the shared libraries and every thread\'s backtrace on stdout')

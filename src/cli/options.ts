@@ -11,6 +11,8 @@ import { BadOptionError } from '../util/errors.js';
 import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
 import { DEFAULT_EXTENSION, formatForName, supportedExtensions } from '../bundle/formats.js';
 import type { CollectOptions } from '../collect/collect.js';
+import type { OutputLayers } from '../bundle/output.js';
+import { MIN_PART_SIZE, parseSize } from '../bundle/split.js';
 import { checkReplayDir } from '../replay/script.js';
 import { withoutStoredSuffix } from '../input/form.js';
 
@@ -22,6 +24,8 @@ export interface CollectFlags {
   withDebug?: boolean | undefined;
   debugDir?: string | undefined;
   json?: boolean | undefined;
+  /** --split SIZE: parts of at most SIZE bytes (K, M, G suffixes). */
+  split?: string | undefined;
   /** --latest [NAME]: the newest core `list` finds, of executable NAME if a string (resolved before normalising). */
   latest?: boolean | string | undefined;
   stacksOnly?: boolean | undefined;
@@ -45,8 +49,9 @@ export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: 
   if (out === corePath) throw new BadOptionError('-o', output, 'the output would overwrite the core', 'choose another -o name');
   if (stackCap !== undefined && !stacksOnly) throw new BadOptionError('--stack-cap', stackCap, '--stack-cap applies to mini cores only', 'add --stacks-only');
   const miniCore = stacksOnly ? { stackCap: stackCap === undefined ? null : parseStackCap(stackCap) } : null;
+  const layers: OutputLayers = { splitBytes: flags.split === undefined ? null : splitBytes(flags.split) };
   return {
-    collect: { core: corePath, executable: exe === undefined ? null : path.resolve(cwd, exe), root: root === undefined ? null : path.resolve(cwd, root), output: out, format, withDebug, debugDir: path.resolve(cwd, debugDir), miniCore },
+    collect: { core: corePath, executable: exe === undefined ? null : path.resolve(cwd, exe), root: root === undefined ? null : path.resolve(cwd, root), output: out, format, withDebug, debugDir: path.resolve(cwd, debugDir), miniCore, layers },
     json,
   };
 }
@@ -62,6 +67,14 @@ export function parseStackCap(text: string): number {
   if (!Number.isSafeInteger(bytes)) throw new BadOptionError('--stack-cap', text, `--stack-cap ${text} is not a size`, 'give bytes, or a number with K, M or G (e.g. 256K)');
   if (bytes < MIN_STACK_CAP) throw new BadOptionError('--stack-cap', text, `--stack-cap ${text} is smaller than ${MIN_STACK_CAP} bytes`, 'a useful cap keeps a few frames: 64K or more');
   return bytes;
+}
+
+/** --split's SIZE in bytes: at least MIN_PART_SIZE. */
+function splitBytes(text: string): number {
+  const n = parseSize(text);
+  if (n === undefined) throw new BadOptionError('--split', text, `--split takes a size such as 25M, not ${JSON.stringify(text)}`, 'pass a number of bytes with an optional K, M or G (powers of 1024), e.g. --split 25M');
+  if (n < MIN_PART_SIZE) throw new BadOptionError('--split', text, `--split ${text} is smaller than the smallest part, ${MIN_PART_SIZE} bytes`, 'pass a larger size, e.g. --split 25M');
+  return n;
 }
 
 /** `replay`'s flags as commander hands them over. */

@@ -17,6 +17,7 @@ import { RootDirectoryError } from './errors.js';
 import { formatChecksums } from '../bundle/checksums.js';
 import { FileChangedError, TarWriter } from '../bundle/create.js';
 import { compressTo, outputErrnoOf } from '../bundle/sink.js';
+import { hasLayers, openBundleOutput, type OutputLayers } from '../bundle/output.js';
 import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
 import { planBundle, type PlannedFile } from './plan.js';
@@ -44,6 +45,8 @@ export interface CollectOptions {
   withDebug: boolean;
   /** Where --with-debug looks for .build-id/ and debuglink targets, absolute. */
   debugDir: string;
+  /** The byte layers between the compressor and the disk (--split). */
+  layers: OutputLayers;
   /**
    * Where and in what form the core was found (src/input) when `core` is a
    * plain copy unpacked from it: named in the manifest, and the source of
@@ -62,8 +65,11 @@ export interface CollectHooks {
 }
 
 export interface CollectResult {
+  /** The bundle written; for a split set its first part. */
   output: string;
-  /** Bundle size in bytes (compressed). */
+  /** Every file written: the bundle, or a split set's parts and then its index. */
+  files: string[];
+  /** Bundle size in bytes (compressed; a split set's parts together). */
   size: number;
   format: Format;
   compressor: string;
@@ -209,13 +215,20 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
 
   const dir = dirname(output);
   await removeStaleTemporaries(dir);
-  const tmp = join(dir, `.${basename(output)}${TMP_MARK}${process.pid}`);
+  const tempFor = (final: string): string => join(dir, `.${basename(final)}${TMP_MARK}${process.pid}`);
+  const tmp = tempFor(output);
   const sums = new Map<string, string>();
-  // The compressor writes the temporary file itself (compressTo): no relay of compressed bytes through Node.
-  const file = await open(tmp, 'wx', 0o644).catch((err: unknown) => {
-    throw new OutputWriteError(output, errnoOf(err), undefined, { cause: err });
-  });
-  const compressed = compressTo(codec, { fd: file.fd }, signal);
+  // ONE target for the compressed bytes: the temporary file, which the compressor writes itself
+  // (compressTo: no relay through Node); or, with --split, the output's byte layers
+  // (output.ts), which write their own temporaries.
+  const layered = hasLayers(opts.layers) ? await openBundleOutput(output, opts.layers, tempFor) : null;
+  const file = layered
+    ? null
+    : await open(tmp, 'wx', 0o644).catch((err: unknown) => {
+        throw new OutputWriteError(output, errnoOf(err), undefined, { cause: err });
+      });
+  const compressed = compressTo(codec, layered ? { stream: layered.writable } : { fd: file!.fd }, signal);
+  let files: string[] = [output];
   const onAbort = (): void => compressed.abort();
   signal?.addEventListener('abort', onAbort);
   try {
@@ -223,11 +236,17 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     await writeEntries(tar);
     // If the file cannot be written (disk full, size limit) the compressor says so and exits.
     await compressed.finish();
-    await syncAndRename(file, tmp, output);
+    if (layered) {
+      await layered.written;
+      files = await layered.commit();
+    } else await syncAndRename(file!, tmp, output);
   } catch (err) {
     compressed.abort();
-    await file.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
+    if (layered) await layered.discard();
+    else {
+      await file!.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+    }
     if (signal?.aborted) throw abortReason(signal);
     // Out of space shows up wherever the next write happened to be: the compressor's own write, too.
     const code = outputErrnoOf(err);
@@ -251,8 +270,8 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     await tar.addBuffer(`${root}/${CHECKSUMS_NAME}`, Buffer.from(formatChecksums(sums)));
     await tar.finish();
   }
-  const size = (await stat(output)).size;
-  return { output, size, format: fmt.format, compressor: codec.program, manifest, checksums: sums, exact: isExact(manifest), suggestRoot: plan.suggestRoot };
+  const size = layered ? layered.size : (await stat(output)).size;
+  return { output: files[0]!, files, size, format: fmt.format, compressor: codec.program, manifest, checksums: sums, exact: isExact(manifest), suggestRoot: plan.suggestRoot };
 }
 
 /** --root, canonical: the core's paths are compared with paths resolved under it. */

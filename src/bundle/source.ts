@@ -1,0 +1,108 @@
+/**
+ * Where replay and inspect read a bundle's bytes from: the one seam between
+ * "a file the user named" and "the compressed tar stream". The file may be a
+ * plain bundle, or any part (or the index) of a split set (split.ts), whose
+ * parts are joined and checked here. Everything above this module sees only
+ * the compressed bytes, whatever layers they came through.
+ */
+import { createReadStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { Readable as ReadableStream } from 'node:stream';
+import { detectFormat, type Format } from './magic.js';
+import { findPartSet, joinParts, type PartSet } from './split.js';
+
+const READ_CHUNK = 1 << 20;
+/** Enough to recognise any compression and a plain tar's "ustar" at offset 257. */
+export const HEAD_BYTES = 512;
+
+/** How to read a bundle: nothing yet for a plain or split one. */
+export interface SourceOptions {
+  signal?: AbortSignal | undefined;
+}
+
+export interface BundleSource {
+  /** The compressed bundle's bytes, from the first. */
+  stream: Readable;
+  /** The first HEAD_BYTES (fewer for a tiny file) of `stream`, which still yields them. */
+  head: Buffer;
+  /** The split set the file belongs to, if it does. */
+  split: PartSet | undefined;
+  /** The bundle's size as stored (the parts together for a split set). */
+  size: number;
+}
+
+/** The bytes as stored: one file, or a split set's parts joined and checked. */
+async function storedBytes(file: string): Promise<{ stream: Readable; split: PartSet | undefined; size: number }> {
+  const split = await findPartSet(file);
+  if (split) return { stream: joinParts(split), split, size: split.size };
+  const st = await fs.stat(file);
+  return { stream: createReadStream(file, { highWaterMark: READ_CHUNK }), split: undefined, size: st.size };
+}
+
+/** Reads the first `n` bytes of `src` and hands back a stream that still starts with them. */
+export async function withHead(src: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
+  const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first: Buffer[] = [];
+  let len = 0;
+  let ended = false;
+  try {
+    while (len < n) {
+      const r = await it.next();
+      if (r.done) {
+        ended = true;
+        break;
+      }
+      first.push(r.value);
+      len += r.value.length;
+    }
+  } catch (err) {
+    src.destroy();
+    throw err;
+  }
+  const head = Buffer.concat(first).subarray(0, n);
+  async function* rest(): AsyncGenerator<Buffer> {
+    try {
+      yield* first;
+      if (ended) return;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    } finally {
+      src.destroy();
+    }
+  }
+  return { head, stream: ReadableStream.from(rest(), { objectMode: false, highWaterMark: READ_CHUNK }) };
+}
+
+/** Opens `file` for reading its compressed bundle bytes. */
+export async function openBundleSource(file: string, _opts: SourceOptions = {}): Promise<BundleSource> {
+  const stored = await storedBytes(file);
+  const { head, stream } = await withHead(stored.stream, HEAD_BYTES);
+  return { stream, head, split: stored.split, size: stored.size };
+}
+
+/**
+ * The bundle's bytes when they come through a layer (a split set's parts
+ * joined), or null for a plain bundle file, which the decompressor reads
+ * itself (src/bundle/sink.ts).
+ */
+export async function openLayeredSource(file: string, opts: SourceOptions = {}): Promise<BundleSource | null> {
+  if (!(await findPartSet(file))) return null;
+  return openBundleSource(file, opts);
+}
+
+/** What the first bytes of `file`'s bundle say it is, or undefined when it does not look like a bundle (a core, say). */
+export async function sniffBundleSource(file: string): Promise<Format | undefined> {
+  const src = await openBundleSource(file);
+  src.stream.destroy();
+  return detectFormat(src.head);
+}
+
+/** The bundle's size as stored: the file's, or a split set's parts together. */
+export async function storedSize(file: string): Promise<number> {
+  const split = await findPartSet(file);
+  return split ? split.size : (await fs.stat(file)).size;
+}

@@ -1,0 +1,376 @@
+/**
+ * collect --split: a bundle cut into parts that fit a ticket system's
+ * attachment limit, and joined again on the replay side.
+ *
+ * The parts are plain byte ranges (`NAME.001`, `NAME.002`, … each at most
+ * SIZE bytes), so `cat NAME.* > NAME` gives back exactly the bundle and a
+ * developer without corepack needs nothing else. Because a part carries no
+ * header of its own, a small index beside them, `NAME-parts.sha256`, says how
+ * many parts there are, how big and with which sha256: that is what lets a
+ * reader tell a lost LAST part from a truncated archive. It is in
+ * `sha256sum -c` format (facts in `#` comment lines), and its name is chosen
+ * so that `NAME.*` does not match it.
+ *
+ * This module knows bytes only: the compressed (or encrypted) bundle goes in
+ * on the writing side and comes out on the reading side; it never looks
+ * inside.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { PartSetError, TooManyPartsError } from './errors.js';
+
+/** Three-digit suffixes keep `NAME.*` in name order; more parts would break that. */
+export const MAX_PARTS = 999;
+/** Smaller parts make no sense for a ticket system and would only multiply files. */
+export const MIN_PART_SIZE = 1024;
+/** The index is a few lines per part: anything bigger is not one of ours. */
+const MAX_INDEX_BYTES = 256 * 1024;
+const INDEX_SUFFIX = '-parts.sha256';
+const INDEX_MAGIC = '# corepack split index 1';
+const READ_CHUNK = 1 << 20;
+
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** "25M" → 26214400: a count of bytes with an optional K, M or G (powers of 1024; "MiB", "MB" read the same). */
+export function parseSize(text: string): number | undefined {
+  const m = /^\s*(\d+)\s*([KMG]?)(?:i?B)?\s*$/i.exec(text);
+  if (!m) return undefined;
+  const n = Number(m[1]) * UNITS[m[2]!.toUpperCase()]!;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** `NAME.003` */
+export function partName(base: string, n: number): string {
+  return `${base}.${String(n).padStart(3, '0')}`;
+}
+
+/** `NAME-parts.sha256` */
+export function indexName(base: string): string {
+  return `${base}${INDEX_SUFFIX}`;
+}
+
+/** Sizes of the parts of a `total`-byte bundle cut every `partSize` bytes. */
+function partSizes(total: number, partSize: number): number[] {
+  const n = Math.max(1, Math.ceil(total / partSize));
+  return Array.from({ length: n }, (_, i) => (i < n - 1 ? partSize : total - (n - 1) * partSize));
+}
+
+export interface SplitIndex {
+  /** The bundle's file name (no directory). */
+  name: string;
+  partSize: number;
+  size: number;
+  sha256: string;
+  parts: Array<{ name: string; size: number; sha256: string }>;
+}
+
+export function formatIndex(ix: SplitIndex): string {
+  const lines = [
+    INDEX_MAGIC,
+    `# bundle: ${ix.name}`,
+    `# parts: ${ix.parts.length}`,
+    `# bytes: ${ix.size}`,
+    `# part-size: ${ix.partSize}`,
+    `# sha256: ${ix.sha256}`,
+    `# check with: sha256sum -c ${indexName(ix.name)}`,
+    `# join with:  cat ${ix.name}.[0-9][0-9][0-9] > ${ix.name}   (or: corepack replay ${partName(ix.name, 1)})`,
+    ...ix.parts.map((p) => `${p.sha256}  ${p.name}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** Reads an index (untrusted: it came with the bundle). `base` is the bundle's name as the index's own name implies. */
+export function parseIndex(text: string, base: string, file: string): SplitIndex {
+  const bad = (why: string): never => {
+    throw new PartSetError(file, `the part index ${path.basename(file)} is not usable: ${why}`);
+  };
+  const lines = text.split('\n');
+  if (lines[0] !== INDEX_MAGIC) bad('it does not start like one corepack writes');
+  const facts = new Map<string, string>();
+  const sums: Array<{ sha256: string; name: string }> = [];
+  for (const line of lines.slice(1)) {
+    if (line === '') continue;
+    const fact = /^# ([a-z0-9-]+): (.*)$/.exec(line);
+    if (fact) {
+      facts.set(fact[1]!, fact[2]!);
+      continue;
+    }
+    if (line.startsWith('#')) continue;
+    const sum = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
+    if (!sum) bad(`a line is neither a comment nor "SHA256  NAME"`);
+    sums.push({ sha256: sum![1]!, name: sum![2]! });
+  }
+  const int = (key: string): number => {
+    const v = facts.get(key);
+    const n = v !== undefined && /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n)) bad(`no valid "${key}" line`);
+    return n;
+  };
+  const count = int('parts');
+  const size = int('bytes');
+  const partSize = int('part-size');
+  const sha256 = facts.get('sha256') ?? '';
+  if (!/^[0-9a-f]{64}$/.test(sha256)) bad('no valid "sha256" line');
+  if (facts.get('bundle') !== base) bad(`it is the index of ${JSON.stringify(facts.get('bundle') ?? '')}, not of ${base}`);
+  if (count < 1 || count > MAX_PARTS || partSize < 1 || size < 1) bad('its counts are out of range');
+  const sizes = partSizes(size, partSize);
+  if (sizes.length !== count) bad(`${size} bytes in parts of ${partSize} are not ${count} parts`);
+  if (sums.length !== count) bad(`it lists ${sums.length} checksums for ${count} parts`);
+  const parts = sums.map((s, i) => {
+    const want = partName(base, i + 1);
+    if (s.name !== want) bad(`line ${i + 1} names ${JSON.stringify(s.name)}, expected ${want}`);
+    return { name: want, size: sizes[i]!, sha256: s.sha256 };
+  });
+  return { name: base, partSize, size, sha256, parts };
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+
+export interface SplitOutput {
+  /** Takes the bundle's bytes; finishes once the last part is closed and synced. */
+  writable: Writable;
+  /** Puts the parts and then the index under their final names; returns those names, index last. */
+  commit(): Promise<string[]>;
+  /** Removes every file written (temporary or already renamed). */
+  discard(): Promise<void>;
+}
+
+interface OpenPart {
+  n: number;
+  temp: string;
+  handle: fs.FileHandle;
+  size: number;
+  hash: Hash;
+}
+
+/**
+ * Cuts the bytes written into `base.001`, `base.002`, … of at most
+ * `partSize` bytes, each first under `tempFor(final)` (beside it), so that
+ * nothing appears under a final name before commit().
+ */
+export function createSplitOutput(base: string, partSize: number, tempFor: (final: string) => string): SplitOutput {
+  const done: Array<{ n: number; temp: string; size: number; sha256: string }> = [];
+  const whole = createHash('sha256');
+  let current: OpenPart | undefined;
+  let total = 0;
+  const renamed: string[] = [];
+  const temps = new Set<string>();
+
+  async function closeCurrent(): Promise<void> {
+    if (!current) return;
+    const c = current;
+    current = undefined;
+    try {
+      await c.handle.sync();
+    } finally {
+      await c.handle.close();
+    }
+    done.push({ n: c.n, temp: c.temp, size: c.size, sha256: c.hash.digest('hex') });
+  }
+
+  async function openNext(): Promise<OpenPart> {
+    const n = done.length + 1;
+    if (n > MAX_PARTS) throw new TooManyPartsError(base, partSize, MAX_PARTS);
+    const temp = tempFor(partName(base, n));
+    temps.add(temp);
+    const handle = await fs.open(temp, 'wx', 0o644);
+    return { n, temp, handle, size: 0, hash: createHash('sha256') };
+  }
+
+  async function writeBytes(chunk: Buffer): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      if (current && current.size === partSize) await closeCurrent();
+      current ??= await openNext();
+      const take = Math.min(partSize - current.size, chunk.length - off);
+      const piece = chunk.subarray(off, off + take);
+      let w = 0;
+      while (w < piece.length) w += (await current.handle.write(piece, w, piece.length - w, current.size + w)).bytesWritten;
+      current.hash.update(piece);
+      whole.update(piece);
+      current.size += take;
+      total += take;
+      off += take;
+    }
+  }
+
+  const writable = new Writable({
+    highWaterMark: READ_CHUNK,
+    write(chunk: Buffer, _enc, cb) {
+      writeBytes(chunk).then(() => cb(), cb);
+    },
+    final(cb) {
+      // An empty bundle cannot happen (a tar has headers), but one empty part keeps the set well formed.
+      (current || done.length ? Promise.resolve() : openNext().then((p) => void (current = p)))
+        .then(closeCurrent)
+        .then(() => cb(), cb);
+    },
+    destroy(err, cb) {
+      const c = current;
+      current = undefined;
+      (c ? c.handle.close().catch(() => undefined) : Promise.resolve()).then(() => cb(err));
+    },
+  });
+
+  return {
+    writable,
+    async commit() {
+      const name = path.basename(base);
+      const index: SplitIndex = {
+        name,
+        partSize,
+        size: total,
+        sha256: whole.digest('hex'),
+        parts: done.map((p) => ({ name: path.basename(partName(base, p.n)), size: p.size, sha256: p.sha256 })),
+      };
+      const indexFinal = indexName(base);
+      const indexTemp = tempFor(indexFinal);
+      temps.add(indexTemp);
+      const fh = await fs.open(indexTemp, 'wx', 0o644);
+      try {
+        await fh.writeFile(formatIndex(index));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      // Parts first, the index last: a reader that finds the index finds every part it names.
+      for (const p of done) {
+        const final = partName(base, p.n);
+        await fs.rename(p.temp, final);
+        temps.delete(p.temp);
+        renamed.push(final);
+      }
+      await fs.rename(indexTemp, indexFinal);
+      temps.delete(indexTemp);
+      renamed.push(indexFinal);
+      // Parts of an earlier, longer set under the same name would be joined by `cat NAME.*`.
+      for (let n = done.length + 1; n <= MAX_PARTS; n++) {
+        const stale = partName(base, n);
+        if (!(await fs.lstat(stale).catch(() => undefined))?.isFile()) break;
+        await fs.unlink(stale);
+      }
+      await syncDir(path.dirname(base));
+      return renamed.slice();
+    },
+    async discard() {
+      writable.destroy();
+      for (const f of [...temps, ...renamed]) await fs.unlink(f).catch(() => undefined);
+      temps.clear();
+      renamed.length = 0;
+    },
+  };
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r').catch(() => undefined);
+  if (!fh) return;
+  try {
+    await fh.sync().catch(() => undefined);
+  } finally {
+    await fh.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Reading
+
+export interface PartSet {
+  /** The bundle's path as if joined (`dir/NAME`). */
+  base: string;
+  index: string;
+  parts: Array<{ path: string; size: number; sha256: string }>;
+  size: number;
+  sha256: string;
+}
+
+/** The bundle a part or index name belongs to, or undefined for any other name. */
+function baseOf(file: string): string | undefined {
+  if (file.endsWith(INDEX_SUFFIX)) return file.slice(0, -INDEX_SUFFIX.length);
+  const m = /^(.+)\.(\d{3})$/.exec(file);
+  return m ? m[1] : undefined;
+}
+
+const exists = async (p: string): Promise<boolean> => (await fs.stat(p).catch(() => undefined)) !== undefined;
+
+/**
+ * The split set `file` belongs to (it may be any part or the index), with
+ * every part checked to be there at the size the index says; undefined when
+ * `file` is not part of a set (a plain or joined bundle). Throws a
+ * PartSetError naming the first part that is missing or damaged.
+ */
+export async function findPartSet(file: string): Promise<PartSet | undefined> {
+  const base = baseOf(file);
+  if (base === undefined) return undefined;
+  const index = indexName(base);
+  const name = path.basename(base);
+  let text: string;
+  try {
+    const fh = await fs.open(index, 'r');
+    try {
+      const buf = Buffer.alloc(MAX_INDEX_BYTES + 1);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      if (bytesRead > MAX_INDEX_BYTES) throw new PartSetError(index, `the part index ${path.basename(index)} is larger than ${MAX_INDEX_BYTES} bytes: not one corepack writes`);
+      text = buf.toString('utf8', 0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if (err instanceof PartSetError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // A lone `x.001` with no index and no `x.002` is just a file with a numbered name.
+    if (file.endsWith('.001') && !(await exists(partName(base, 2)))) return undefined;
+    if (file === index) throw err;
+    throw new PartSetError(
+      index,
+      `${path.basename(file)} is a part of a split bundle, but its index ${path.basename(index)} is missing: it says how many parts there are; ` +
+        `ask for it too (or join the parts yourself: cat ${name}.[0-9][0-9][0-9] > ${name})`,
+    );
+  }
+  const ix = parseIndex(text, name, index);
+  const n = ix.parts.length;
+  const parts: PartSet['parts'] = [];
+  for (const [i, p] of ix.parts.entries()) {
+    const full = path.join(path.dirname(base), p.name);
+    const st = await fs.stat(full).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new PartSetError(full, `part ${i + 1} of ${n} is missing: ${p.name}`, i + 1, n);
+      throw err;
+    });
+    if (!st.isFile()) throw new PartSetError(full, `part ${i + 1} of ${n} is damaged: ${p.name} is not a regular file`, i + 1, n);
+    if (st.size !== p.size) throw new PartSetError(full, `part ${i + 1} of ${n} is damaged: ${p.name} is ${st.size} bytes, the index says ${p.size}`, i + 1, n);
+    parts.push({ path: full, size: p.size, sha256: p.sha256 });
+  }
+  return { base, index, parts, size: ix.size, sha256: ix.sha256 };
+}
+
+/**
+ * The parts' bytes in order, as one stream, each part's sha256 checked when
+ * its last byte has been read: a damaged part ends the stream with a
+ * PartSetError naming it (so no reader takes a corrupt part for a corrupt bundle).
+ */
+export function joinParts(set: PartSet): Readable {
+  const n = set.parts.length;
+  async function* bytes(): AsyncGenerator<Buffer> {
+    for (const [i, p] of set.parts.entries()) {
+      const hash = createHash('sha256');
+      let size = 0;
+      const rs = createReadStream(p.path, { highWaterMark: READ_CHUNK });
+      try {
+        for await (const chunk of rs as AsyncIterable<Buffer>) {
+          hash.update(chunk);
+          size += chunk.length;
+          yield chunk;
+        }
+      } finally {
+        rs.destroy();
+      }
+      const name = path.basename(p.path);
+      if (size !== p.size) throw new PartSetError(p.path, `part ${i + 1} of ${n} is damaged: ${name} changed size while it was read`, i + 1, n);
+      if (hash.digest('hex') !== p.sha256) throw new PartSetError(p.path, `part ${i + 1} of ${n} is damaged: the sha256 of ${name} is not the one in ${path.basename(set.index)}`, i + 1, n);
+    }
+  }
+  return Readable.from(bytes(), { objectMode: false, highWaterMark: READ_CHUNK });
+}
