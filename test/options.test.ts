@@ -59,12 +59,27 @@ describe('collect options', () => {
       expect(describeError(err).code).toBe(EXIT.USAGE);
     }
   });
+
+  it('--split SIZE in bytes; encryption keeps the bundle name and the layer adds .age', () => {
+    expect(normalizeCollectOptions('/c/core', { split: '25M' }).collect.layers).toEqual({ splitBytes: 25 * 1024 * 1024, encrypt: null });
+    const e = normalizeCollectOptions('/c/core', { output: 'x.tbz2.age', encryptTo: ['age1abc'], recipientsFile: ['r.txt'] }, '/w');
+    expect(e.collect.output).toBe('/w/x.tbz2');
+    expect(e.encryption).toEqual({ recipients: ['age1abc'], recipientsFiles: ['/w/r.txt'], passphrase: null });
+    expect(normalizeCollectOptions('/c/core', {}).encryption).toBeNull();
+  });
 });
 
 describe('replay options', () => {
   it('defaults: cache dir, gdb chosen for the core\'s machine (null), the bundle\'s libthread_db, the host debug dir', () => {
     const o = normalizeReplayOptions({}, {});
-    expect(o).toEqual({ dir: null, batch: false, json: false, runsGdb: true, gdb: null, hostThreadDb: false, hostDebugDirs: [DEFAULT_DEBUG_DIR], debuginfod: false });
+    expect(o).toEqual({ dir: null, batch: false, json: false, runsGdb: true, gdb: null, hostThreadDb: false, hostDebugDirs: [DEFAULT_DEBUG_DIR], debuginfod: false, keys: { identityFiles: [], passphrase: null } });
+  });
+
+  it('--identity files come first, then those of COREPACK_IDENTITY, all resolved; a passphrase names its source, never its value', () => {
+    const o = normalizeReplayOptions({ identity: ['k1.txt', '/abs/k2.txt'], passphraseFile: 'pw' }, { COREPACK_IDENTITY: 'e1.txt:/abs/e2.txt' }, '/w');
+    expect(o.keys).toEqual({ identityFiles: ['/w/k1.txt', '/abs/k2.txt', '/w/e1.txt', '/abs/e2.txt'], passphrase: { from: 'file', path: '/w/pw' } });
+    expect(normalizeReplayOptions({ passphrase: true }, {}).keys.passphrase).toEqual({ from: 'terminal' });
+    expect(() => normalizeReplayOptions({ passphrase: true, passphraseFile: '-' }, {})).toThrow(BadOptionError);
   });
 
   it('--host-thread-db is carried as it is typed, not inverted; --json alone runs no gdb; --dir is resolved once', () => {
@@ -88,8 +103,8 @@ describe('replay options', () => {
 
 describe('inspect options', () => {
   it('--json defaults to false', () => {
-    expect(normalizeInspectOptions({})).toEqual({ json: false });
-    expect(normalizeInspectOptions({ json: true })).toEqual({ json: true });
+    expect(normalizeInspectOptions({}, '/w', {})).toEqual({ json: false, keys: { identityFiles: [], passphrase: null } });
+    expect(normalizeInspectOptions({ json: true }, '/w', {}).json).toBe(true);
   });
 });
 

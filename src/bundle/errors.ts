@@ -128,3 +128,70 @@ export class TooManyPartsError extends Error {
     super(`cannot write ${output}: --split ${partSize} bytes would make more than ${maxParts} parts; no bundle was written`);
   }
 }
+
+/** The recipients an age header names, by stanza type: { X25519: 2, scrypt: 0, … }. */
+export interface AgeRecipients {
+  /** Stanza types in header order, one per recipient ("X25519", "scrypt", "mlkem768x25519", "ssh-ed25519", …). */
+  types: string[];
+}
+
+/**
+ * An age-encrypted bundle that cannot be decrypted with what was given: no
+ * identity at all, or none that matches. Says for how many recipients of
+ * which type it is encrypted, never anything about its contents.
+ */
+const r = (x: AgeRecipients): string => (x.types.includes('scrypt') ? 'no passphrase was given' : 'no identity was given');
+
+export class EncryptedBundleError extends Error {
+  override readonly name = 'EncryptedBundleError';
+  constructor(
+    readonly file: string,
+    readonly recipients: AgeRecipients,
+    /** The identity files (and "a passphrase") that were tried; empty when none was given. */
+    readonly tried: readonly string[],
+  ) {
+    super(`${file} is encrypted (age) ${EncryptedBundleError.forWhom(recipients)}; ${tried.length ? `none of ${tried.join(', ')} matches` : r(recipients)}`);
+  }
+
+  /** "for 2 recipients (X25519)", "for 3 recipients (2 X25519, 1 ssh-ed25519)", "with a passphrase". */
+  static forWhom(r: AgeRecipients): string {
+    if (r.types.length === 1 && r.types[0] === 'scrypt') return 'with a passphrase';
+    const counts = new Map<string, number>();
+    for (const t of r.types) counts.set(t, (counts.get(t) ?? 0) + 1);
+    const kinds = [...counts].map(([t, n]) => (counts.size === 1 ? t : `${n} ${t}`)).join(', ');
+    return `for ${r.types.length} recipient${r.types.length === 1 ? '' : 's'} (${kinds})`;
+  }
+
+  get passphrase(): boolean {
+    return this.recipients.types.includes('scrypt');
+  }
+
+  /** Recipient types corepack cannot decrypt, which the age CLI can (ssh keys, plugins). */
+  get foreignOnly(): boolean {
+    return this.recipients.types.every((t) => !['X25519', 'scrypt', 'mlkem768x25519'].includes(t));
+  }
+}
+
+/** An age file whose header or payload is damaged, truncated or tampered with (its authentication failed). */
+export class DecryptError extends Error {
+  override readonly name = 'DecryptError';
+  constructor(
+    readonly file: string,
+    readonly detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${file}: the encrypted bundle is damaged, truncated or was altered (${detail}); nothing was extracted`, options);
+  }
+}
+
+/** An identity file (--identity) that holds no usable age identity. */
+export class IdentityFileError extends Error {
+  override readonly name = 'IdentityFileError';
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`identity file ${file}: ${reason}`, options);
+  }
+}

@@ -40,12 +40,12 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { abortReason, NotEnoughSpaceError } from '../util/errors.js';
-import { NotABundleError, PartSetError } from './errors.js';
+import { NotABundleError } from './errors.js';
 import { codecFor, detectFormat, type Format } from './formats.js';
 import { MANIFEST_NAME, type Manifest } from './manifest.js';
 import { parseChecksums } from './checksums.js';
 import { decompressFrom, type CompressedSource } from './sink.js';
-import { openLayeredSource, type SourceOptions } from './source.js';
+import { isLayerError, openLayeredSource, type SourceOptions } from './source.js';
 import {
   BUDGET_BEFORE_MANIFEST,
   budgetAfterManifest,
@@ -427,7 +427,7 @@ async function extractInto(
   output.on('error', (err: Error) => fail(refuse(`cannot read it: ${err.message}`)));
   stream.done.catch((err: unknown) =>
     // A layer in front (split parts, decryption) names its own failure.
-    err instanceof PartSetError ? fail(err) : fail(codec ? refuse(`the compressed data is truncated or corrupt (${(err as Error).message})`, null, { cause: err }) : refuse(`cannot read it: ${(err as Error).message}`, null, { cause: err })),
+    isLayerError(err) ? fail(err) : fail(codec ? refuse(`the compressed data is truncated or corrupt (${(err as Error).message})`, null, { cause: err }) : refuse(`cannot read it: ${(err as Error).message}`, null, { cause: err })),
   );
 
   try {

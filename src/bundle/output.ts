@@ -1,8 +1,10 @@
 /**
  * Where collect's compressed bytes go: the one seam between the bundle
  * pipeline and the files on disk. Without layers that is one temporary file
- * renamed into place when complete; with --split a set of parts and their
- * index (split.ts). Either way nothing appears under a final name before
+ * renamed into place when complete; with --encrypt-to the bytes are
+ * encrypted (encrypt.ts) before anything reaches the disk, and the name gets
+ * `.age`; with --split they become a set of parts and their index
+ * (split.ts). Either way nothing appears under a final name before
  * commit(), and discard() leaves nothing behind.
  */
 import { createWriteStream } from 'node:fs';
@@ -10,16 +12,24 @@ import * as fs from 'node:fs/promises';
 import { Transform, type Writable } from 'node:stream';
 import { errnoOf, OutputWriteError } from '../util/errors.js';
 import { createSplitOutput } from './split.js';
+import { AGE_EXTENSION, type Encryptor } from './encrypt.js';
 
 /** The byte layers between the compressor and the disk, as options.ts normalised them. */
 export interface OutputLayers {
   /** --split: the largest part, in bytes; null: one file. */
   splitBytes: number | null;
+  /** --encrypt-to/--passphrase, checked (cli/collect.ts makes it); null: not encrypted. */
+  encrypt: Encryptor | null;
+}
+
+/** The bundle's name on disk: `.age` added when it is encrypted (split parts are cut from that name). */
+export function layeredName(output: string, layers: OutputLayers): string {
+  return layers.encrypt ? `${output}${AGE_EXTENSION}` : output;
 }
 
 /** True when the compressed bytes go through a layer (else the compressor writes the file itself). */
 export function hasLayers(layers: OutputLayers): boolean {
-  return layers.splitBytes !== null;
+  return layers.splitBytes !== null || layers.encrypt !== null;
 }
 
 export interface BundleOutput {
@@ -45,7 +55,10 @@ function asOutputError(output: string, err: unknown): Error {
  * Opens the output for the bundle `output` (absolute). `tempFor(final)` names
  * the temporary file beside each final one.
  */
-export function openBundleOutput(output: string, layers: OutputLayers, tempFor: (final: string) => string): BundleOutput {
+export async function openBundleOutput(bundle: string, layers: OutputLayers, tempFor: (final: string) => string): Promise<BundleOutput> {
+  const output = layeredName(bundle, layers);
+  // The plaintext is encrypted in memory, chunk by chunk: only ciphertext is ever written.
+  const encrypt = layers.encrypt ? await layers.encrypt.stream() : null;
   let size = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -79,16 +92,21 @@ export function openBundleOutput(output: string, layers: OutputLayers, tempFor: 
     };
   }
   counter.pipe(sink.writable);
+  encrypt?.pipe(counter);
   // A sink that fails (disk full, too many parts) must stop the writer: the compressor would block on a full pipe.
-  sink.writable.on('error', (err) => counter.destroy(err));
+  sink.writable.on('error', (err) => {
+    counter.destroy(err);
+    encrypt?.destroy(err);
+  });
   const written = new Promise<void>((resolve, reject) => {
     sink.writable.on('finish', resolve);
     sink.writable.on('error', (err) => reject(asOutputError(output, err)));
     counter.on('error', (err) => reject(asOutputError(output, err)));
+    encrypt?.on('error', (err) => reject(asOutputError(output, err)));
   });
   written.catch(() => undefined); // the caller awaits it; not an unhandled rejection meanwhile
   return {
-    writable: counter,
+    writable: encrypt ?? counter,
     written,
     get size() {
       return size;
@@ -102,6 +120,7 @@ export function openBundleOutput(output: string, layers: OutputLayers, tempFor: 
       }
     },
     async discard() {
+      encrypt?.destroy();
       counter.destroy();
       await sink.discard();
     },

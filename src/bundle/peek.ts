@@ -7,11 +7,11 @@
  */
 import { open } from 'node:fs/promises';
 import { Parser, type ReadEntry } from 'tar';
-import { NotABundleError, PartSetError } from './errors.js';
+import { NotABundleError } from './errors.js';
 import { codecFor, type Format } from './formats.js';
 import type { Manifest } from './manifest.js';
 import { decompressFrom, type Decompressed } from './sink.js';
-import { openLayeredSource, type SourceOptions } from './source.js';
+import { isLayerError, openLayeredSource, type SourceOptions } from './source.js';
 import { decideEntry, manifestFromBytes, type ExtractionSoFar } from './policy.js';
 
 export async function readBundleManifest(path: string, format: Format, opts: SourceOptions = {}): Promise<Manifest> {
@@ -76,7 +76,7 @@ export async function readManifestFrom(cs: Decompressed, path: string): Promise<
       cs.output.on('error', (err: Error) => reject(bad(err.message)));
       // A layer in front (split parts, decryption) that fails names its own failure.
       cs.done.catch((err: unknown) => {
-        if (err instanceof PartSetError) reject(err);
+        if (isLayerError(err)) reject(err);
       });
       cs.output.pipe(parser as unknown as NodeJS.WritableStream);
     });

@@ -1,8 +1,9 @@
 /**
  * Where replay and inspect read a bundle's bytes from: the one seam between
  * "a file the user named" and "the compressed tar stream". The file may be a
- * plain bundle, or any part (or the index) of a split set (split.ts), whose
- * parts are joined and checked here. Everything above this module sees only
+ * plain bundle, any part (or the index) of a split set (split.ts), whose
+ * parts are joined and checked here, or an age file (encrypt.ts), recognised
+ * by its header and decrypted here; or both. Everything above this module sees only
  * the compressed bytes, whatever layers they came through.
  */
 import { createReadStream } from 'node:fs';
@@ -11,14 +12,18 @@ import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
 import { detectFormat, type Format } from './magic.js';
 import { findPartSet, joinParts, type PartSet } from './split.js';
+import { AGE_MAGIC, ageRecipients, decryptStream, isAge, MAX_HEADER_BYTES, type DecryptKeys } from './encrypt.js';
+import { DecryptError, PartSetError, type AgeRecipients } from './errors.js';
 
 const READ_CHUNK = 1 << 20;
 /** Enough to recognise any compression and a plain tar's "ustar" at offset 257. */
 export const HEAD_BYTES = 512;
 
-/** How to read a bundle: nothing yet for a plain or split one. */
+/** How to read a bundle: the keys for an encrypted one. */
 export interface SourceOptions {
   signal?: AbortSignal | undefined;
+  /** Identities and passphrase for an age-encrypted bundle (encrypt.ts); none: an encrypted bundle is refused, saying for whom it is. */
+  keys?: DecryptKeys | undefined;
 }
 
 export interface BundleSource {
@@ -28,6 +33,8 @@ export interface BundleSource {
   head: Buffer;
   /** The split set the file belongs to, if it does. */
   split: PartSet | undefined;
+  /** The age recipients, when the bundle is encrypted (and was decrypted). */
+  encrypted: AgeRecipients | undefined;
   /** The bundle's size as stored (the parts together for a split set). */
   size: number;
 }
@@ -38,6 +45,11 @@ async function storedBytes(file: string): Promise<{ stream: Readable; split: Par
   if (split) return { stream: joinParts(split), split, size: split.size };
   const st = await fs.stat(file);
   return { stream: createReadStream(file, { highWaterMark: READ_CHUNK }), split: undefined, size: st.size };
+}
+
+/** An error of a layer in front of the compressed bytes (a damaged part, a failed decryption): it names the problem better than the decompressor would. */
+export function isLayerError(err: unknown): boolean {
+  return err instanceof PartSetError || err instanceof DecryptError;
 }
 
 /** Reads the first `n` bytes of `src` and hands back a stream that still starts with them. */
@@ -78,10 +90,26 @@ export async function withHead(src: Readable, n: number): Promise<{ head: Buffer
 }
 
 /** Opens `file` for reading its compressed bundle bytes. */
-export async function openBundleSource(file: string, _opts: SourceOptions = {}): Promise<BundleSource> {
+export async function openBundleSource(file: string, opts: SourceOptions = {}): Promise<BundleSource> {
   const stored = await storedBytes(file);
-  const { head, stream } = await withHead(stored.stream, HEAD_BYTES);
-  return { stream, head, split: stored.split, size: stored.size };
+  let { head, stream } = await withHead(stored.stream, HEAD_BYTES);
+  let encrypted: AgeRecipients | undefined;
+  if (isAge(head)) {
+    // Recognised by its header, whatever its name; the header names its recipients.
+    ({ head, stream } = await withHead(stream, MAX_HEADER_BYTES));
+    encrypted = ageRecipients(head);
+    const plain = await decryptStream(file, stream, head, opts.keys ?? { identityFiles: [], passphrase: null });
+    ({ head, stream } = await withHead(plain, HEAD_BYTES));
+  }
+  return { stream, head, split: stored.split, encrypted, size: stored.size };
+}
+
+/** The age recipients of `file`'s bundle when it is encrypted, read from its header without any key. */
+export async function encryptedFor(file: string): Promise<AgeRecipients | undefined> {
+  const stored = await storedBytes(file);
+  const { head, stream } = await withHead(stored.stream, MAX_HEADER_BYTES);
+  stream.destroy();
+  return isAge(head) ? ageRecipients(head) : undefined;
 }
 
 /**
@@ -90,13 +118,25 @@ export async function openBundleSource(file: string, _opts: SourceOptions = {}):
  * itself (src/bundle/sink.ts).
  */
 export async function openLayeredSource(file: string, opts: SourceOptions = {}): Promise<BundleSource | null> {
-  if (!(await findPartSet(file))) return null;
+  if (!(await findPartSet(file)) && !(await startsAsAge(file))) return null;
   return openBundleSource(file, opts);
 }
 
+/** True when `file` begins with the age header line. */
+async function startsAsAge(file: string): Promise<boolean> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const head = Buffer.alloc(AGE_MAGIC.length);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return isAge(head.subarray(0, bytesRead));
+  } finally {
+    await fh.close();
+  }
+}
+
 /** What the first bytes of `file`'s bundle say it is, or undefined when it does not look like a bundle (a core, say). */
-export async function sniffBundleSource(file: string): Promise<Format | undefined> {
-  const src = await openBundleSource(file);
+export async function sniffBundleSource(file: string, opts: SourceOptions = {}): Promise<Format | undefined> {
+  const src = await openBundleSource(file, opts);
   src.stream.destroy();
   return detectFormat(src.head);
 }

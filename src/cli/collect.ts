@@ -3,7 +3,10 @@ import { basename } from 'node:path';
 import { collect, type CollectResult } from '../collect/collect.js';
 import { EXIT } from './exit.js';
 import { UsageError } from './errors.js';
-import { normalizeCollectOptions, type CollectFlags } from './options.js';
+import { normalizeCollectOptions, type CollectFlags, type EncryptionRequest } from './options.js';
+import { createEncryptor, readRecipientsFile, type Encryptor } from '../bundle/encrypt.js';
+import { BadOptionError } from '../util/errors.js';
+import { readPassphrase } from './passphrase.js';
 import { humanBytes, progressBar } from './progress.js';
 import { interruptible } from './signals.js';
 import { withLocatedCore } from './located.js';
@@ -24,6 +27,9 @@ export async function collectCommand(named: string | undefined, flags: CollectFl
   const given = named ?? (flags.latest ? await latestCorePath(flags.latest) : undefined);
   if (given === undefined) throw new UsageError('name the core to collect, or pass --latest', 'corepack list shows the cores found on this machine');
   const opts = normalizeCollectOptions(given, flags);
+  // Keys are read and checked before the long part: a typo fails now.
+  const encrypt = opts.encryption ? await encryptorFor(opts.encryption) : null;
+  opts.collect = { ...opts.collect, layers: { ...opts.collect.layers, encrypt } };
   const bar = progressBar();
   const result = await interruptible((signal) =>
     // A compressed core, apport report or ABRT directory is unpacked once to a temporary file, removed on every exit path.
@@ -35,6 +41,19 @@ export async function collectCommand(named: string | undefined, flags: CollectFl
   if (opts.json) process.stdout.write(`${JSON.stringify(resultJson(result), null, 2)}\n`);
   else process.stderr.write(formatResult(result));
   return result.exact ? EXIT.OK : EXIT.INCOMPLETE;
+}
+
+async function encryptorFor(req: EncryptionRequest): Promise<Encryptor> {
+  const recipients = [...req.recipients];
+  for (const file of req.recipientsFiles) {
+    const found = await readRecipientsFile(file).catch((err: unknown) => {
+      throw new BadOptionError('--recipients-file', file, `cannot read recipients from ${file}: ${(err as Error).message}`, 'name a file with one age1… recipient per line');
+    });
+    if (found.length === 0) throw new BadOptionError('--recipients-file', file, `${file} names no recipient`, 'put one age1… recipient per line in it');
+    recipients.push(...found);
+  }
+  const passphrase = req.passphrase ? await readPassphrase(req.passphrase, true) : null;
+  return createEncryptor({ recipients, passphrase }, (r, why) => new BadOptionError('--encrypt-to', r, `${JSON.stringify(r)}: ${why}`, 'pass the vendor\'s age public key (age1…), as age-keygen -y prints it'));
 }
 
 export function resultJson(r: CollectResult): object {

@@ -20,7 +20,10 @@ import {
 import {
   BundledCoreError,
   CodecError,
+  DecryptError,
+  EncryptedBundleError,
   FileChangedError,
+  IdentityFileError,
   ManifestError,
   NotABundleError,
   PartSetError,
@@ -31,6 +34,7 @@ import { BundleVerifyError, GdbFailedError, UnsafeScriptPathError } from '../rep
 import { RootDirectoryError, WrongExecutableError } from '../collect/errors.js';
 import { CoreInputError, NoCoreFoundError, NoSpaceError } from '../input/errors.js';
 import { EXIT, type ExitCode } from './exit.js';
+import { IDENTITY_ENV } from './keys.js';
 
 /** The command line itself is wrong (an argument in the wrong place). */
 export class UsageError extends Error {
@@ -73,6 +77,14 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
   // A split bundle with a part missing or damaged, or without its index: ask for the file named.
   rule(PartSetError, EXIT.BAD_INPUT, (e: PartSetError) => (e.part !== null ? `ask for ${e.file.split('/').pop()} again; nothing was extracted` : undefined)),
   rule(TooManyPartsError, EXIT.USAGE, () => 'pass a larger --split size'),
+  // Encrypted for someone else, or no key given: bad input for whoever holds no key.
+  rule(EncryptedBundleError, EXIT.BAD_INPUT, (e: EncryptedBundleError) => {
+    if (e.foreignOnly) return 'corepack decrypts X25519 and passphrase bundles; the age CLI reads the others: age -d -i KEY BUNDLE.age > BUNDLE, then replay BUNDLE';
+    if (e.tried.length) return 'it was encrypted for another key: ask the sender which public key they used';
+    return e.passphrase ? 'pass --passphrase (asks on the terminal) or --passphrase-file FILE' : `pass --identity KEYFILE (or set ${IDENTITY_ENV}=KEYFILE)`;
+  }),
+  rule(DecryptError, EXIT.BAD_INPUT, () => 'ask for the bundle again (a transfer may have damaged it)'),
+  rule(IdentityFileError, EXIT.USAGE, () => 'pass an identity file as age-keygen writes it (AGE-SECRET-KEY-1…)'),
   // A stored core (compressed, an apport report, an ABRT directory) that holds no usable core.
   rule(CoreInputError, EXIT.BAD_INPUT),
   rule(NoCoreFoundError, EXIT.BAD_INPUT, () => 'run corepack list to see the cores found, or name the core'),

@@ -7,8 +7,9 @@ import type { CoreSummary } from '../core/model.js';
 import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { sniffBundleSource, storedSize } from '../bundle/source.js';
-import { PartSetError } from '../bundle/errors.js';
 import { isExact, type Manifest } from '../bundle/manifest.js';
+import { isErrnoError } from '../util/errors.js';
+import { decryptKeys, normalizeKeySources, type KeyFlags, type KeySources } from './keys.js';
 import { hex } from '../util/text.js';
 import { signalText } from './signal-text.js';
 import { humanBytes } from './progress.js';
@@ -16,7 +17,7 @@ import { originJson, originText, readLocatedCore, withLocatedCore } from './loca
 import { interruptible } from './signals.js';
 import { isCompressedCore } from './located.js';
 
-export interface InspectFlags {
+export interface InspectFlags extends KeyFlags {
   json?: boolean | undefined;
   exe?: string | undefined;
   root?: string | undefined;
@@ -28,26 +29,30 @@ export interface InspectOptions {
   exe: string | undefined;
   /** --root, absolute: the directory the process saw as `/`. */
   root: string | undefined;
+  /** For an encrypted bundle. */
+  keys: KeySources;
 }
 
-export function normalizeInspectOptions(flags: InspectFlags, cwd: string = process.cwd()): InspectOptions {
+export function normalizeInspectOptions(flags: InspectFlags, cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): InspectOptions {
   const { json = false, exe, root } = flags;
-  return { json, exe: exe === undefined ? undefined : resolve(cwd, exe), root: root === undefined ? undefined : resolve(cwd, root) };
+  return { json, exe: exe === undefined ? undefined : resolve(cwd, exe), root: root === undefined ? undefined : resolve(cwd, root), keys: normalizeKeySources(flags, env, cwd) };
 }
 
 export async function inspectCommand(corePath: string, opts: InspectOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   // A bundle describes itself: show its manifest without unpacking it.
   // A directory (ABRT) or a missing file: locateCore below names it.
-  // Any part of a split bundle too (source.ts joins them); a missing or damaged part is named here.
-  const format = await sniffBundleSource(corePath).catch((err: unknown) => {
-    if (err instanceof PartSetError) throw err;
-    return undefined;
+  // Any part of a split bundle too (source.ts joins them), and an encrypted one: a missing part,
+  // or a bundle encrypted for someone else, is named here. A missing file or a directory: locateCore names it.
+  const keys = decryptKeys(opts.keys);
+  const format = await sniffBundleSource(corePath, { keys }).catch((err: unknown) => {
+    if (isErrnoError(err)) return undefined;
+    throw err;
   });
   // systemd-coredump's .zst cores share the bundles' compressions: the plain content decides.
   if (format && !(await isCompressedCore(corePath))) {
     // Loaded only for bundles: reading a core needs none of the tar machinery.
     const { readBundleManifest } = await import('../bundle/peek.js');
-    const manifest = await readBundleManifest(corePath, format);
+    const manifest = await readBundleManifest(corePath, format, { keys });
     if (opts.json) out.write(`${JSON.stringify(manifest, null, 2)}\n`);
     else out.write(formatBundle(manifest, corePath, format, await storedSize(corePath)));
     return 0;

@@ -9,6 +9,7 @@ import type { CollectFlags, ReplayFlags } from './options.js';
 import type { InspectFlags } from './inspect.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
+import { collectValues, IDENTITY_ENV } from './keys.js';
 
 export { describeError };
 
@@ -45,6 +46,9 @@ name; its alias corepack-crash always reaches it.`,
     .option('--json', 'print one JSON object on stdout (schema in the README)')
     .option('-e, --exe <path>', 'the executable, for cores that lack its headers (qemu-user, gcore): its program headers complete the module list')
     .option('--root <dir>', 'the directory the process saw as / (container root, chroot, qemu -L): link_map names are looked up there')
+    .option('--identity <file>', `show an encrypted bundle's manifest, decrypting with the age identities in FILE (repeatable; also $${IDENTITY_ENV})`, collectValues)
+    .option('--passphrase', 'decrypt a passphrase-encrypted bundle, asking on the terminal')
+    .option('--passphrase-file <file>', 'decrypt with the passphrase on the first line of FILE (- for standard input)')
     .addHelpText(
       'after',
       `
@@ -69,6 +73,10 @@ Examples:
     .option('-o, --output <bundle>', 'bundle to write; the extension picks the format: .tbz2/.tar.bz2, .tar.gz/.tgz, .tar.zst/.tzst (default: <core>.tbz2)')
     .option('--with-debug', 'also bundle separate debug files found for the build IDs (under --debug-dir: .build-id/, and by .gnu_debuglink)')
     .option('--debug-dir <dir>', `where --with-debug looks for .build-id/ (default: ${DEFAULT_DEBUG_DIR})`)
+    .option('--encrypt-to <recipient>', "encrypt the bundle for this age recipient (age1…, the vendor's public key; repeatable); the output gets .age", collectValues)
+    .option('--recipients-file <file>', 'encrypt for every age1… recipient in FILE (one per line, # comments; repeatable)', collectValues)
+    .option('--passphrase', 'encrypt with a passphrase typed on the terminal (asked twice) instead of recipients')
+    .option('--passphrase-file <file>', 'encrypt with the passphrase on the first line of FILE (- for standard input, /dev/fd/N for a descriptor)')
     .option('--split <size>', 'write the bundle as parts NAME.001, NAME.002, … of at most SIZE bytes (K, M, G: powers of 1024), plus the index NAME-parts.sha256; attach them all')
     .option('--json', 'print the result (path, size, per-file status) as JSON on stdout')
     .option('--stacks-only', 'bundle a mini core instead of the core: the threads\' stacks, registers and loader state, no heap (small enough for a ticket; the manifest lists every range kept)')
@@ -79,6 +87,7 @@ Examples:
 Examples:
   $ npx corepack collect core.1234 -e /opt/app/bin/server
   $ npx corepack collect core.1234 --split 25M          # core.1234.tbz2.001, .002, … and core.1234.tbz2-parts.sha256
+  $ npx corepack collect core.1234 --encrypt-to age1…   # core.1234.tbz2.age; the vendor runs: age -d -i key.txt core.1234.tbz2.age | tar xj
   $ npx corepack collect core.1234 -o ticket-4711.tar.zst
   $ npx corepack collect core.1234 --stacks-only      # no heap: a few hundred KB
   $ npx corepack collect core.1234 --with-debug --json > collect.json
@@ -124,6 +133,9 @@ Examples:
     .option('--batch', 'no interactive gdb: print the signal, the crashed thread, the shared libraries and every thread\'s backtrace on stdout')
     .option('--json', 'print a JSON report on stdout instead of the text report; without --batch, gdb is not started')
     .option('--gdb <path>', "the gdb to run (default: gdb for this machine's cores, gdb-multiarch for other architectures)")
+    .option('--identity <file>', `decrypt an encrypted bundle (.age) with the age identities in FILE (as age-keygen writes them; repeatable; also $${IDENTITY_ENV}, several separated by ':')`, collectValues)
+    .option('--passphrase', 'decrypt a passphrase-encrypted bundle, asking for the passphrase on the terminal')
+    .option('--passphrase-file <file>', 'decrypt with the passphrase on the first line of FILE (- for standard input)')
     .option('--host-thread-db', "use this machine's libthread_db instead of the bundle's (the bundle's is native code gdb loads)")
     .addHelpText(
       'after',

@@ -13,6 +13,9 @@ import { DEFAULT_EXTENSION, formatForName, supportedExtensions } from '../bundle
 import type { CollectOptions } from '../collect/collect.js';
 import type { OutputLayers } from '../bundle/output.js';
 import { MIN_PART_SIZE, parseSize } from '../bundle/split.js';
+import { AGE_EXTENSION } from '../bundle/encrypt.js';
+import { normalizeKeySources, passphraseSource, type KeySources } from './keys.js';
+import type { PassphraseSource } from './passphrase.js';
 import { checkReplayDir } from '../replay/script.js';
 import { withoutStoredSuffix } from '../input/form.js';
 
@@ -26,6 +29,12 @@ export interface CollectFlags {
   json?: boolean | undefined;
   /** --split SIZE: parts of at most SIZE bytes (K, M, G suffixes). */
   split?: string | undefined;
+  /** --encrypt-to RECIPIENT, repeatable. */
+  encryptTo?: string[] | undefined;
+  /** --recipients-file FILE, repeatable. */
+  recipientsFile?: string[] | undefined;
+  passphrase?: boolean | undefined;
+  passphraseFile?: string | undefined;
   /** --latest [NAME]: the newest core `list` finds, of executable NAME if a string (resolved before normalising). */
   latest?: boolean | string | undefined;
   stacksOnly?: boolean | undefined;
@@ -36,23 +45,40 @@ export interface CollectFlags {
 export interface CollectCommandOptions {
   collect: CollectOptions;
   json: boolean;
+  /** Whom to encrypt for; cli/collect.ts reads the files and the passphrase and sets collect.layers.encrypt. */
+  encryption: EncryptionRequest | null;
+}
+
+export interface EncryptionRequest {
+  recipients: string[];
+  /** Absolute. */
+  recipientsFiles: string[];
+  passphrase: PassphraseSource | null;
 }
 
 export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: string = process.cwd()): CollectCommandOptions {
   const corePath = path.resolve(cwd, core);
   // The bundle is named for the core as it was found, less the suffix of the form it was stored in.
   const coreName = withoutStoredSuffix(path.basename(corePath));
-  const { exe, root, output = `${coreName}${DEFAULT_EXTENSION}`, withDebug = false, debugDir = DEFAULT_DEBUG_DIR, json = false, stacksOnly = false, stackCap } = flags;
-  const out = path.resolve(cwd, output);
+  const { exe, root, output = `${coreName}${DEFAULT_EXTENSION}`, withDebug = false, debugDir = DEFAULT_DEBUG_DIR, json = false, stacksOnly = false, stackCap, encryptTo = [], recipientsFile = [] } = flags;
+  const passphrase = passphraseSource(flags, cwd);
+  if (passphrase && (encryptTo.length || recipientsFile.length)) {
+    throw new BadOptionError('--passphrase', '', 'age encrypts either to recipients or with a passphrase, not both', 'pass --encrypt-to/--recipients-file, or --passphrase');
+  }
+  const encryption = encryptTo.length || recipientsFile.length || passphrase ? { recipients: encryptTo, recipientsFiles: recipientsFile.map((f) => path.resolve(cwd, f)), passphrase } : null;
+  // -o NAME.tbz2.age names the encrypted file; the bundle inside is NAME.tbz2.
+  if (output.toLowerCase().endsWith(AGE_EXTENSION) && !encryption) throw new BadOptionError('-o', output, `${path.basename(output)} names an encrypted bundle, but no recipient was given`, 'pass --encrypt-to age1… (or --passphrase), or name the output without .age');
+  const out = path.resolve(cwd, encryption && output.toLowerCase().endsWith(AGE_EXTENSION) ? output.slice(0, -AGE_EXTENSION.length) : output);
   const format = formatForName(out);
   if (!format) throw new BadOptionError('-o', output, `cannot tell the bundle format from the name ${path.basename(out)}`, `name the output with one of: ${supportedExtensions()}`);
   if (out === corePath) throw new BadOptionError('-o', output, 'the output would overwrite the core', 'choose another -o name');
   if (stackCap !== undefined && !stacksOnly) throw new BadOptionError('--stack-cap', stackCap, '--stack-cap applies to mini cores only', 'add --stacks-only');
   const miniCore = stacksOnly ? { stackCap: stackCap === undefined ? null : parseStackCap(stackCap) } : null;
-  const layers: OutputLayers = { splitBytes: flags.split === undefined ? null : splitBytes(flags.split) };
+  const layers: OutputLayers = { splitBytes: flags.split === undefined ? null : splitBytes(flags.split), encrypt: null };
   return {
     collect: { core: corePath, executable: exe === undefined ? null : path.resolve(cwd, exe), root: root === undefined ? null : path.resolve(cwd, root), output: out, format, withDebug, debugDir: path.resolve(cwd, debugDir), miniCore, layers },
     json,
+    encryption,
   };
 }
 
@@ -84,6 +110,9 @@ export interface ReplayFlags {
   json?: boolean | undefined;
   gdb?: string | undefined;
   hostThreadDb?: boolean | undefined;
+  identity?: string[] | undefined;
+  passphrase?: boolean | undefined;
+  passphraseFile?: string | undefined;
 }
 
 export interface ReplayOptions {
@@ -101,6 +130,8 @@ export interface ReplayOptions {
   hostDebugDirs: readonly string[];
   /** DEBUGINFOD_URLS is set: gdb can download what is missing. */
   debuginfod: boolean;
+  /** Identities and passphrase for an encrypted bundle. */
+  keys: KeySources;
 }
 
 export function normalizeReplayOptions(flags: ReplayFlags, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): ReplayOptions {
@@ -114,6 +145,7 @@ export function normalizeReplayOptions(flags: ReplayFlags, env: NodeJS.ProcessEn
     hostThreadDb,
     hostDebugDirs: [DEFAULT_DEBUG_DIR],
     debuginfod: Boolean(env.DEBUGINFOD_URLS?.trim()),
+    keys: normalizeKeySources(flags, env, cwd),
   };
 }
 

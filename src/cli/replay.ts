@@ -24,6 +24,7 @@ import { matchModule } from '../bundle/verify.js';
 import { EXIT } from './exit.js';
 import { signalText } from './signal-text.js';
 import { interruptible } from './signals.js';
+import { decryptKeys } from './keys.js';
 
 
 export interface ReplayIo {
@@ -72,7 +73,7 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
   // Only the extraction's modules were loaded so far: the decompressor starts
   // first, and what runs after it is loaded meanwhile (the main thread mostly
   // waits for the decompressor then).
-  const extracting = interruptible((signal) => prepareBundle(bundle, opts.dir, { signal }));
+  const extracting = interruptible((signal) => prepareBundle(bundle, opts.dir, { signal, keys: decryptKeys(opts.keys) }));
   const later = Promise.all([import('../bundle/verify.js'), import('../replay/debuginfo.js'), import('../replay/script.js'), runsGdb ? import('execa') : undefined]);
   later.catch(() => undefined);
   try {

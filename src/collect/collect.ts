@@ -45,7 +45,7 @@ export interface CollectOptions {
   withDebug: boolean;
   /** Where --with-debug looks for .build-id/ and debuglink targets, absolute. */
   debugDir: string;
-  /** The byte layers between the compressor and the disk (--split). */
+  /** The byte layers between the compressor and the disk (--encrypt-to, --split). */
   layers: OutputLayers;
   /**
    * Where and in what form the core was found (src/input) when `core` is a
@@ -219,8 +219,8 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   const tmp = tempFor(output);
   const sums = new Map<string, string>();
   // ONE target for the compressed bytes: the temporary file, which the compressor writes itself
-  // (compressTo: no relay through Node); or, with --split, the output's byte layers
-  // (output.ts), which write their own temporaries.
+  // (compressTo: no relay through Node); or, with --encrypt-to or --split, the output's
+  // byte layers (output.ts: ciphertext only ever reaches the disk), which write their own temporaries.
   const layered = hasLayers(opts.layers) ? await openBundleOutput(output, opts.layers, tempFor) : null;
   const file = layered
     ? null

@@ -33,7 +33,9 @@ export const PREREQUISITES: readonly Prerequisite[] = [
   { program: 'bzip2', pkg: 'bzip2', why: '.tbz2 bundles' },
   { program: 'gzip', pkg: 'gzip', why: '.tar.gz bundles' },
   { program: 'zstd', pkg: 'zstd', why: '.tar.zst bundles' },
-  { program: 'script', pkg: 'bsdutils', why: 'a pseudo-terminal for the progress bar' },
+  { program: 'script', pkg: 'bsdutils', why: 'a pseudo-terminal for the progress bar and typed passphrases' },
+  { program: 'age', pkg: 'age', why: 'the other age implementation: decrypts what collect encrypts, and the reverse' },
+  { program: 'age-keygen', pkg: 'age', why: 'X25519 identities for the encryption tests' },
   { program: 'bash', pkg: 'bash', why: 'ulimit -c before a crash' },
 ];
 
