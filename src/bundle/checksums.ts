@@ -99,6 +99,12 @@ export function verifyChecksums(manifest: Manifest, measured: Measured, sums?: R
     declared.add(f.bundlePath);
     check(f.path, f.bundlePath, expected(f.bundlePath, f.sha256), f.size);
   }
+  // Attachments (collect --attach) carry their sha256 in the manifest in either schema; in schema 2 SHA256SUMS must agree.
+  for (const a of manifest.attachments ?? []) {
+    declared.add(a.bundlePath);
+    const listed = sums?.get(a.bundlePath);
+    check(JSON.stringify(a.path), a.bundlePath, sums && listed !== a.sha256 ? (listed ?? null) : a.sha256, a.size);
+  }
   if (sums) {
     check(MANIFEST_NAME, MANIFEST_NAME, sums.get(MANIFEST_NAME) ?? null, null);
     // Anything else it lists (a note beside the manifest) must be there and match too.

@@ -83,11 +83,12 @@ export class TarWriter {
    * Streams a file into the archive. `size` is what the header declares; if
    * the file grows or shrinks while being read (someone is writing it) the
    * archive would be corrupt, so that is an error naming the file.
+   * `allowGrowth`: only its first `size` bytes are taken, and growth is no error.
    *
    * Resolves to the sha256 (hex) of exactly the bytes written: hashing here,
    * as the bytes go out, is what lets collect read every file once.
    */
-  async addFile(path: string, source: string, size: number, executable: boolean, onBytes?: (n: number) => void): Promise<string> {
+  async addFile(path: string, source: string, size: number, executable: boolean, onBytes?: (n: number) => void, allowGrowth = false): Promise<string> {
     await this.header({ path, type: 'File', size, mode: executable ? 0o755 : 0o644 });
     let got = 0;
     let fh: FileHandle;
@@ -109,8 +110,9 @@ export class TarWriter {
     try {
       for (;;) {
         const buf = bufs[turn]!;
-        // One byte past the declared size is asked for, to notice a file that grew.
-        const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, size - got + 1), got);
+        // One byte past the declared size is asked for, to notice a file that grew
+        // (unless growth is expected: an attached log is taken as long as it was).
+        const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, size - got + (allowGrowth ? 0 : 1)), got);
         await pending;
         if (bytesRead === 0) break;
         if (got + bytesRead > size) throw new FileChangedError(source, size, 'grew');

@@ -11,6 +11,8 @@
  *                                 process used (link_map names, soname links)
  *   <root>/debug/...              separate debug files (collect --with-debug):
  *                                 .build-id/xx/yyyy.debug and debuglink targets
+ *   <root>/attachments/<path>     collect --attach: the customer's logs and
+ *                                 configuration, by their original paths
  *   <root>/SHA256SUMS             schema 2: the sha256 of every file above, in
  *                                 the format `sha256sum -c` reads (always the
  *                                 last entry)
@@ -110,6 +112,8 @@ export interface Manifest {
   root?: string | null;
   /** Why the bundle is not exact besides file statuses (a loaded object with no file). Absent in older bundles. */
   gaps?: string[];
+  /** collect --attach: the customer's logs and configuration, under attachments/ (never in the sysroot). */
+  attachments?: ManifestAttachment[];
 }
 
 export interface ManifestMiniCore {
@@ -121,6 +125,21 @@ export interface ManifestMiniCore {
   bytes: number;
   /** Every memory range the mini core holds ("0x…" addresses, end exclusive), with why: for the site's security review. */
   ranges: Array<{ start: string; end: string; why: string }>;
+}
+
+export interface ManifestAttachment {
+  /** The file's path on the customer's machine, as given or matched (any characters, a newline too: show it quoted). */
+  path: string;
+  /** Where it is in the bundle: attachments/<path made safe>. */
+  bundlePath: string;
+  size: number;
+  /**
+   * Hashed before writing, in either schema (attachments are capped and
+   * small; inspect shows it without reading the bundle); SHA256SUMS lists it too.
+   */
+  sha256: string;
+  /** When `path` is a symlink: the regular file it led to. */
+  linkTarget: string | null;
 }
 
 /** Exact: every file matched the core and nothing the core knows of was left out. */
@@ -382,7 +401,24 @@ export function parseManifest(text: string): Manifest {
     ...optional('miniCore', parseMiniCore(m.miniCore)),
     root: typeof m.root === 'string' ? m.root : null,
     gaps: Array.isArray(m.gaps) ? m.gaps.filter((g): g is string => typeof g === 'string') : [],
+    ...optional('attachments', parseAttachments(m.attachments)),
   };
+}
+
+/** The optional attachments list: every entry complete and its bundle path safe under attachments/, or the manifest is refused. */
+function parseAttachments(v: unknown): ManifestAttachment[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) fail('attachments must be an array');
+  return v.map((a: unknown, i: number): ManifestAttachment => {
+    if (typeof a !== 'object' || a === null) fail(`attachments[${i}] must be an object`);
+    const r = a as Record<string, unknown>;
+    const bundlePath = str(r.bundlePath, `attachments[${i}].bundlePath`);
+    if (!isSafeRelativePath(bundlePath) || !bundlePath.startsWith('attachments/')) fail(`attachments[${i}].bundlePath ${JSON.stringify(bundlePath)} is not a safe path under attachments/`);
+    const size = optSize(r.size, `attachments[${i}].size`);
+    const sha256 = optHex(r.sha256, `attachments[${i}].sha256`, SHA256);
+    if (size === null || sha256 === null) fail(`attachments[${i}] needs a size and a sha256`);
+    return { path: str(r.path, `attachments[${i}].path`), bundlePath, size, sha256, linkTarget: typeof r.linkTarget === 'string' ? r.linkTarget : null };
+  });
 }
 
 function optional<K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } {

@@ -245,6 +245,7 @@ export function manifestFromBytes(bytes: Uint8Array): Manifest {
 export function declaredBytes(m: Manifest): number {
   let n = m.core.size;
   for (const f of m.files) if (f.bundlePath !== null) n += f.size ?? 0;
+  for (const a of m.attachments ?? []) n += a.size;
   return n;
 }
 
@@ -253,6 +254,7 @@ export function declaredSizes(m: Manifest): Map<string, number | null> {
   const declared = new Map<string, number | null>();
   declared.set(m.core.bundlePath, m.core.size);
   for (const f of m.files) if (f.bundlePath !== null) declared.set(f.bundlePath, f.size);
+  for (const a of m.attachments ?? []) declared.set(a.bundlePath, a.size);
   return declared;
 }
 
@@ -266,7 +268,7 @@ export const BUDGET_BEFORE_MANIFEST = MAX_MANIFEST_BYTES + SLACK_BYTES;
 export function budgetAfterManifest(m: Manifest, cap: number, fed: number): number {
   const declared = declaredBytes(m);
   if (declared > cap) throw refuse(`manifest.json declares ${declared} bytes of files, more than the ${cap}-byte cap on a bundle`);
-  const entries = m.files.length + m.links.length + m.files.reduce((n, f) => n + f.aliases.length, 0) + 2;
+  const entries = m.files.length + m.links.length + m.files.reduce((n, f) => n + f.aliases.length, 0) + (m.attachments?.length ?? 0) + 2;
   return fed + declared + SLACK_BYTES + SLACK_PER_ENTRY * entries;
 }
 

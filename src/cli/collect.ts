@@ -85,6 +85,7 @@ export function resultJson(r: CollectResult): object {
     origin: r.manifest.origin ?? null,
     truncation: r.manifest.truncation ?? null,
     miniCore: r.manifest.miniCore ? { size: r.manifest.core.size, cutFrom: r.manifest.miniCore.cutFrom, bytes: r.manifest.miniCore.bytes, ranges: r.manifest.miniCore.ranges.length, stackCap: r.manifest.miniCore.stackCap } : null,
+    attachments: r.manifest.attachments ?? [],
   };
 }
 
@@ -106,6 +107,7 @@ export function formatResult(r: CollectResult): string {
   if (m.miniCore) lines.push(`  mini core (--stacks-only): ${m.miniCore.ranges.length} ranges, ${humanBytes(m.miniCore.bytes)} of the ${humanBytes(m.miniCore.cutFrom.size)} core's memory kept, no heap; the manifest lists every range and why`);
   if (m.executable?.chosenBy === 'core') lines.push(`  executable taken from the core: ${m.executable.path} (pass -e to choose another)`);
   if (extra.length) lines.push(`  debug files: ${extra.length}, ${humanBytes(extra.reduce((a, f) => a + (f.size ?? 0), 0))}`);
+  if (m.attachments?.length) lines.push(`  attachments: ${m.attachments.length}, ${humanBytes(m.attachments.reduce((a, f) => a + f.size, 0))} (under attachments/ in the bundle)`);
   for (const f of m.files) {
     if (f.status === 'ok') continue;
     const what = {

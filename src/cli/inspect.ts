@@ -10,7 +10,7 @@ import { sniffBundleSource, storedSize } from '../bundle/source.js';
 import { isExact, type Manifest } from '../bundle/manifest.js';
 import { isErrnoError } from '../util/errors.js';
 import { decryptKeys, normalizeKeySources, type KeyFlags, type KeySources } from './keys.js';
-import { hex } from '../util/text.js';
+import { hasControlChar, hex } from '../util/text.js';
 import { signalText } from './signal-text.js';
 import { humanBytes } from './progress.js';
 import { originJson, originText, readLocatedCore, withLocatedCore } from './located.js';
@@ -142,6 +142,11 @@ export function formatBundle(m: Manifest, bundlePath: string, format: string, si
     const status = f.status === 'ok' ? 'ok' : f.status.toUpperCase();
     lines.push(`  ${status.padEnd(18)} ${f.role.padEnd(12)} ${f.path}${f.bundlePath ? '' : '  (not bundled)'}`);
     if (f.status !== 'ok' && f.message) lines.push(`  ${''.padEnd(18)} ${''.padEnd(12)} ${f.message}`);
+  }
+  const attachments = m.attachments ?? [];
+  if (attachments.length) {
+    lines.push('', `attachments (${attachments.length}, ${humanBytes(attachments.reduce((n, a) => n + a.size, 0))}):`);
+    for (const a of attachments) lines.push(`  ${humanBytes(a.size).padEnd(12)} ${hasControlChar(a.path) ? JSON.stringify(a.path) : a.path}${a.linkTarget ? `  (symlink to ${a.linkTarget})` : ''}`);
   }
   if (m.warnings.length) {
     lines.push('', 'warnings:');

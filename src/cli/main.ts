@@ -10,6 +10,7 @@ import type { InspectFlags } from './inspect.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
 import { collectValues, IDENTITY_ENV } from './keys.js';
+import { DEFAULT_ATTACH_MAX_BYTES } from '../collect/limits.js';
 
 export { describeError };
 
@@ -77,6 +78,8 @@ Examples:
     .option('--recipients-file <file>', 'encrypt for every age1… recipient in FILE (one per line, # comments; repeatable)', collectValues)
     .option('--passphrase', 'encrypt with a passphrase typed on the terminal (asked twice) instead of recipients')
     .option('--passphrase-file <file>', 'encrypt with the passphrase on the first line of FILE (- for standard input, /dev/fd/N for a descriptor)')
+    .option('--attach <glob>', 'bundle the files matching GLOB (fast-glob; quote it) under attachments/, e.g. logs and configuration; a directory takes everything under it (repeatable)', collectValues)
+    .option('--attach-max <size>', `skip (and name) an attachment larger than SIZE (default: ${DEFAULT_ATTACH_MAX_BYTES / 1024 / 1024}M)`)
     .option('--split <size>', 'write the bundle as parts NAME.001, NAME.002, … of at most SIZE bytes (K, M, G: powers of 1024), plus the index NAME-parts.sha256; attach them all')
     .option('--json', 'print the result (path, size, per-file status) as JSON on stdout')
     .option('--stacks-only', 'bundle a mini core instead of the core: the threads\' stacks, registers and loader state, no heap (small enough for a ticket; the manifest lists every range kept)')
@@ -87,6 +90,7 @@ Examples:
 Examples:
   $ npx corepack collect core.1234 -e /opt/app/bin/server
   $ npx corepack collect core.1234 --split 25M          # core.1234.tbz2.001, .002, … and core.1234.tbz2-parts.sha256
+  $ npx corepack collect core.1234 --attach '/var/log/app/*.log' --attach /etc/app/
   $ npx corepack collect core.1234 --encrypt-to age1…   # core.1234.tbz2.age; the vendor runs: age -d -i key.txt core.1234.tbz2.age | tar xj
   $ npx corepack collect core.1234 -o ticket-4711.tar.zst
   $ npx corepack collect core.1234 --stacks-only      # no heap: a few hundred KB

@@ -11,6 +11,7 @@ import { BadOptionError } from '../util/errors.js';
 import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
 import { DEFAULT_EXTENSION, formatForName, supportedExtensions } from '../bundle/formats.js';
 import type { CollectOptions } from '../collect/collect.js';
+import { DEFAULT_ATTACH_MAX_BYTES } from '../collect/limits.js';
 import type { OutputLayers } from '../bundle/output.js';
 import { MIN_PART_SIZE, parseSize } from '../bundle/split.js';
 import { AGE_EXTENSION } from '../bundle/encrypt.js';
@@ -29,6 +30,10 @@ export interface CollectFlags {
   json?: boolean | undefined;
   /** --split SIZE: parts of at most SIZE bytes (K, M, G suffixes). */
   split?: string | undefined;
+  /** --attach GLOB, repeatable. */
+  attach?: string[] | undefined;
+  /** --attach-max SIZE: the per-file cap. */
+  attachMax?: string | undefined;
   /** --encrypt-to RECIPIENT, repeatable. */
   encryptTo?: string[] | undefined;
   /** --recipients-file FILE, repeatable. */
@@ -60,7 +65,7 @@ export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: 
   const corePath = path.resolve(cwd, core);
   // The bundle is named for the core as it was found, less the suffix of the form it was stored in.
   const coreName = withoutStoredSuffix(path.basename(corePath));
-  const { exe, root, output = `${coreName}${DEFAULT_EXTENSION}`, withDebug = false, debugDir = DEFAULT_DEBUG_DIR, json = false, stacksOnly = false, stackCap, encryptTo = [], recipientsFile = [] } = flags;
+  const { exe, root, output = `${coreName}${DEFAULT_EXTENSION}`, withDebug = false, debugDir = DEFAULT_DEBUG_DIR, json = false, stacksOnly = false, stackCap, encryptTo = [], recipientsFile = [], attachMax } = flags;
   const passphrase = passphraseSource(flags, cwd);
   if (passphrase && (encryptTo.length || recipientsFile.length)) {
     throw new BadOptionError('--passphrase', '', 'age encrypts either to recipients or with a passphrase, not both', 'pass --encrypt-to/--recipients-file, or --passphrase');
@@ -76,7 +81,18 @@ export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: 
   const miniCore = stacksOnly ? { stackCap: stackCap === undefined ? null : parseStackCap(stackCap) } : null;
   const layers: OutputLayers = { splitBytes: flags.split === undefined ? null : splitBytes(flags.split), encrypt: null };
   return {
-    collect: { core: corePath, executable: exe === undefined ? null : path.resolve(cwd, exe), root: root === undefined ? null : path.resolve(cwd, root), output: out, format, withDebug, debugDir: path.resolve(cwd, debugDir), miniCore, layers },
+    collect: {
+      core: corePath,
+      executable: exe === undefined ? null : path.resolve(cwd, exe),
+      root: root === undefined ? null : path.resolve(cwd, root),
+      output: out,
+      format,
+      withDebug,
+      debugDir: path.resolve(cwd, debugDir),
+      attach: { patterns: flags.attach ?? [], maxBytes: attachMax === undefined ? DEFAULT_ATTACH_MAX_BYTES : sizeOption('--attach-max', attachMax, 0), cwd },
+      miniCore,
+      layers,
+    },
     json,
     encryption,
   };
@@ -95,12 +111,17 @@ export function parseStackCap(text: string): number {
   return bytes;
 }
 
+/** A SIZE option in bytes (K, M, G: powers of 1024), at least `min`. */
+function sizeOption(option: string, text: string, min: number): number {
+  const n = parseSize(text);
+  if (n === undefined) throw new BadOptionError(option, text, `${option} takes a size such as 25M, not ${JSON.stringify(text)}`, `pass a number of bytes with an optional K, M or G (powers of 1024), e.g. ${option} 25M`);
+  if (n < min) throw new BadOptionError(option, text, `${option} ${text} is smaller than the smallest ${option === '--split' ? 'part' : 'size'}, ${min} bytes`, `pass a larger size, e.g. ${option} 25M`);
+  return n;
+}
+
 /** --split's SIZE in bytes: at least MIN_PART_SIZE. */
 function splitBytes(text: string): number {
-  const n = parseSize(text);
-  if (n === undefined) throw new BadOptionError('--split', text, `--split takes a size such as 25M, not ${JSON.stringify(text)}`, 'pass a number of bytes with an optional K, M or G (powers of 1024), e.g. --split 25M');
-  if (n < MIN_PART_SIZE) throw new BadOptionError('--split', text, `--split ${text} is smaller than the smallest part, ${MIN_PART_SIZE} bytes`, 'pass a larger size, e.g. --split 25M');
-  return n;
+  return sizeOption('--split', text, MIN_PART_SIZE);
 }
 
 /** `replay`'s flags as commander hands them over. */

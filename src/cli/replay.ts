@@ -24,6 +24,7 @@ import { matchModule } from '../bundle/verify.js';
 import { EXIT } from './exit.js';
 import { signalText } from './signal-text.js';
 import { interruptible } from './signals.js';
+import { hasControlChar } from '../util/text.js';
 import { decryptKeys } from './keys.js';
 
 
@@ -198,8 +199,14 @@ export function reportJson(r: ReplayReport, batch?: BatchResult): { [key: string
     threadDb: r.threadDb,
     notes: p.state.notes,
     collectWarnings: p.manifest.warnings,
+    attachments: (p.manifest.attachments ?? []).map((a) => ({ path: a.path, extracted: path.join(p.root, a.bundlePath), size: a.size, sha256: a.sha256, linkTarget: a.linkTarget })),
     ...(batch ? { gdb: { exitCode: batch.exitCode, failure: batch.failure, stdout: batch.stdout, stderr: batch.stderr } } : {}),
   };
+}
+
+/** An attachment's original path as it can be shown on one line: quoted when it holds a control character. */
+export function attachmentName(p: string): string {
+  return hasControlChar(p) ? JSON.stringify(p) : p;
 }
 
 /** The short text report printed before gdb starts. */
@@ -239,6 +246,12 @@ export function formatReport(r: ReplayReport): string {
     else if (d.status === 'separate') L.push(`  ${'separate'.padEnd(12)} ${d.module} → ${d.debugFile} (${d.from === 'bundle' ? 'from the bundle' : 'this machine'}, by ${d.via})`);
     else if (d.status === 'not-bundled') L.push(`  ${'-'.padEnd(12)} ${d.module} (not in the bundle)`);
     else L.push(`  ${d.status.padEnd(12)} ${d.hint}`);
+  }
+  const attachments = p.manifest.attachments ?? [];
+  if (attachments.length) {
+    // The customer's logs and configuration, verified like every file; names quoted when they hold odd characters.
+    L.push('', `attachments (${attachments.length}, under ${path.join(p.root, 'attachments')}):`);
+    for (const a of attachments) L.push(`  ${attachmentName(a.path)}  (${a.size} bytes) → ${path.join(p.root, a.bundlePath)}`);
   }
   const notes = [...p.state.notes, ...p.manifest.warnings.map((w) => `collect: ${w}`)];
   if (r.placement.length) notes.push(`the core does not let gdb place every module (no program headers or link_map in it): the script gives the addresses from the module table (${r.placement.filter((c) => c !== 'sharedlibrary').length} command(s))`);

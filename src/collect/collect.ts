@@ -21,6 +21,7 @@ import { hasLayers, openBundleOutput, type OutputLayers } from '../bundle/output
 import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
 import { planBundle, type PlannedFile } from './plan.js';
+import { planAttachments, sha256Prefix, type AttachOptions } from './attach.js';
 import { describeTruncation } from '../core/truncation.js';
 import { originWarnings, type CoreOrigin } from '../input/origin.js';
 import { withoutStoredSuffix } from '../input/form.js';
@@ -45,6 +46,8 @@ export interface CollectOptions {
   withDebug: boolean;
   /** Where --with-debug looks for .build-id/ and debuglink targets, absolute. */
   debugDir: string;
+  /** --attach: patterns, the per-file cap, and what relative patterns are relative to. */
+  attach: AttachOptions;
   /** The byte layers between the compressor and the disk (--encrypt-to, --split). */
   layers: OutputLayers;
   /**
@@ -180,7 +183,9 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   const bundledCore = mini?.path ?? corePath;
   const coreStat = await stat(bundledCore);
   const bundled = plan.files.filter((f): f is PlannedFile & { source: string } => f.source !== null);
-  const total = coreStat.size + bundled.reduce((a, f) => a + (f.size ?? 0), 0);
+  // --attach: the customer's logs and configuration, never collect's own output.
+  const attached = await planAttachments(opts.attach, (p) => p === output || basename(p).startsWith(`.${basename(output)}`));
+  const total = coreStat.size + bundled.reduce((a, f) => a + (f.size ?? 0), 0) + attached.files.reduce((a, f) => a + f.size, 0);
 
   // No pass over the files before writing: the manifest (the first entry)
   // says everything known before reading them, and the checksums, computed
@@ -190,6 +195,10 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     done += n;
     onProgress?.('write', done, total);
   };
+
+  // Attachments alone are hashed before writing, so the manifest can carry their sha256 (they are small:
+  // capped by --attach-max); what is written is checked against it.
+  for (const a of attached.files) a.sha256 = await sha256Prefix(a.source, a.size);
 
   const root = bundleRootName(output);
   const coreName = `core/${withoutStoredSuffix(basename(foundAt)).replace(/[^A-Za-z0-9._+-]/g, '_') || 'core'}`;
@@ -205,9 +214,10 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     summary: summaryJson(summary),
     files: plan.files.map(toManifestFile),
     links: plan.links,
-    warnings: [...inputWarnings, ...summary.warnings, ...plan.warnings, ...notes, ...(mini?.warnings ?? [])],
+    warnings: [...inputWarnings, ...summary.warnings, ...plan.warnings, ...attached.warnings, ...notes, ...(mini?.warnings ?? [])],
     ...(opts.origin ? { origin: opts.origin } : {}),
     ...(truncation ? { truncation } : {}),
+    ...(attached.files.length ? { attachments: attached.files.map((a) => ({ path: a.path, bundlePath: a.bundlePath, size: a.size, sha256: a.sha256!, linkTarget: a.linkTarget })) } : {}),
     ...(mini ? { miniCore: miniCoreManifest(mini, opts.miniCore!) } : {}),
     root: processRoot,
     gaps: plan.gaps,
@@ -265,6 +275,12 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
       sums.set(f.bundlePath!, await tar.addFile(`${root}/${f.bundlePath}`, f.source, f.size ?? 0, f.executableBit, tick));
       // The hash is of the bytes written; a file rewritten in place while read has a new mtime.
       await checkUnchanged(f.source, f.size ?? 0, f.mtimeMs);
+    }
+    for (const a of attached.files) {
+      // A log is taken as long as it was when matched; one rewritten in place since then is read again.
+      const sha = await tar.addFile(`${root}/${a.bundlePath}`, a.source, a.size, false, tick, true);
+      if (sha !== a.sha256) throw new FileChangedError(a.path, a.size, 'changed');
+      sums.set(a.bundlePath, sha);
     }
     for (const l of plan.links) await tar.addSymlink(`${root}/${l.path}`, l.target);
     await tar.addBuffer(`${root}/${CHECKSUMS_NAME}`, Buffer.from(formatChecksums(sums)));
