@@ -108,6 +108,16 @@ describe('collect --attach', () => {
     expect(inspect.stdout).toContain(`${path.join(logs, 'current.log')}  (symlink to ${path.join(logs, 'server.log')})`);
   });
 
+  it("never attaches collect's own output, its parts or temporaries, when a pattern matches them", async () => {
+    const b = path.join(out, 'self.tar.gz');
+    const run = await corepack(['collect', env.crash.core, '-e', env.program.exe, '-o', b, '--split', '512K', '--attach', 'out/*'], { cwd: env.work });
+    expect(run.exitCode, run.stderr).toBe(0);
+    const m = JSON.parse((await execa('sh', ['-c', 'cat self.tar.gz.* | tar xzOf - self/manifest.json'], { cwd: out })).stdout) as Manifest;
+    const names = (m.attachments ?? []).map((a) => path.basename(a.path));
+    expect(names).toContain('crash.tbz2'); // another bundle in the directory is just a file
+    expect(names.filter((n) => n.includes('self'))).toEqual([]);
+  });
+
   it('a log that grows while collect runs is taken as long as it was when matched', async () => {
     const log = path.join(env.work, 'growing.log');
     await fs.writeFile(log, 'line 1\n');

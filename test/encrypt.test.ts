@@ -191,6 +191,9 @@ describe('recipients, and composition with --split', () => {
     const last = parts[parts.length - 1]!;
     const inspect = await corepack(['inspect', path.join(out, last)]);
     expect(expectOneLineError(inspect)).toBe(`corepack: error: ${path.join(out, last)} is encrypted (age) for 2 recipients (X25519); no identity was given`);
+    const shown = await corepack(['inspect', path.join(out, last), '--identity', key]);
+    expect(shown.exitCode, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain(`split:       ${parts.length} parts of at most 128.0 KiB, index crash.tbz2.age-parts.sha256\nencrypted:   age, for 2 recipients (X25519)\n`);
     const replay = await corepack(['replay', path.join(out, parts[0]!), '--batch', '--identity', otherKey, '--dir', path.join(dir, 'r9')]);
     expect(replay.exitCode, replay.stderr).toBe(0);
     expect(replay.stdout).toMatch(/crash_here/);

@@ -5,8 +5,10 @@
 import { locate, moduleLabel, summaryJson } from '../core/json.js';
 import type { CoreSummary } from '../core/model.js';
 import { realpath } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { sniffBundleSource, storedSize } from '../bundle/source.js';
+import { basename, resolve } from 'node:path';
+import { encryptedFor, sniffBundleSource, storedSize } from '../bundle/source.js';
+import { findPartSet } from '../bundle/split.js';
+import { EncryptedBundleError } from '../bundle/errors.js';
 import { isExact, type Manifest } from '../bundle/manifest.js';
 import { isErrnoError } from '../util/errors.js';
 import { decryptKeys, normalizeKeySources, type KeyFlags, type KeySources } from './keys.js';
@@ -54,7 +56,7 @@ export async function inspectCommand(corePath: string, opts: InspectOptions, out
     const { readBundleManifest } = await import('../bundle/peek.js');
     const manifest = await readBundleManifest(corePath, format, { keys });
     if (opts.json) out.write(`${JSON.stringify(manifest, null, 2)}\n`);
-    else out.write(formatBundle(manifest, corePath, format, await storedSize(corePath)));
+    else out.write(formatBundle(manifest, corePath, format, await storedSize(corePath), await layersText(corePath)));
     return 0;
   }
   // Compressed cores, apport reports and ABRT directories: unpacked to a temporary file, removed on every exit path.
@@ -117,13 +119,24 @@ export function miniCoreText(m: { cutFrom: { path: string; size: number; sha256:
 type J = { [key: string]: unknown };
 
 /** The text report for a bundle: who made it where, what crashed, and the state of every file. */
-export function formatBundle(m: Manifest, bundlePath: string, format: string, size: number): string {
+/** "age, for 2 recipients (X25519)" and "15 parts and their index b.tbz2-parts.sha256": the layers a bundle came through. */
+async function layersText(file: string): Promise<string[]> {
+  const lines: string[] = [];
+  const split = await findPartSet(file);
+  if (split) lines.push(`split:       ${split.parts.length} parts of at most ${humanBytes(split.parts[0]!.size)}, index ${basename(split.index)}`);
+  const age = await encryptedFor(file);
+  if (age) lines.push(`encrypted:   age, ${EncryptedBundleError.forWhom(age)}`);
+  return lines;
+}
+
+export function formatBundle(m: Manifest, bundlePath: string, format: string, size: number, layers: readonly string[] = []): string {
   const s = m.summary as J;
   const proc = (s.process ?? {}) as J;
   const sig = s.signal as J | null;
   const os = m.host?.osRelease?.PRETTY_NAME ?? m.host?.uname?.sysname ?? 'unknown OS';
   const lines: string[] = [];
   lines.push(`bundle:      ${bundlePath} (${format}, ${humanBytes(size)})`);
+  lines.push(...layers);
   lines.push(`collected:   ${m.createdAt} on ${m.host?.hostname ?? '?'} (${os}${m.host?.libc ? `, ${m.host.libc}` : ''}) by corepack ${m.corepackVersion}`);
   lines.push(`core:        ${m.core.originalPath} (${humanBytes(m.core.size)}; ${s.os ?? '?'} ${s.arch ?? '?'})`);
   if (m.miniCore) lines.push(`mini core:   ${miniCoreText(m.miniCore, m.miniCore.ranges.length)} (the manifest lists every range and why)`);

@@ -184,7 +184,8 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   const coreStat = await stat(bundledCore);
   const bundled = plan.files.filter((f): f is PlannedFile & { source: string } => f.source !== null);
   // --attach: the customer's logs and configuration, never collect's own output.
-  const attached = await planAttachments(opts.attach, (p) => p === output || basename(p).startsWith(`.${basename(output)}`));
+  // (The bundle, its .age, its parts and index, and their temporaries all start with its name.)
+  const attached = await planAttachments(opts.attach, (p) => dirname(p) === dirname(output) && basename(p).replace(/^\./, '').startsWith(basename(output)));
   const total = coreStat.size + bundled.reduce((a, f) => a + (f.size ?? 0), 0) + attached.files.reduce((a, f) => a + f.size, 0);
 
   // No pass over the files before writing: the manifest (the first entry)
