@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, corepack, expectOneLineError } from './helpers/cli.js';
 import { useCrash } from './helpers/crash.js';
 import { ageRecipients } from '../src/bundle/encrypt.js';
@@ -45,6 +45,10 @@ async function onTerminal(argv: string[], answers: string[], cwd: string): Promi
 async function tarList(file: string): Promise<string[]> {
   return (await execa('tar', ['tjf', file])).stdout.split('\n');
 }
+
+afterAll(async () => {
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+});
 
 beforeAll(async () => {
   dir = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'corepack-age-out-')));
@@ -255,5 +259,38 @@ describe('nothing in the clear on disk', () => {
     expect([...seen].some((n) => n.includes('.corepack-tmp-'))).toBe(true); // the scan did see the file being written
     expect(await fs.readdir(out)).toEqual(['crash.tar.gz.age']);
     expect(await fs.readdir(tmp)).toEqual([]);
+  });
+});
+
+describe('faults with the byte layers', () => {
+  let big: string;
+  beforeAll(async () => {
+    // The real core padded with a 2 GiB hole: long enough to interrupt.
+    big = path.join(dir, 'big.core');
+    await fs.copyFile(env.crash.core, big);
+    await fs.truncate(big, 2 * 1024 ** 3);
+  });
+
+  it('SIGTERM while writing encrypted parts: exit 143, not a part, index or temporary left', async () => {
+    const out = path.join(dir, 'term');
+    await fs.mkdir(out);
+    const child = execa(process.execPath, [BIN, 'collect', big, '-e', env.program.exe, '-o', path.join(out, 'b.tbz2'), '--encrypt-to', pub, '--split', '4K'], { reject: false });
+    const end = Date.now() + 60_000;
+    while ((await fs.readdir(out)).length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    expect((await fs.readdir(out)).some((n) => n.includes('.corepack-tmp-'))).toBe(true); // in the writing phase
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode, String(r.stderr)).toBe(143);
+    expect(await fs.readdir(out)).toEqual([]);
+  });
+
+  it('a file size limit under an encrypted bundle: exit 7 naming the output, nothing left', async () => {
+    const out = path.join(dir, 'fsize');
+    await fs.mkdir(out);
+    const o = path.join(out, 'b.tbz2');
+    const r = await execa('bash', ['-c', 'ulimit -f 64; exec "$@"', 'bash', process.execPath, BIN, 'collect', env.crash.core, '-e', env.program.exe, '-o', o, '--encrypt-to', pub], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(7);
+    expect(r.stderr).toMatch(new RegExp(`^corepack: error: cannot write ${o.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.age: file size limit reached; no bundle was written$`, 'm'));
+    expect(await fs.readdir(out)).toEqual([]);
   });
 });

@@ -17,7 +17,7 @@ import { RootDirectoryError } from './errors.js';
 import { formatChecksums } from '../bundle/checksums.js';
 import { FileChangedError, TarWriter } from '../bundle/create.js';
 import { compressTo, outputErrnoOf } from '../bundle/sink.js';
-import { hasLayers, openBundleOutput, type OutputLayers } from '../bundle/output.js';
+import { hasLayers, layeredName, openBundleOutput, type OutputLayers } from '../bundle/output.js';
 import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
 import { planBundle, type PlannedFile } from './plan.js';
@@ -261,7 +261,7 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     if (signal?.aborted) throw abortReason(signal);
     // Out of space shows up wherever the next write happened to be: the compressor's own write, too.
     const code = outputErrnoOf(err);
-    if (!(err instanceof OutputWriteError) && code !== undefined && OUT_OF_SPACE_CODES.has(code)) throw new OutputWriteError(output, code, undefined, { cause: err });
+    if (!(err instanceof OutputWriteError) && code !== undefined && OUT_OF_SPACE_CODES.has(code)) throw new OutputWriteError(layeredName(output, opts.layers), code, undefined, { cause: err });
     throw err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
