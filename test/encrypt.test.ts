@@ -294,3 +294,20 @@ describe('faults with the byte layers', () => {
     expect(await fs.readdir(out)).toEqual([]);
   });
 });
+
+describe('with --stacks-only', () => {
+  it('a mini core, encrypted and split, joins, decrypts with the age CLI and replays from a part', async () => {
+    const out = path.join(dir, 'mini');
+    await fs.mkdir(out);
+    const run = await corepack(['collect', env.crash.core, '-e', env.program.exe, '-o', path.join(out, 'crash.tbz2'), '--stacks-only', '--encrypt-to', pub, '--split', '64K']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const names = (await fs.readdir(out)).sort();
+    const parts = names.filter((n) => /^crash\.tbz2\.age\.\d{3}$/.test(n));
+    expect(names).toEqual([...parts, 'crash.tbz2.age-parts.sha256'].sort()); // the mini core's temporary is gone too
+    const { stdout } = await execa('sh', ['-c', `cat crash.tbz2.age.* | age -d -i '${key}' | tar xjOf - crash/manifest.json`], { cwd: out });
+    expect(JSON.parse(stdout).miniCore.cutFrom.path).toBe(env.crash.core);
+    const replay = await corepack(['replay', path.join(out, parts[parts.length - 1]!), '--batch', '--identity', key, '--dir', path.join(dir, 'r-mini')]);
+    expect(replay.exitCode, replay.stderr).toBe(0);
+    expect(replay.stdout).toMatch(/crash_here/);
+  });
+});
