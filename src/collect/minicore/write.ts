@@ -66,7 +66,8 @@ export async function writeMiniCore(core: CoreFile, ranges: readonly KeptRange[]
       yield await elf.reader.read(Number(from + done), Number(left < BigInt(CHUNK) ? left : BigInt(CHUNK)), 'kept memory');
     }
   };
-  const fh = await open(path, 'wx', 0o644);
+  // Only collect's temporary (the tar entry gets its own mode): core memory, private as the kernel writes cores (0600).
+  const fh = await open(path, 'wx', 0o600);
   try {
     await writeElf(plan, async (chunk) => void (await fh.write(chunk)), source);
     await fh.sync();
