@@ -10,7 +10,7 @@ import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
-import { detectFormat, type Format } from './magic.js';
+import { detectFormat, sniffBundle, type Format } from './magic.js';
 import { findPartSet, joinParts, type PartSet } from './split.js';
 import { AGE_MAGIC, ageRecipients, decryptStream, isAge, MAX_HEADER_BYTES, type DecryptKeys } from './encrypt.js';
 import { DecryptError, PartSetError, type AgeRecipients } from './errors.js';
@@ -136,9 +136,11 @@ async function startsAsAge(file: string): Promise<boolean> {
 
 /** What the first bytes of `file`'s bundle say it is, or undefined when it does not look like a bundle (a core, say). */
 export async function sniffBundleSource(file: string, opts: SourceOptions = {}): Promise<Format | undefined> {
-  const src = await openBundleSource(file, opts);
-  src.stream.destroy();
-  return detectFormat(src.head);
+  // A plain file (a core, most often) is judged by its first bytes alone, as before the layers existed.
+  const layered = await openLayeredSource(file, opts);
+  if (!layered) return sniffBundle(file);
+  layered.stream.destroy();
+  return detectFormat(layered.head);
 }
 
 /** The bundle's size as stored: the file's, or a split set's parts together. */
