@@ -15,6 +15,7 @@ import {
   type CrashMode,
   type CrashProgram,
 } from './helpers/crash.js';
+import { frames } from './helpers/gdbOutput.js';
 
 const MODES: CrashMode[] = ['segv-main', 'segv-thread', 'abort-plugin'];
 
@@ -63,10 +64,6 @@ async function gdb(f: CrashFixture, ...commands: string[]): Promise<string[]> {
   return stdout.split(`${marker}\n`).slice(1);
 }
 
-/** Function names of a backtrace, innermost first. */
-function frames(bt: string): string[] {
-  return [...bt.matchAll(/^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(/gm)].map((m) => m[1]!);
-}
 
 /** `thread apply all bt` output split into { lwp, frames } per thread. */
 function threads(allBt: string): { lwp: number; frames: string[] }[] {

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corepack, type CliRun } from './helpers/cli.js';
 import { buildNativeApp, type NativeApp } from './helpers/foreign.js';
+import { section } from './helpers/gdbOutput.js';
 
 let top: string;
 let app: NativeApp;
@@ -24,13 +25,6 @@ let replayDir: string;
 /** KiB: past the crashed thread's stack, before the libraries' first pages and ld.so's data (measured layout of xcrash). */
 const LIMIT_KB = 100;
 
-function section(out: string, name: string): string {
-  const start = out.indexOf(`=== ${name} ===\n`);
-  if (start < 0) throw new Error(`no "${name}" section in:\n${out}`);
-  const body = out.slice(start + name.length + 9);
-  const next = body.search(/^=== .* ===$/m);
-  return next < 0 ? body : body.slice(0, next);
-}
 
 beforeAll(async () => {
   top = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'corepack-cutreplay-')));

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corepack, type CliRun } from './helpers/cli.js';
 import { buildGuestRoot, missingTool, qemuCore, S390X, type GuestRoot } from './helpers/foreign.js';
+import { frames } from './helpers/gdbOutput.js';
 
 const missing = await missingTool([S390X.cc, S390X.qemu, 'gdb-multiarch']);
 const haveSysroot = await fs.stat(path.join(S390X.sysroot, 'lib', S390X.loader)).then(() => true, () => false);
@@ -21,9 +22,6 @@ let collected: CliRun;
 let replay: CliRun;
 let bundle: string;
 
-function frames(bt: string): string[] {
-  return [...bt.matchAll(/^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(/gm)].map((m) => m[1]!);
-}
 
 describe.skipIf(skip)('qemu-s390x cores (big-endian, no NT_FILE)', () => {
   beforeAll(async () => {

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corepack, expectOneLineError, type CliRun } from './helpers/cli.js';
 import { runBatch } from '../src/replay/gdb.js';
 import { AARCH64, buildGuestRoot, missingTool, qemuCore, type GuestRoot } from './helpers/foreign.js';
+import { frames, section } from './helpers/gdbOutput.js';
 
 const TOOLS = [AARCH64.cc, AARCH64.qemu, 'gdb-multiarch'];
 const missing = await missingTool(TOOLS);
@@ -29,18 +30,7 @@ const cores = new Map<Kind, string>();
 const bundles = new Map<Kind, { run: CliRun; out: string }>();
 const replays = new Map<Kind, CliRun>();
 
-/** Function names of a backtrace, innermost first. */
-function frames(bt: string): string[] {
-  return [...bt.matchAll(/^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(/gm)].map((m) => m[1]!);
-}
 
-function section(out: string, name: string): string {
-  const start = out.indexOf(`=== ${name} ===\n`);
-  if (start < 0) throw new Error(`no "${name}" section in:\n${out}`);
-  const body = out.slice(start + name.length + 9);
-  const next = body.search(/^=== .* ===$/m);
-  return next < 0 ? body : body.slice(0, next);
-}
 
 describe.skipIf(skip)('qemu-aarch64 cores (no NT_FILE, no ELF headers in memory)', () => {
   beforeAll(async () => {

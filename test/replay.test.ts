@@ -16,6 +16,7 @@ import type { Manifest } from '../src/bundle/manifest.js';
 import { buildCrashProgram, makeCrash, rebuildLibfoo, type CrashFixture, type CrashMode, type CrashProgram } from './helpers/crash.js';
 import { corepack, expectOneLineError, type CliRun } from './helpers/cli.js';
 import { compress, entriesFromDir, sha256, tar } from './helpers/tarWriter.js';
+import { frames, section } from './helpers/gdbOutput.js';
 
 const MODES: CrashMode[] = ['segv-main', 'segv-thread', 'abort-plugin'];
 // One bundle per format, so detection is exercised on real collect output.
@@ -69,19 +70,7 @@ afterAll(async () => {
   if (work) await fs.rm(work, { recursive: true, force: true });
 });
 
-/** Function names of a backtrace, innermost first. */
-function frames(bt: string): string[] {
-  return [...bt.matchAll(/^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(/gm)].map((m) => m[1]!);
-}
 
-/** The text between `=== name ===` and the next section marker. */
-function section(out: string, name: string): string {
-  const start = out.indexOf(`=== ${name} ===\n`);
-  if (start < 0) throw new Error(`no "${name}" section in:\n${out}`);
-  const body = out.slice(start + name.length + 9);
-  const end = body.search(/^=== .* ===$/m);
-  return end < 0 ? body : body.slice(0, end);
-}
 
 function threads(allBt: string): { lwp: number; frames: string[] }[] {
   return allBt
