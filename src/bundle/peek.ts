@@ -72,7 +72,13 @@ export async function readManifestFrom(cs: Decompressed, path: string): Promise<
         },
       });
       parser.on('error', (err: Error) => reject(bad(err.message)));
-      parser.on('end', () => reject(bad('it holds no entries')));
+      // No entries at all: when the decompressor failed, that failure is the news (corrupt data), not the empty archive.
+      parser.on('end', () => {
+        cs.done.then(
+          () => reject(bad('it holds no entries')),
+          (err: unknown) => reject(err),
+        );
+      });
       cs.output.on('error', (err: Error) => reject(bad(err.message)));
       // A layer in front (split parts, decryption) that fails names its own failure.
       cs.done.catch((err: unknown) => {

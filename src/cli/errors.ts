@@ -121,8 +121,8 @@ export function describeError(err: unknown, subject?: string): Described {
     if (!(err instanceof r.error)) continue;
     const code = typeof r.code === 'function' ? r.code(err) : r.code;
     const hint = r.hint?.(err);
-    // FormatError is about bytes, not files: say which file.
-    const message = err instanceof FormatError && subject ? `${subject}: ${err.message}` : err.message;
+    // FormatError and CodecError are about bytes, not files: say which file.
+    const message = (err instanceof FormatError || err instanceof CodecError) && subject ? `${subject}: ${err.message}` : err.message;
     return { message, ...(hint ? { hint } : {}), code };
   }
   if (isErrnoError(err)) {

@@ -32,8 +32,11 @@ Examples:
   $ npx corepack inspect core.1234
   $ npx corepack inspect core.1234 --json | jq .signal
   $ npx corepack collect core.1234 -e /opt/app/bin/server     # at the customer's site
+  $ sudo npx corepack list                                      # cores systemd-coredump, apport, ABRT kept
+  $ sudo npx corepack collect --latest server --stacks-only --encrypt-to age1…
   $ npx corepack replay crash-1234.tbz2
   $ npx corepack replay crash-1234.tbz2 --batch > ticket.txt
+
 ${exitCodesHelp()}
 
 This is corepack the crash bundler, not the Node.js package-manager shim of the same

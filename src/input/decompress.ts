@@ -30,7 +30,8 @@ export interface FedDecompressor {
 }
 
 function firstLine(s: unknown): string {
-  const text = Buffer.isBuffer(s) ? s.toString('utf8') : String(s ?? '');
+  // execa hands stderr over as a Uint8Array with encoding 'buffer': String() of that is "47,42,…".
+  const text = s instanceof Uint8Array ? Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('utf8') : String(s ?? '');
   return text.trim().split('\n')[0]?.replace(/^[a-z0-9]+: /i, '').trim() ?? '';
 }
 
