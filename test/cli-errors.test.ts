@@ -77,20 +77,6 @@ describe('--help', () => {
 });
 
 describe('layers', () => {
-  it('no module outside src/cli imports from src/cli', async () => {
-    const src = fileURLToPath(new URL('../src/', import.meta.url));
-    const offenders: string[] = [];
-    for (const dirent of await fs.readdir(src, { recursive: true, withFileTypes: true })) {
-      if (!dirent.isFile() || !dirent.name.endsWith('.ts')) continue;
-      const file = path.join(dirent.parentPath ?? (dirent as unknown as { path: string }).path, dirent.name);
-      const rel = path.relative(src, file);
-      if (rel.startsWith(`cli${path.sep}`)) continue;
-      const text = await fs.readFile(file, 'utf8');
-      if (/from ['"](\.\.\/)+cli\//.test(text)) offenders.push(rel);
-    }
-    expect(offenders).toEqual([]);
-  });
-
   // The layers of the README's development section, each importing only those listed for it.
   const MAY_IMPORT: Record<string, readonly string[]> = {
     util: [],

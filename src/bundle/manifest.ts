@@ -28,6 +28,7 @@
  * The manifest is untrusted input on the replay side: parseManifest validates
  * every field and every path before anything uses it.
  */
+import type { Truncation } from '../core/truncation.js';
 import { posix } from 'node:path';
 import type { Json } from '../core/json.js';
 import { hasControlChar } from '../util/text.js';
@@ -161,14 +162,8 @@ export interface ManifestOrigin {
   cmdline: string | null;
 }
 
-export interface ManifestTruncation {
-  fileSize: number;
-  expectedSize: number;
-  cutSegments: number;
-  threadsWithoutStack: number;
-  threads: number;
-  message: string;
-}
+/** What a cut core lacks, as src/core/truncation.ts describes it. */
+export type ManifestTruncation = Truncation;
 
 /** The optional origin object; anything of the wrong type is dropped, never trusted. */
 function parseOrigin(v: unknown): ManifestOrigin | undefined {
