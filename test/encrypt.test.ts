@@ -169,7 +169,10 @@ describe('the age CLI and corepack, the other way round', () => {
     await fs.writeFile(path.join(out, 'bad'), 'not it\n');
     const wrong = await corepack(['replay', path.join(out, 'by-age.tbz2.age'), '--batch', '--passphrase-file', path.join(out, 'bad'), '--dir', path.join(dir, 'r8')]);
     expect(wrong.exitCode).toBe(3);
-    expect(expectOneLineError(wrong)).toMatch(/is encrypted \(age\) with a passphrase; none of the passphrase matches/);
+    // A wrong passphrase is named as such, with the advice for a passphrase, not the advice for a wrong key (issue 18, defect 6).
+    expect(expectOneLineError(wrong)).toMatch(/is encrypted \(age\) with a passphrase; the passphrase given is not the one it was encrypted with/);
+    expect(wrong.stderr).toMatch(/^corepack: check the passphrase with the sender and pass it again/m);
+    expect(wrong.stderr).not.toMatch(/another key|public key/);
     const none = await corepack(['inspect', path.join(out, 'by-age.tbz2.age')]);
     expect(expectOneLineError(none)).toMatch(/is encrypted \(age\) with a passphrase; no passphrase was given/);
   });

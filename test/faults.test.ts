@@ -81,6 +81,9 @@ describe('collect under faults', () => {
     const r = await execa('bash', ['-c', 'ulimit -f 64; exec "$@"', 'bash', process.execPath, BIN, 'collect', env.crash.core, '-e', env.program.exe, '-o', out], { reject: false });
     expect(r.exitCode).toBe(7);
     expect(r.stderr).toMatch(/^corepack: error: cannot write .*: file size limit reached; no bundle was written$/m);
+    // The hint is about the limit, not about free space (issue 18, defect 12).
+    expect(r.stderr).toMatch(/^corepack: the file size limit \(ulimit -f\) stops it/m);
+    expect(r.stderr).not.toContain('free some space');
     expect(await readdir(dir)).toEqual([]);
   });
 

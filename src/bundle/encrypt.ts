@@ -15,7 +15,7 @@
 import * as fs from 'node:fs/promises';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { DecryptError, EncryptedBundleError, IdentityFileError, PartSetError, type AgeRecipients } from './errors.js';
+import { DecryptError, EncryptedBundleError, IdentityFileError, PartSetError, PASSPHRASE_TRIED, type AgeRecipients } from './errors.js';
 import { MissingToolError } from '../util/errors.js';
 
 export const AGE_MAGIC = 'age-encryption.org/v1\n';
@@ -190,7 +190,7 @@ export async function decryptStream(file: string, stream: Readable, head: Buffer
   const recipients = ageRecipients(head);
   const usesPassphrase = recipients.types.includes('scrypt');
   const tried = [...keys.identityFiles];
-  if (usesPassphrase && keys.passphrase) tried.push('the passphrase');
+  if (usesPassphrase && keys.passphrase) tried.push(PASSPHRASE_TRIED);
   const canTry = keys.identityFiles.length > 0 || (usesPassphrase && keys.passphrase !== null);
   if (!canTry) {
     stream.destroy();

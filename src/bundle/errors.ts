@@ -140,6 +140,9 @@ export interface AgeRecipients {
  * identity at all, or none that matches. Says for how many recipients of
  * which type it is encrypted, never anything about its contents.
  */
+/** How a passphrase shows in `tried`. */
+export const PASSPHRASE_TRIED = 'the passphrase';
+
 const r = (x: AgeRecipients): string => (x.types.includes('scrypt') ? 'no passphrase was given' : 'no identity was given');
 
 export class EncryptedBundleError extends Error {
@@ -150,7 +153,23 @@ export class EncryptedBundleError extends Error {
     /** The identity files (and "a passphrase") that were tried; empty when none was given. */
     readonly tried: readonly string[],
   ) {
-    super(`${file} is encrypted (age) ${EncryptedBundleError.forWhom(recipients)}; ${tried.length ? `none of ${tried.join(', ')} matches` : r(recipients)}`);
+    super(`${file} is encrypted (age) ${EncryptedBundleError.forWhom(recipients)}; ${EncryptedBundleError.why(recipients, tried)}`);
+  }
+
+  /** What was wrong with the keys given: none, a wrong passphrase, identities for a passphrase bundle, or no matching identity. */
+  private static why(recipients: AgeRecipients, tried: readonly string[]): string {
+    if (tried.length === 0) return r(recipients);
+    const identities = tried.filter((t) => t !== PASSPHRASE_TRIED);
+    if (recipients.types.includes('scrypt')) {
+      if (tried.includes(PASSPHRASE_TRIED)) return 'the passphrase given is not the one it was encrypted with';
+      return `it needs a passphrase, and only identity files were given (${identities.join(', ')})`;
+    }
+    return `none of ${tried.join(', ')} matches`;
+  }
+
+  /** A passphrase was given for a passphrase bundle, and it was wrong. */
+  get wrongPassphrase(): boolean {
+    return this.passphrase && this.tried.includes(PASSPHRASE_TRIED);
   }
 
   /** "for 2 recipients (X25519)", "for 3 recipients (2 X25519, 1 ssh-ed25519)", "with a passphrase". */

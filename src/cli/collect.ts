@@ -11,6 +11,8 @@ import { humanBytes, progressBar } from './progress.js';
 import { interruptible } from './signals.js';
 import { withLocatedCore } from './located.js';
 import { defaultListDirs } from './list.js';
+import { replayCommand, type KeyNeed } from './replay-command.js';
+import { checkGivenExecutable } from '../core/given-executable.js';
 import { latestCore, scanForCores } from '../input/scan.js';
 import { NoCoreFoundError } from '../input/errors.js';
 
@@ -27,6 +29,8 @@ export async function collectCommand(named: string | undefined, flags: CollectFl
   const given = named ?? (flags.latest ? await latestCorePath(flags.latest) : undefined);
   if (given === undefined) throw new UsageError('name the core to collect, or pass --latest', 'corepack list shows the cores found on this machine');
   const opts = normalizeCollectOptions(given, flags);
+  // What the user named and cannot be used is a usage error now, before anything is written.
+  if (opts.collect.executable !== null) await checkGivenExecutable(opts.collect.executable);
   // Keys are read and checked before the long part: a typo fails now.
   const encrypt = opts.encryption ? await encryptorFor(opts.encryption) : null;
   opts.collect = { ...opts.collect, layers: { ...opts.collect.layers, encrypt } };
@@ -39,7 +43,7 @@ export async function collectCommand(named: string | undefined, flags: CollectFl
     })),
   ).finally(() => bar.done());
   if (opts.json) process.stdout.write(`${JSON.stringify(resultJson(result), null, 2)}\n`);
-  else process.stderr.write(formatResult(result));
+  else process.stderr.write(formatResult(result, opts.encryption === null ? null : opts.encryption.passphrase ? 'passphrase' : 'identity'));
   return result.exact ? EXIT.OK : EXIT.INCOMPLETE;
 }
 
@@ -93,14 +97,16 @@ export function resultJson(r: CollectResult): object {
 export const ROOT_HINT =
   "  hint: the core's paths look like another root's (a container, a chroot, qemu -L): pass --root DIR, the directory the process saw as /; for a docker container: --root \"$(docker inspect -f '{{.GraphDriver.Data.MergedDir}}' CONTAINER)\"";
 
-export function formatResult(r: CollectResult): string {
+export function formatResult(r: CollectResult, key: KeyNeed = null): string {
   const m = r.manifest;
   const lines: string[] = [];
   const bundled = m.files.filter((f) => f.bundlePath !== null);
   const extra = m.files.filter((f) => f.role === 'debug');
   if (r.files.length > 1) {
     const index = r.files[r.files.length - 1]!;
-    lines.push(`wrote ${r.files.length - 1} parts ${basename(r.files[0]!)} … ${basename(r.files[r.files.length - 2]!)} and their index ${basename(index)} (${humanBytes(r.size)} in all, ${r.format} via ${r.compressor})`);
+    const parts = r.files.length - 1;
+    const named = parts === 1 ? `1 part ${basename(r.files[0]!)} and its index` : `${parts} parts ${basename(r.files[0]!)} … ${basename(r.files[parts - 1]!)} and their index`;
+    lines.push(`wrote ${named} ${basename(index)} (${humanBytes(r.size)} in all, ${r.format} via ${r.compressor})`);
     lines.push(`  attach all ${r.files.length} files to the ticket: the index lets replay name a part that is missing or damaged`);
   } else lines.push(`wrote ${r.output} (${humanBytes(r.size)}, ${r.format} via ${r.compressor})`);
   lines.push(`  core ${basename(m.core.originalPath)} (${humanBytes(m.core.size)}${m.origin && m.origin.form !== 'raw' ? `, unpacked from ${m.origin.form}` : ''}), ${bundled.length} files, ${m.links.length} alias links`);
@@ -123,10 +129,11 @@ export function formatResult(r: CollectResult): string {
   for (const w of m.warnings) lines.push(`  warning: ${w}`);
   if (m.root) lines.push(`  root: every path from the core was looked up under ${m.root}`);
   if (r.suggestRoot) lines.push(ROOT_HINT);
+  const replay = replayCommand(r.output, key);
   lines.push(
     r.exact
-      ? 'every file matches the crash exactly. Attach the bundle to the ticket; the developer runs: npx corepack replay ' + basename(r.output)
-      : 'the bundle is NOT exact (see above): symbols for the files marked may be wrong. If the old versions are still around (package cache, backups), put them back and collect again; otherwise attach it as it is.',
+      ? `every file matches the crash exactly. Attach the bundle to the ticket; the developer runs: ${replay}`
+      : `the bundle is NOT exact (see above): symbols for the files marked may be wrong. If the old versions are still around (package cache, backups), put them back and collect again; otherwise attach it as it is (the developer runs: ${replay}).`,
   );
   return `${lines.join('\n')}\n`;
 }

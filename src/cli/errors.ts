@@ -80,6 +80,8 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
   // Encrypted for someone else, or no key given: bad input for whoever holds no key.
   rule(EncryptedBundleError, EXIT.BAD_INPUT, (e: EncryptedBundleError) => {
     if (e.foreignOnly) return 'corepack decrypts X25519 and passphrase bundles; the age CLI reads the others: age -d -i KEY BUNDLE.age > BUNDLE, then replay BUNDLE';
+    if (e.wrongPassphrase) return 'check the passphrase with the sender and pass it again (--passphrase asks on the terminal, --passphrase-file FILE reads its first line)';
+    if (e.passphrase) return 'it was encrypted with a passphrase: pass --passphrase (asks on the terminal) or --passphrase-file FILE';
     if (e.tried.length) return 'it was encrypted for another key: ask the sender which public key they used';
     return e.passphrase ? 'pass --passphrase (asks on the terminal) or --passphrase-file FILE' : `pass --identity KEYFILE (or set ${IDENTITY_ENV}=KEYFILE)`;
   }),
@@ -99,7 +101,9 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
     return `install ${e.packages} (e.g. ${e.install})${choices.length ? `, or ${how} ${choices.join(', ')}` : ''}`;
   }),
   rule(OutputWriteError, EXIT.WRITE_FAILED, (e: OutputWriteError) =>
-    e.outOfSpace ? 'free some space or write the bundle elsewhere with -o' : e.code === 'ENOENT' ? 'create the directory first, or name another output with -o' : undefined,
+    e.code === 'EFBIG'
+      ? 'the file size limit (ulimit -f) stops it: raise the limit (ulimit -f unlimited), or cut the bundle with --split SIZE'
+      : e.outOfSpace ? 'free some space or write the bundle elsewhere with -o' : e.code === 'ENOENT' ? 'create the directory first, or name another output with -o' : undefined,
   ),
   rule(NotEnoughSpaceError, EXIT.WRITE_FAILED, () => 'free some space, or pass --dir on a larger file system'),
   rule(NoSpaceError, EXIT.WRITE_FAILED, () => 'set TMPDIR to a directory with more free space'),

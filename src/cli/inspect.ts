@@ -8,7 +8,9 @@ import { realpath } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { encryptedFor, sniffBundleSource, storedSize } from '../bundle/source.js';
 import { findPartSet } from '../bundle/split.js';
-import { EncryptedBundleError } from '../bundle/errors.js';
+import { EncryptedBundleError, type AgeRecipients } from '../bundle/errors.js';
+import { keyNeedOf, replayCommand, type KeyNeed } from './replay-command.js';
+import { checkGivenExecutable, givenExecutableWarning } from '../core/given-executable.js';
 import { isExact, type Manifest } from '../bundle/manifest.js';
 import { isErrnoError } from '../util/errors.js';
 import { decryptKeys, normalizeKeySources, type KeyFlags, type KeySources } from './keys.js';
@@ -56,13 +58,21 @@ export async function inspectCommand(corePath: string, opts: InspectOptions, out
     const { readBundleManifest } = await import('../bundle/peek.js');
     const manifest = await readBundleManifest(corePath, format, { keys });
     if (opts.json) out.write(`${JSON.stringify(manifest, null, 2)}\n`);
-    else out.write(formatBundle(manifest, corePath, format, await storedSize(corePath), await layersText(corePath)));
+    else {
+      const age = await encryptedFor(corePath);
+      out.write(formatBundle(manifest, corePath, format, await storedSize(corePath), await layersText(corePath, age), keyNeedOf(age?.types)));
+    }
     return 0;
   }
+  // -e naming nothing usable is a usage error, as in collect.
+  const given = opts.exe === undefined ? undefined : await checkGivenExecutable(opts.exe);
   // Compressed cores, apport reports and ABRT directories: unpacked to a temporary file, removed on every exit path.
   return interruptible((signal) =>
     withLocatedCore(corePath, signal, async (located) => {
       const { summary: s, truncation } = await readLocatedCore(located, { executable: opts.exe, root: opts.root === undefined ? undefined : await realpath(opts.root) });
+      const exeModule = s.modules.find((m) => m.kind === 'executable' && !m.sources.includes('file_headers'));
+      const mismatch = given && opts.exe ? givenExecutableWarning(opts.exe, given, exeModule?.buildId) : undefined;
+      if (mismatch) s.warnings.push(mismatch);
       if (opts.json) out.write(`${JSON.stringify({ ...summaryJson(s, corePath), origin: originJson(located.origin), truncation: truncation ?? null }, null, 2)}\n`);
       else out.write(formatSummary(s, corePath, originText(located.origin)));
       return 0;
@@ -120,16 +130,15 @@ type J = { [key: string]: unknown };
 
 /** The text report for a bundle: who made it where, what crashed, and the state of every file. */
 /** "age, for 2 recipients (X25519)" and "15 parts and their index b.tbz2-parts.sha256": the layers a bundle came through. */
-async function layersText(file: string): Promise<string[]> {
+async function layersText(file: string, age: AgeRecipients | undefined): Promise<string[]> {
   const lines: string[] = [];
   const split = await findPartSet(file);
   if (split) lines.push(`split:       ${split.parts.length} parts of at most ${humanBytes(split.parts[0]!.size)}, index ${basename(split.index)}`);
-  const age = await encryptedFor(file);
   if (age) lines.push(`encrypted:   age, ${EncryptedBundleError.forWhom(age)}`);
   return lines;
 }
 
-export function formatBundle(m: Manifest, bundlePath: string, format: string, size: number, layers: readonly string[] = []): string {
+export function formatBundle(m: Manifest, bundlePath: string, format: string, size: number, layers: readonly string[] = [], key: KeyNeed = null): string {
   const s = m.summary as J;
   const proc = (s.process ?? {}) as J;
   const sig = s.signal as J | null;
@@ -169,6 +178,6 @@ export function formatBundle(m: Manifest, bundlePath: string, format: string, si
   if (m.root) lines.push(`root:        collected with --root ${m.root}`);
   const exact = isExact(m);
   lines.push('', exact ? 'every file matched the crash when it was collected.' : 'NOT exact: the files marked above were missing or different when it was collected.');
-  lines.push(`replay it with: npx corepack replay ${bundlePath} --batch`);
+  lines.push(`replay it with: ${replayCommand(bundlePath, key, ['--batch'])}`);
   return `${lines.join('\n')}\n`;
 }

@@ -19,7 +19,8 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   // Set before any subcommand is added: commander copies these settings to
   // subcommands only when they are created.
   program.exitOverride();
-  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // Commander's own messages ("error: unknown option '--bogus'") take the prefix every other error line has.
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: (s, write) => write(s.startsWith('error:') ? `corepack: ${s}` : s) });
   program
     .name('corepack')
     .description('Make a crash debuggable anywhere: bundle a core with the exact executable and libraries it had mapped, and replay it in gdb.')

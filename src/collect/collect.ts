@@ -170,7 +170,7 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   // -e defaults to the core's own executable; failing that, to the one its store recorded.
   const metadataExe = opts.executable === null && !summary.executable ? (opts.origin?.executable ?? null) : null;
   if (metadataExe) inputWarnings.push(`the core names no executable; using ${metadataExe} from the ${opts.origin!.store} metadata`);
-  const plan = await planBundle(summary, { ...opts, root: processRoot, executable: opts.executable ?? metadataExe });
+  const plan = await planBundle(summary, { ...opts, root: processRoot, executable: opts.executable ?? metadataExe, crashTimeMs: await crashTime(opts.origin, foundAt) });
   const codec = await codecFor(fmt.format, 'compress');
 
   // --stacks-only: a mini core takes the full core's place in the bundle (the full core is only read).
@@ -291,6 +291,13 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   return { output: files[0]!, files, size, format: fmt.format, compressor: codec.program, manifest, checksums: sums, exact: isExact(manifest), suggestRoot: plan.suggestRoot };
 }
 
+/** When the process crashed: the store's record, else when the core was written. */
+async function crashTime(origin: CoreOrigin | undefined, foundAt: string): Promise<number | undefined> {
+  const recorded = origin?.time ? Date.parse(origin.time) : NaN;
+  if (Number.isFinite(recorded)) return recorded;
+  return (await stat(foundAt).catch(() => undefined))?.mtimeMs;
+}
+
 /** --root, canonical: the core's paths are compared with paths resolved under it. */
 async function rootDirectory(dir: string): Promise<string> {
   let real: string;
@@ -344,6 +351,6 @@ function miniCoreManifest(mini: MadeMiniCore, opts: MiniCoreOptions): ManifestMi
 }
 
 function toManifestFile(f: PlannedFile): ManifestFile {
-  const { source: _source, executableBit: _x, mtimeMs: _m, sha256: _sha, ...rest } = f;
+  const { source: _source, executableBit: _x, mtimeMs: _m, ctimeMs: _c, sha256: _sha, ...rest } = f;
   return rest;
 }

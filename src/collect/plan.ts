@@ -34,6 +34,8 @@ export interface PlannedFile extends ManifestFile {
   source: string | null;
   executableBit: boolean;
   mtimeMs: number;
+  /** When the file's inode last changed (an upgrade's rename sets it; dpkg keeps the package's mtime); 0 when not found. */
+  ctimeMs: number;
 }
 
 export interface CollectPlan {
@@ -52,7 +54,10 @@ export interface CollectPlan {
 }
 
 /** root: canonical; null for this machine's `/`. */
-export type PlanOptions = Pick<CollectOptions, 'core' | 'executable' | 'withDebug' | 'debugDir' | 'root'>;
+export type PlanOptions = Pick<CollectOptions, 'core' | 'executable' | 'withDebug' | 'debugDir' | 'root'> & {
+  /** When the process crashed (ms since the epoch), as far as known: a file unchanged since then was what the process saw. */
+  crashTimeMs?: number | undefined;
+};
 
 const ROLE_OF: Record<Module['kind'], FileRole> = { executable: 'executable', interpreter: 'interpreter', library: 'library', vdso: 'library' };
 
@@ -140,6 +145,7 @@ async function inspectFile(w: Want, ctx: FileContext): Promise<PlannedFile> {
     source: null,
     executableBit: false,
     mtimeMs: 0,
+    ctimeMs: 0,
   };
   let real: string;
   let host: string;
@@ -177,6 +183,7 @@ async function inspectFile(w: Want, ctx: FileContext): Promise<PlannedFile> {
     source: host,
     executableBit: (st.mode & 0o111) !== 0,
     mtimeMs: mtimeOf(st),
+    ctimeMs: st.ctimeMs,
   };
   if (machine !== ctx.machine) {
     // Useless to a debugger of this core: not bundled.
@@ -382,10 +389,26 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
     const interp = await readFileImage(exeFile.source).then((i) => i.interp, () => undefined);
     if (interp) gaps.push(`${exeFile.path} is dynamically linked (loader ${interp}), but no library it had loaded was found${root === '/' ? '' : ` under ${root}`}`);
   }
-  const bad = files.filter((f) => f.status !== 'ok' && f.role !== 'debug');
-  const loaderBad = files.some((f) => f.role === 'interpreter' && f.status !== 'ok');
-  const suggestRoot = root === '/' && (loaderBad || bad.length + summary.unplaced.length >= 2 || files.some((f) => f.status === 'wrong-architecture'));
+  const suggestRoot = root === '/' && otherRootEvidence(files, summary.machine, opts.crashTimeMs);
   return { files, links: safeLinks, executable, warnings, gaps, suggestRoot };
+}
+
+/**
+ * Whether the core's paths are another root's (a container, a chroot, qemu -L),
+ * on evidence only: files that were merely moved away or upgraded since the
+ * crash are no sign of one. Evidence is a core of another machine, a file of
+ * another architecture, no loader at the path the process used (every system
+ * has its own), or a file whose build ID differs although it has not changed
+ * since the crash (so the process must have seen another file there).
+ */
+function otherRootEvidence(files: readonly PlannedFile[], machine: number, crashTimeMs: number | undefined): boolean {
+  if (HOST_MACHINE !== undefined && machine !== HOST_MACHINE) return true;
+  return files.some(
+    (f) =>
+      f.status === 'wrong-architecture' ||
+      (f.role === 'interpreter' && f.status === 'missing') ||
+      (f.status === 'build-id-mismatch' && crashTimeMs !== undefined && f.ctimeMs > 0 && f.ctimeMs < crashTimeMs),
+  );
 }
 
 /**
@@ -435,6 +458,7 @@ async function findDebugFiles(files: PlannedFile[], debugDir: string, warnings: 
       source: real,
       executableBit: false,
       mtimeMs: mtimeOf(s),
+      ctimeMs: s.ctimeMs,
     };
   };
   for (const f of files) {

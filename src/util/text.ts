@@ -24,3 +24,8 @@ export function hasLineBreaker(s: string): boolean {
 export function hex(v: bigint | number | undefined): string {
   return v === undefined ? '?' : `0x${v.toString(16)}`;
 }
+
+/** `s` as one word of a POSIX shell command line: as it is when that is safe, else in single quotes. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9._+/=:@%,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,114 @@
+/**
+ * What the first field trial (issue 18) found, each on a real kernel core of
+ * the test program: the command as a new user types it, and what must come out.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { useCrash } from './helpers/crash.js';
+import { corepack, expectOneLineError } from './helpers/cli.js';
+import { summaryLines, type ReportedModule } from './helpers/summaryReporter.js';
+
+const env = useCrash('segv-thread-lib', 'corepack-field-');
+
+async function scratch(name: string): Promise<string> {
+  return fs.mkdtemp(path.join(env.work, `${name}-`));
+}
+
+describe('defect 1: what -e names must be an ELF executable that can be read', () => {
+  const cases: Array<[string, (dir: string) => Promise<string>, RegExp]> = [
+    ['a path that does not exist', async (dir) => path.join(dir, 'nonexist'), /-e .*nonexist: no such file or directory/],
+    ['an empty file', async (dir) => { const f = path.join(dir, 'empty'); await fs.writeFile(f, ''); return f; }, /-e .*empty: is empty, not an ELF executable/],
+    ['a text file', async (dir) => { const f = path.join(dir, 'notes.txt'); await fs.writeFile(f, 'hello\n'.repeat(20)); return f; }, /-e .*notes\.txt: is not an ELF executable/],
+    ['a directory', async (dir) => dir, /-e .*: is a directory, not an executable/],
+  ];
+  for (const [what, make, message] of cases) {
+    it(`collect -e naming ${what}: a usage error (exit 2) naming the path, nothing written`, async () => {
+      const dir = await scratch('exe');
+      const exe = await make(dir);
+      const out = path.join(dir, 'x.tbz2');
+      const run = await corepack(['collect', env.crash.core, '-e', exe, '-o', out]);
+      expect(run.exitCode, run.stderr).toBe(2);
+      expect(expectOneLineError(run)).toMatch(message);
+      expect((await fs.readdir(dir)).filter((n) => n.includes('x.tbz2'))).toEqual([]);
+    });
+  }
+
+  it('inspect -e naming another program says that the build IDs differ; -e naming nothing is a usage error', async () => {
+    const run = await corepack(['inspect', env.crash.core, '-e', '/usr/bin/true']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/-e \/usr\/bin\/true is not the program that crashed: its build ID is [0-9a-f]+, the core's executable has [0-9a-f]+/);
+    const same = await corepack(['inspect', env.crash.core, '-e', env.program.exe]);
+    expect(same.stdout).not.toContain('is not the program that crashed');
+    const missing = await corepack(['inspect', env.crash.core, '-e', '/nonexist']);
+    expect(missing.exitCode).toBe(2);
+    expect(expectOneLineError(missing)).toContain('-e /nonexist: no such file or directory');
+  });
+});
+
+describe('defect 2: the replay command collect and inspect print works where the developer is', () => {
+  it('names corepack-crash (Node ships another corepack), and the key option of an encrypted bundle', async () => {
+    const dir = await scratch('cmd');
+    const plain = await corepack(['collect', env.crash.core, '-o', path.join(dir, 'p.tbz2')], { cwd: dir });
+    expect(plain.exitCode, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/the developer runs: corepack-crash replay p\.tbz2$/m);
+    expect(plain.stderr).not.toContain('npx corepack');
+    expect((await corepack(['inspect', path.join(dir, 'p.tbz2')])).stdout).toContain(`replay it with: corepack-crash replay p.tbz2 --batch`);
+
+    const key = path.join(dir, 'key.txt');
+    await execa('age-keygen', ['-o', key]);
+    const pub = (await execa('age-keygen', ['-y', key])).stdout.trim();
+    const enc = await corepack(['collect', env.crash.core, '-o', path.join(dir, 'e.tbz2'), '--encrypt-to', pub]);
+    expect(enc.stderr).toMatch(/the developer runs: corepack-crash replay e\.tbz2\.age --identity KEYFILE$/m);
+    const shown = await corepack(['inspect', path.join(dir, 'e.tbz2.age'), '--identity', key]);
+    expect(shown.stdout).toContain('replay it with: corepack-crash replay e.tbz2.age --identity KEYFILE --batch');
+
+    await fs.writeFile(path.join(dir, 'pw'), 'a passphrase\n');
+    const pass = await corepack(['collect', env.crash.core, '-o', path.join(dir, 'my core.tbz2'), '--passphrase-file', path.join(dir, 'pw')]);
+    expect(pass.stderr).toMatch(/the developer runs: corepack-crash replay 'my core\.tbz2\.age' --passphrase$/m);
+  });
+});
+
+describe('defect 10: a --root hint only on evidence of another root', () => {
+  it('an executable and a plugin moved away after the crash: named MISSING, no container hint', async () => {
+    const dir = await scratch('moved');
+    const away = [env.program.exe, env.program.plugin];
+    for (const f of away) await fs.rename(f, `${f}.away`);
+    let run;
+    try {
+      run = await corepack(['collect', env.crash.core, '-o', path.join(dir, 'm.tbz2')]);
+    } finally {
+      for (const f of away) await fs.rename(`${f}.away`, f);
+    }
+    expect(run.exitCode, run.stderr).toBe(4);
+    expect(run.stderr).toContain(`MISSING: ${env.program.exe}`);
+    expect(run.stderr).toContain(`MISSING: ${env.program.plugin}`);
+    expect(run.stderr).not.toMatch(/pass --root|container/);
+  });
+});
+
+describe('defect 12: small things', () => {
+  it('a split into one part is "1 part … and its index"', async () => {
+    const dir = await scratch('one');
+    const run = await corepack(['collect', env.crash.core, '-o', path.join(dir, 'o1.tbz2'), '--split', '1G']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/^wrote 1 part o1\.tbz2\.001 and its index o1\.tbz2-parts\.sha256 \(/m);
+  });
+
+  it('an unknown option is a corepack error line, exit 2', async () => {
+    const run = await corepack(['inspect', env.crash.core, '--bogus']);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(/^corepack: error: unknown option '--bogus'$/m);
+  });
+
+  it('the summary reporter names every skipped test with its note (a mock of vitest\'s TestModule)', () => {
+    const test = (fullName: string, state: string, note?: string) => ({ fullName, result: () => ({ state, note }) });
+    const mod = { moduleId: '/repo/test/a.test.ts', children: { allTests: () => [test('runs', 'passed'), test('corpus > every core: skipped, ../shared/corpus is absent', 'skipped'), test('tmpfs', 'skipped', 'cannot mount a tmpfs')] } };
+    expect(summaryLines([mod as unknown as ReportedModule], '/repo')).toEqual([
+      'skipped: test/a.test.ts > corpus > every core: skipped, ../shared/corpus is absent',
+      'skipped: test/a.test.ts > tmpfs: cannot mount a tmpfs',
+      '1 passed, 0 failed, 2 skipped',
+    ]);
+  });
+});
