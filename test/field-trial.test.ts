@@ -6,7 +6,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { useCrash } from './helpers/crash.js';
+import { makeCore, useCrash } from './helpers/crash.js';
 import { corepack, expectOneLineError } from './helpers/cli.js';
 import { summaryLines, type ReportedModule } from './helpers/summaryReporter.js';
 
@@ -110,5 +110,54 @@ describe('defect 12: small things', () => {
       'skipped: test/a.test.ts > tmpfs: cannot mount a tmpfs',
       '1 passed, 0 failed, 2 skipped',
     ]);
+  });
+});
+
+describe('replay writes only where it can, and its gdb says what plain gdb says', () => {
+  it('defect 5: --dir on a read-only file system, a read-only existing --dir, a read-only XDG_CACHE_HOME: exit 7 naming that directory', async (ctx) => {
+    const dir = await scratch('ro');
+    const bundle = path.join(dir, 'b.tbz2');
+    expect((await corepack(['collect', env.crash.core, '-o', bundle])).exitCode).toBe(0);
+    const ro = path.join(dir, 'ro');
+    await fs.mkdir(ro);
+    const m = await execa('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', ro], { reject: false });
+    if (m.exitCode !== 0) {
+      console.warn(`SKIPPED: cannot mount a read-only tmpfs (${String(m.stderr).trim()})`);
+      ctx.skip('cannot mount a read-only tmpfs');
+    }
+    try {
+      for (const target of [path.join(ro, 'r'), ro]) {
+        const run = await corepack(['replay', bundle, '--json', '--dir', target]);
+        expect(run.exitCode, run.stderr).toBe(7);
+        expect(expectOneLineError(run)).toBe(`corepack: error: cannot write ${target}: read-only file system; nothing was extracted`);
+        expect(run.stderr).toMatch(/^corepack: pass --dir with a directory you can write to$/m);
+      }
+      const cache = await corepack(['replay', bundle, '--json'], { env: { ...process.env, XDG_CACHE_HOME: path.join(ro, 'cache') } as Record<string, string> });
+      expect(cache.exitCode, cache.stderr).toBe(7);
+      expect(expectOneLineError(cache)).toContain(`cannot write ${path.join(ro, 'cache', 'corepack', 'bundles')}: read-only file system`);
+      expect(cache.stderr).toMatch(/set XDG_CACHE_HOME to a directory you can write to, or pass --dir DIR/);
+    } finally {
+      await execa('umount', [ro], { reject: false });
+    }
+  });
+
+  it('defects 8 and 9: extracted files keep their recorded times, and no gdb warning that plain gdb on the original core does not print', async () => {
+    const dir = await scratch('gdb');
+    // bash maps the locale's data files (LC_CTYPE, …): NT_FILE names them, and no bundle carries them.
+    const { core } = await makeCore(['bash', '-c', 'kill -SEGV $$'], { cwd: dir, env: { LC_ALL: 'C.UTF-8' } });
+    const bundle = path.join(dir, 'bash.tbz2');
+    expect((await corepack(['collect', core, '-o', bundle])).exitCode).toBe(0);
+    const out = path.join(dir, 'r');
+    const replay = await corepack(['replay', bundle, '--batch', '--dir', out]);
+    expect(replay.exitCode, replay.stderr).toBe(0);
+    const exe = await fs.stat(path.join(out, 'bundle', 'sysroot', 'usr', 'bin', 'bash'));
+    const bundledCore = await fs.stat(path.join(out, 'bundle', 'core', path.basename(core)));
+    expect(exe.mtimeMs).toBe(bundledCore.mtimeMs);
+    const plain = await execa('gdb', ['-nx', '-batch', '-ex', 'bt', '-c', core, '/usr/bin/bash'], { reject: false, cwd: dir });
+    const warnings = (text: string) => new Set(text.split('\n').filter((l) => l.startsWith('warning:')));
+    const expected = warnings(`${plain.stdout}\n${plain.stderr}`);
+    const extra = [...warnings(`${replay.stdout}\n${replay.stderr}`)].filter((w) => !expected.has(w));
+    expect(extra).toEqual([]);
+    expect(replay.stdout).toContain('=== crashed thread ===');
   });
 });

@@ -356,6 +356,8 @@ async function extractInto(
       // Holes at the end exist only once the file has its full length.
       if (holes) await handle.truncate(written);
       await handle.chmod(mode);
+      // The recorded time, not the extraction's: gdb warns "exec file is newer than core file" when the core comes out first.
+      if (entry.mtime) await handle.utimes(entry.mtime, entry.mtime);
     } finally {
       await handle.close();
     }

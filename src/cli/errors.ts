@@ -30,7 +30,7 @@ import {
   TooManyPartsError,
   UnsafeBundleError,
 } from '../bundle/errors.js';
-import { BundleVerifyError, GdbFailedError, UnsafeScriptPathError } from '../replay/errors.js';
+import { BundleVerifyError, GdbFailedError, ReplayDirError, UnsafeScriptPathError } from '../replay/errors.js';
 import { RootDirectoryError, WrongExecutableError } from '../collect/errors.js';
 import { CoreInputError, NoCoreFoundError, NoSpaceError } from '../input/errors.js';
 import { EXIT, type ExitCode } from './exit.js';
@@ -100,6 +100,9 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
     const { how, choices } = e.alternatives;
     return `install ${e.packages} (e.g. ${e.install})${choices.length ? `, or ${how} ${choices.join(', ')}` : ''}`;
   }),
+  rule(ReplayDirError, EXIT.WRITE_FAILED, (e: ReplayDirError) =>
+    e.cache ? 'the cache directory is not writable: set XDG_CACHE_HOME to a directory you can write to, or pass --dir DIR' : e.outOfSpace ? 'free some space, or pass --dir on a larger file system' : 'pass --dir with a directory you can write to',
+  ),
   rule(OutputWriteError, EXIT.WRITE_FAILED, (e: OutputWriteError) =>
     e.code === 'EFBIG'
       ? 'the file size limit (ulimit -f) stops it: raise the limit (ulimit -f unlimited), or cut the bundle with --split SIZE'

@@ -13,7 +13,8 @@ import type { CoreSummary } from '../core/model.js';
 import type { BuildIdCheck } from '../bundle/verify.js';
 import { checksumFailures, type ChecksumResult } from '../bundle/checksums.js';
 import { sysrootPath, type Manifest } from '../bundle/manifest.js';
-import { prepareBundle, type PreparedBundle } from '../replay/cache.js';
+import { asReplayDirError, prepareBundle, type PreparedBundle } from '../replay/cache.js';
+import { dataMappingPaths, writeStandIns } from '../replay/standins.js';
 import type { ModuleDebugInfo } from '../replay/debuginfo.js';
 import type { WrittenScripts } from '../replay/script.js';
 import type { ReplayOptions } from './options.js';
@@ -114,9 +115,10 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
   );
   const threadDb =
     opts.hostThreadDb ? [] : bundled.filter((f) => f.role === 'libthread_db').map((f) => path.join(root, f.bundlePath!));
-  const scripts = await writeScripts({
+  const sysroot = path.join(root, 'sysroot');
+  const inputs = {
     dir: prepared.dir,
-    sysroot: path.join(root, 'sysroot'),
+    sysroot,
     bundleDebugDir,
     hostDebugDirs,
     executable: exe ? path.join(root, exe.bundlePath) : null,
@@ -128,6 +130,13 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     architecture: gdbArchitecture(summary.arch),
     lldbTriple: lldbTriple(summary.arch, summary.byteOrder, summary.os),
     placement: placement.commands,
+  };
+  const scripts = await (async () => {
+    // Plain gdb on the original core opens the mapped data files; in the sysroot they get empty stand-ins.
+    await writeStandIns(sysroot, dataMappingPaths(summary));
+    return writeScripts(inputs);
+  })().catch((err: unknown) => {
+    throw asReplayDirError(err, prepared.dir, opts.dir === null);
   });
   const report: ReplayReport = { bundle: path.resolve(bundle), prepared, summary, executable: exe?.path ?? null, buildIds: checks, debugInfo, scripts, threadDb, placement: placement.commands };
   const mismatches = checks.filter((c) => c.status === 'mismatch');

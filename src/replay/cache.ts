@@ -24,7 +24,8 @@ import { NotABundleError } from '../bundle/errors.js';
 import { stageBundle, type StageOptions } from '../bundle/extract.js';
 import { parseManifest, type Manifest } from '../bundle/manifest.js';
 import { checksumFailures, verifyChecksums, type ChecksumResult } from '../bundle/checksums.js';
-import { BundleVerifyError } from './errors.js';
+import { BundleVerifyError, ReplayDirError } from './errors.js';
+import { isErrnoError } from '../util/errors.js';
 import { checkReplayDir } from './script.js';
 
 export { BundleVerifyError };
@@ -114,9 +115,45 @@ async function reuse(dir: string, key: string): Promise<PreparedBundle | undefin
 export async function prepareBundle(bundle: string, chosenDir: string | null, opts: StageOptions = {}): Promise<PreparedBundle> {
   const st = await fs.stat(bundle);
   if (!st.isFile()) throw new NotABundleError(bundle, 'not a regular file');
+  const target = chosenDir ?? cacheRoot();
+  return extractOrReuse(bundle, chosenDir, opts).catch((err: unknown) => {
+    throw asReplayDirError(err, target, chosenDir === null);
+  });
+}
+
+/**
+ * mkdir -p, one directory at a time: Node's recursive mkdir reports ENOENT
+ * for a parent on a read-only file system, where a plain mkdir says EROFS.
+ */
+async function makeDirs(dir: string, mode: number): Promise<void> {
+  const st = await fs.stat(dir).catch(() => undefined);
+  if (st) return;
+  const parent = path.dirname(dir);
+  if (parent !== dir) await makeDirs(parent, mode);
+  await fs.mkdir(dir, { mode }).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  });
+}
+
+/** errno codes of a directory that cannot take what replay writes. */
+const UNWRITABLE: ReadonlySet<string> = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'EFBIG', 'ENOENT', 'ENOTDIR', 'EIO']);
+
+/**
+ * A system-call error on `dir`, an ancestor of it or anything inside it, as
+ * the ReplayDirError naming `dir`; any other error as it is (the bundle's
+ * own read errors name the bundle).
+ */
+export function asReplayDirError(err: unknown, dir: string, cache: boolean): unknown {
+  if (!isErrnoError(err) || !UNWRITABLE.has(err.code) || err instanceof ReplayDirError) return err;
+  const at = typeof err.path === 'string' ? path.resolve(err.path) : undefined;
+  const related = at !== undefined && (at === dir || dir.startsWith(`${at}/`) || at.startsWith(`${dir}/`));
+  return related ? new ReplayDirError(dir, err.code, cache, { cause: err }) : err;
+}
+
+async function extractOrReuse(bundle: string, chosenDir: string | null, opts: StageOptions): Promise<PreparedBundle> {
   // Staged where it will be renamed to: the chosen dir, or the cache root (same file system as every cache dir).
   const stageIn = chosenDir ?? cacheRoot();
-  await fs.mkdir(stageIn, { recursive: true, mode: chosenDir ? 0o755 : 0o700 });
+  await makeDirs(stageIn, chosenDir ? 0o755 : 0o700);
   if (!(await isDir(stageIn))) throw new BadOptionError('--dir', stageIn, `${stageIn} is not a directory`, 'pass --dir with a directory, or a path that does not exist yet');
 
   let dir = stageIn;

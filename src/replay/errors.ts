@@ -3,6 +3,7 @@
  * (src/bundle/errors.ts). Exit codes and hints: src/cli/errors.ts.
  */
 import { checksumFailures, type ChecksumResult } from '../bundle/checksums.js';
+import { OutputWriteError } from '../util/errors.js';
 
 /** Files whose bytes do not match the checksums the bundle recorded (SHA256SUMS, or manifest.json in schema 1). Carries every result, for --json. */
 export class BundleVerifyError extends Error {
@@ -42,5 +43,22 @@ export class UnsafeScriptPathError extends Error {
     readonly reason: string,
   ) {
     super(`${what} ${JSON.stringify(path)} ${reason}`);
+  }
+}
+
+/**
+ * The replay directory (--dir, or the bundle's cache directory) cannot be
+ * written: read-only, no permission, full. Named as the user knows it, never
+ * by a temporary name inside it.
+ */
+export class ReplayDirError extends OutputWriteError {
+  constructor(
+    dir: string,
+    code: string | undefined,
+    /** True when `dir` is the cache directory (no --dir was given). */
+    readonly cache: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(dir, code, undefined, options, 'nothing was extracted');
   }
 }
