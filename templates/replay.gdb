@@ -7,6 +7,8 @@
 set auto-load python-scripts off
 set auto-load gdb-scripts off
 set auto-load local-gdbinit off
+# In corepack's sandbox gdb has no network: corepack fetched from debuginfod
+# what was missing (the last debug-file-directory below).
 {{debuginfod}}
 
 # Resolve every library the core names inside the bundle's sysroot (the
@@ -14,7 +16,7 @@ set auto-load local-gdbinit off
 set sysroot {{sysroot}}
 set solib-search-path {{solib_search_path}}
 
-# Separate debug files: the bundle's first, then this machine's.
+# Separate debug files: the bundle's first, then this machine's, then debuginfod's.
 set debug-file-directory {{debug_file_directory}}
 
 # Thread library: the one from the customer's glibc.

@@ -182,7 +182,7 @@ describe.skipIf(skip)('qemu-aarch64 cores (no NT_FILE, no ELF headers in memory)
     const dir = path.join(g.top, 'replay-pie');
     const script = path.join(g.top, 'no-arch.gdb');
     await fs.writeFile(script, `set sysroot ${path.join(dir, 'bundle/sysroot')}\ncore-file ${path.join(dir, '.corepack/core')}\n`);
-    const r = await runBatch('gdb', script, []);
+    const r = await runBatch({ program: 'gdb', script, extraArgs: [], cwd: g.top, readable: [], sandbox: { sandboxed: false, reason: 'disabled', description: 'not sandboxed (a test of the output check)' } });
     expect(r.stderr).toMatch(/Couldn't find general-purpose registers in core file/);
     expect(r.failure).toMatch(/cannot read the core's registers/);
   });

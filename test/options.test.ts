@@ -72,7 +72,7 @@ describe('collect options', () => {
 describe('replay options', () => {
   it('defaults: cache dir, gdb chosen for the core\'s machine (null), the bundle\'s libthread_db, the host debug dir', () => {
     const o = normalizeReplayOptions({}, {});
-    expect(o).toEqual({ dir: null, batch: false, json: false, runsGdb: true, gdb: null, hostThreadDb: false, hostDebugDirs: [DEFAULT_DEBUG_DIR], debuginfod: false, keys: { identityFiles: [], passphrase: null } });
+    expect(o).toEqual({ dir: null, batch: false, json: false, runsGdb: true, gdb: null, hostThreadDb: false, hostDebugDirs: [DEFAULT_DEBUG_DIR], sandbox: true, debuginfod: null, keys: { identityFiles: [], passphrase: null } });
   });
 
   it('--identity files come first, then those of COREPACK_IDENTITY, all resolved; a passphrase names its source, never its value', () => {
@@ -84,9 +84,19 @@ describe('replay options', () => {
 
   it('--host-thread-db is carried as it is typed, not inverted; --json alone runs no gdb; --dir is resolved once', () => {
     const o = normalizeReplayOptions({ hostThreadDb: true, json: true, dir: 'r' }, { DEBUGINFOD_URLS: 'https://d.example' }, '/w');
-    expect(o).toMatchObject({ hostThreadDb: true, runsGdb: false, dir: '/w/r', debuginfod: true });
+    expect(o).toMatchObject({ hostThreadDb: true, runsGdb: false, dir: '/w/r' });
     expect(normalizeReplayOptions({ json: true, batch: true }, {}).runsGdb).toBe(true);
-    expect(normalizeReplayOptions({}, { DEBUGINFOD_URLS: '  ' }).debuginfod).toBe(false);
+    expect(normalizeReplayOptions({ sandbox: false }, {}).sandbox).toBe(false);
+  });
+
+  it('debuginfod: --debuginfod replaces DEBUGINFOD_URLS; libdebuginfod\'s cache directory and timeout', () => {
+    const env = { HOME: '/nonexistent-home', DEBUGINFOD_URLS: 'https://d.example/  ftp://x  http://e.example:8002', DEBUGINFOD_TIMEOUT: '3' };
+    expect(normalizeReplayOptions({}, env).debuginfod).toEqual({ urls: ['https://d.example', 'http://e.example:8002'], cacheDir: '/nonexistent-home/.cache/debuginfod_client', timeoutMs: 3000 });
+    expect(normalizeReplayOptions({ debuginfod: ['http://127.0.0.1:1234/'] }, env).debuginfod?.urls).toEqual(['http://127.0.0.1:1234']);
+    expect(normalizeReplayOptions({}, { ...env, DEBUGINFOD_CACHE_PATH: '/c', DEBUGINFOD_TIMEOUT: '' }).debuginfod).toMatchObject({ cacheDir: '/c', timeoutMs: 10_000 });
+    expect(normalizeReplayOptions({}, { HOME: '/h', XDG_CACHE_HOME: '/x', DEBUGINFOD_URLS: 'http://a' }).debuginfod?.cacheDir).toBe('/x/debuginfod_client');
+    expect(normalizeReplayOptions({}, { DEBUGINFOD_URLS: '  ' }).debuginfod).toBeNull();
+    expect(() => normalizeReplayOptions({ debuginfod: ['debuginfod.example'] }, {})).toThrow(BadOptionError);
   });
 
   it('refuses a --dir gdb cannot hold (a ":"), as a usage error', () => {

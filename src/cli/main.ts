@@ -144,7 +144,9 @@ Examples:
     .option('--identity <file>', `decrypt an encrypted bundle (.age) with the age identities in FILE (as age-keygen writes them; repeatable; also $${IDENTITY_ENV}, several separated by ':')`, collectValues)
     .option('--passphrase', 'decrypt a passphrase-encrypted bundle, asking for the passphrase on the terminal')
     .option('--passphrase-file <file>', 'decrypt with the passphrase on the first line of FILE (- for standard input)')
-    .option('--host-thread-db', "use this machine's libthread_db instead of the bundle's (the bundle's is native code gdb loads)")
+    .option('--host-thread-db', "use this machine's libthread_db instead of the bundle's (the bundle's is native code gdb loads, inside the sandbox)")
+    .option('--no-sandbox', 'run gdb without the bubblewrap sandbox: with your files and network, and the bundle\'s libthread_db (a warning says so)')
+    .option('--debuginfod <url>', 'ask this debuginfod server for debug info the bundle lacks, by build ID (repeatable; default: $DEBUGINFOD_URLS)', collectValues)
     .addHelpText(
       'after',
       `
@@ -152,6 +154,14 @@ The bundle is untrusted: entries outside its directory, absolute paths, "..",
 symlinks leaving the sysroot, hard links, devices and fifos are refused;
 setuid bits and owners are dropped; the decompressed size is capped by what
 manifest.json declares. Scripts from the bundle are never auto-loaded.
+
+gdb runs in a bubblewrap sandbox: no network, the replay directory
+read-only, a private /tmp and HOME, none of your other files (scripts given
+with -x after -- are readable). Without bwrap, or where it cannot make a
+sandbox, replay says so and loads this machine's libthread_db instead of the
+bundle's. --no-sandbox turns it off. With DEBUGINFOD_URLS set (or
+--debuginfod URL), corepack fetches missing debug info by build ID into
+debuginfod's cache (~/.cache/debuginfod_client) and gives it to gdb.
 
 Files written into DIR (printed in the report):
   DIR/bundle/       the extracted bundle (manifest.json, core/, sysroot/, debug/)
@@ -169,6 +179,8 @@ Examples:
   $ npx corepack replay crash-1234.tbz2 --batch > ticket.txt
   $ npx corepack replay crash-1234.tbz2 --json | jq .buildIds
   $ npx corepack replay crash-1234.tbz2 -- -ex 'frame 1' -ex 'info locals'
+  $ npx corepack replay crash-1234.tbz2 --batch --debuginfod https://debuginfod.debian.net
+  $ npx corepack replay crash-1234.tbz2 --no-sandbox -- -x ~/.gdbinit
   $ lldb -s ~/.cache/corepack/bundles/0123456789abcdef/replay.lldb`,
     )
     .action(async (bundle: string, gdbArgs: string[], flags: ReplayFlags) => {

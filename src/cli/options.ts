@@ -18,6 +18,8 @@ import { AGE_EXTENSION } from '../bundle/encrypt.js';
 import { normalizeKeySources, passphraseSource, type KeySources } from './keys.js';
 import type { PassphraseSource } from './passphrase.js';
 import { checkReplayDir } from '../replay/script.js';
+import { GDB_FILE_OPTIONS } from '../replay/gdb.js';
+import { DEFAULT_DEBUGINFOD_TIMEOUT_S, debuginfodCacheDir, type DebuginfodConfig } from '../replay/debuginfod.js';
 import { withoutStoredSuffix } from '../input/form.js';
 
 /** `collect`'s flags as commander hands them over. */
@@ -131,6 +133,9 @@ export interface ReplayFlags {
   json?: boolean | undefined;
   gdb?: string | undefined;
   hostThreadDb?: boolean | undefined;
+  /** commander's --no-sandbox: false when given. */
+  sandbox?: boolean | undefined;
+  debuginfod?: string[] | undefined;
   identity?: string[] | undefined;
   passphrase?: boolean | undefined;
   passphraseFile?: string | undefined;
@@ -149,14 +154,16 @@ export interface ReplayOptions {
   hostThreadDb: boolean;
   /** The developer's debug-file-directory list. */
   hostDebugDirs: readonly string[];
-  /** DEBUGINFOD_URLS is set: gdb can download what is missing. */
-  debuginfod: boolean;
+  /** Run the debugger in the bubblewrap sandbox (false: --no-sandbox). */
+  sandbox: boolean;
+  /** debuginfod servers to ask for missing debug info (--debuginfod, else DEBUGINFOD_URLS), and where the files go; null: none. */
+  debuginfod: DebuginfodConfig | null;
   /** Identities and passphrase for an encrypted bundle. */
   keys: KeySources;
 }
 
 export function normalizeReplayOptions(flags: ReplayFlags, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): ReplayOptions {
-  const { dir, batch = false, json = false, gdb = null, hostThreadDb = false } = flags;
+  const { dir, batch = false, json = false, gdb = null, hostThreadDb = false, sandbox = true, debuginfod } = flags;
   return {
     dir: dir === undefined ? null : checkReplayDir(path.resolve(cwd, dir)),
     batch,
@@ -165,13 +172,39 @@ export function normalizeReplayOptions(flags: ReplayFlags, env: NodeJS.ProcessEn
     gdb,
     hostThreadDb,
     hostDebugDirs: [DEFAULT_DEBUG_DIR],
-    debuginfod: Boolean(env.DEBUGINFOD_URLS?.trim()),
+    sandbox,
+    debuginfod: debuginfodConfig(debuginfod, env),
     keys: normalizeKeySources(flags, env, cwd),
   };
 }
 
-/** gdb's options that name a script file: `-x FILE`, `--command=FILE`, `-ix FILE`, … (one or two dashes). */
-const GDB_FILE_OPTIONS = new Set(['x', 'command', 'ix', 'init-command']);
+/**
+ * The debuginfod servers: --debuginfod URL (repeatable) replaces
+ * DEBUGINFOD_URLS (space-separated, as libdebuginfod reads it). Only http(s)
+ * URLs are asked; another scheme in DEBUGINFOD_URLS is left to gdb's own
+ * client, on --debuginfod it is a bad option. The cache and the timeout are
+ * libdebuginfod's (DEBUGINFOD_CACHE_PATH, DEBUGINFOD_TIMEOUT), so gdb finds
+ * what corepack fetched.
+ */
+export function debuginfodConfig(option: readonly string[] | undefined, env: NodeJS.ProcessEnv): DebuginfodConfig | null {
+  const isHttp = (u: string) => /^https?:\/\/[^/\s]/i.test(u);
+  let urls: string[];
+  if (option !== undefined && option.length > 0) {
+    for (const u of option) {
+      if (!isHttp(u)) throw new BadOptionError('--debuginfod', u, `--debuginfod ${JSON.stringify(u)} is not an http:// or https:// URL`, 'pass the server\'s URL, e.g. --debuginfod http://127.0.0.1:8002');
+    }
+    urls = [...option];
+  } else {
+    urls = (env.DEBUGINFOD_URLS ?? '').split(/\s+/).filter(isHttp);
+  }
+  if (urls.length === 0) return null;
+  const seconds = Number(env.DEBUGINFOD_TIMEOUT);
+  return {
+    urls: urls.map((u) => u.replace(/\/+$/, '')),
+    cacheDir: debuginfodCacheDir(env),
+    timeoutMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_DEBUGINFOD_TIMEOUT_S) * 1000,
+  };
+}
 
 /**
  * The arguments after `--`, for gdb. gdb runs in an empty directory inside

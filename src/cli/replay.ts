@@ -18,7 +18,8 @@ import { dataMappingPaths, writeStandIns } from '../replay/standins.js';
 import type { ModuleDebugInfo } from '../replay/debuginfo.js';
 import type { WrittenScripts } from '../replay/script.js';
 import type { ReplayOptions } from './options.js';
-import { checkSomeDebugger, chooseDebugger, runBatch, runInteractive, type BatchResult } from '../replay/gdb.js';
+import { checkSomeDebugger, chooseDebugger, gdbScriptFiles, runBatch, runInteractive, type BatchResult, type GdbLaunch } from '../replay/gdb.js';
+import type { SandboxState } from '../replay/sandbox.js';
 import { gdbArchitecture, lldbTriple } from '../replay/arch.js';
 import { placementCommands, type PlacedModule } from '../replay/placement.js';
 import { matchModule } from '../bundle/verify.js';
@@ -47,6 +48,10 @@ export interface ReplayReport {
   threadDb: string[];
   /** gdb commands that place modules the core does not let gdb place (empty: gdb places them all). */
   placement: readonly string[];
+  /** Whether the debugger runs (ran) in the sandbox, and if not, why. */
+  sandbox: SandboxState;
+  /** debuginfod: the servers asked, and one line per problem (a server down or slow, a wrong file). */
+  debuginfod: { urls: readonly string[]; problems: readonly string[] } | null;
 }
 
 
@@ -76,7 +81,14 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
   // first, and what runs after it is loaded meanwhile (the main thread mostly
   // waits for the decompressor then).
   const extracting = interruptible((signal) => prepareBundle(bundle, opts.dir, { signal, keys: decryptKeys(opts.keys) }));
-  const later = Promise.all([import('../bundle/verify.js'), import('../replay/debuginfo.js'), import('../replay/script.js'), runsGdb ? import('execa') : undefined]);
+  const later = Promise.all([
+    import('../bundle/verify.js'),
+    import('../replay/debuginfo.js'),
+    import('../replay/script.js'),
+    import('../replay/sandbox.js'),
+    opts.debuginfod ? import('../replay/debuginfod.js') : undefined,
+    import('execa'),
+  ]);
   later.catch(() => undefined);
   try {
     prepared = await extracting;
@@ -87,7 +99,10 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     throw err;
   }
 
-  const [{ checkBuildIds }, { findDebugInfo }, { writeScripts }] = await later;
+  const [{ checkBuildIds }, { findDebugInfo, missingDebugInfo, withDebuginfod }, { writeScripts }, { probeSandbox }, debuginfodModule] = await later;
+  // bwrap is tried while the core is read: a sandbox that cannot be made changes which libthread_db the script names.
+  const sandboxing = probeSandbox({ disabled: !opts.sandbox });
+  sandboxing.catch(() => undefined);
   const { manifest, root } = prepared;
   const { checks, summary } = await checkBuildIds(root, manifest).catch((err: unknown) => {
     if (err instanceof FormatError) throw new BundledCoreError(manifest.core.bundlePath, err);
@@ -95,7 +110,20 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
   });
   const { hostDebugDirs, debuginfod } = opts;
   const bundleDebugDir = path.join(root, 'debug');
-  const debugInfo = await findDebugInfo(checks, { bundleDebugDir, hostDebugDirs, debuginfod });
+  let debugInfo = await findDebugInfo(checks, { bundleDebugDir, hostDebugDirs, debuginfod: debuginfod !== null });
+  // debuginfod is asked here, outside the sandbox (gdb inside has no network); gdb gets the files through links in DIR.
+  let fetchedDebugDir: string | null = null;
+  let debuginfodReport: ReplayReport['debuginfod'] = null;
+  if (debuginfod && debuginfodModule) {
+    const fetched = await debuginfodModule.fetchDebugFiles(missingDebugInfo(debugInfo), debuginfod);
+    debugInfo = withDebuginfod(debugInfo, fetched.outcomes);
+    const files = new Map(debugInfo.filter((d) => d.from === 'debuginfod' && d.buildId && d.debugFile).map((d) => [d.buildId!, d.debugFile!] as const));
+    fetchedDebugDir = await debuginfodModule.linkDebugFiles(path.join(prepared.dir, '.corepack', 'debuginfod'), files).catch((err: unknown) => {
+      throw asReplayDirError(err, prepared.dir, opts.dir === null);
+    });
+    debuginfodReport = { urls: debuginfod.urls, problems: fetched.problems };
+  }
+  const sandbox = await sandboxing;
 
   const exe = findExecutable(manifest);
   const bundled = manifest.files.filter((f) => f.bundlePath !== null && f.bundlePath.startsWith('sysroot/'));
@@ -113,8 +141,9 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     }),
     linkMapInCore,
   );
-  const threadDb =
-    opts.hostThreadDb ? [] : bundled.filter((f) => f.role === 'libthread_db').map((f) => path.join(root, f.bundlePath!));
+  // The bundle's libthread_db is native code gdb loads: only inside the sandbox, or when --no-sandbox says to.
+  const bundleThreadDb = !opts.hostThreadDb && (sandbox.sandboxed || sandbox.reason === 'disabled');
+  const threadDb = bundleThreadDb ? bundled.filter((f) => f.role === 'libthread_db').map((f) => path.join(root, f.bundlePath!)) : [];
   const sysroot = path.join(root, 'sysroot');
   const inputs = {
     dir: prepared.dir,
@@ -125,7 +154,9 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     core: path.join(root, manifest.core.bundlePath),
     libraryDirs,
     threadDb,
-    debuginfod,
+    // gdb's own client only where it has a network; in the sandbox it reads what corepack fetched.
+    debuginfod: debuginfod !== null && !sandbox.sandboxed,
+    fetchedDebugDir,
     os: summary.os,
     architecture: gdbArchitecture(summary.arch),
     lldbTriple: lldbTriple(summary.arch, summary.byteOrder, summary.os),
@@ -138,7 +169,19 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
   })().catch((err: unknown) => {
     throw asReplayDirError(err, prepared.dir, opts.dir === null);
   });
-  const report: ReplayReport = { bundle: path.resolve(bundle), prepared, summary, executable: exe?.path ?? null, buildIds: checks, debugInfo, scripts, threadDb, placement: placement.commands };
+  const report: ReplayReport = {
+    bundle: path.resolve(bundle),
+    prepared,
+    summary,
+    executable: exe?.path ?? null,
+    buildIds: checks,
+    debugInfo,
+    scripts,
+    threadDb,
+    placement: placement.commands,
+    sandbox,
+    debuginfod: debuginfodReport,
+  };
   const mismatches = checks.filter((c) => c.status === 'mismatch');
 
   if (!runsGdb) {
@@ -146,8 +189,22 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     return mismatches.length ? EXIT.VERIFY_FAILED : EXIT.OK;
   }
   const gdb = await chooseDebugger({ explicit: opts.gdb, arch: summary.arch, machine: summary.machine });
+  const launch: GdbLaunch = {
+    program: gdb.path,
+    script: scripts.gdb,
+    extraArgs: gdbArgs,
+    cwd: scripts.cwd,
+    // The replay directory holds the bundle, the scripts and the links to fetched debug files; those files live in debuginfod's cache.
+    readable: [prepared.dir, ...debugInfo.filter((d) => d.from === 'debuginfod' && d.debugFile).map((d) => d.debugFile!)],
+    userFiles: gdbScriptFiles(gdbArgs),
+    ...(debuginfod && !sandbox.sandboxed ? { env: { DEBUGINFOD_URLS: debuginfod.urls.join(' ') } } : {}),
+    sandbox,
+  };
   if (opts.batch) {
-    const result = await runBatch(gdb.path, scripts.gdb, gdbArgs, { cwd: scripts.cwd, afterLibraries: placedEcho(placement.added) });
+    // The report goes to stdout here: the sandbox's absence is said on stderr too, where a person sees it.
+    if (!sandbox.sandboxed) io.stderr.write(`corepack: warning: ${sandbox.description}\n`);
+    for (const line of debuginfodReport?.problems ?? []) io.stderr.write(`corepack: warning: ${line}\n`);
+    const result = await runBatch(launch, { afterLibraries: placedEcho(placement.added) });
     if (opts.json) io.stdout.write(`${JSON.stringify(reportJson(report, result), null, 2)}\n`);
     else {
       io.stdout.write(formatReport(report));
@@ -164,7 +221,7 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
   }
   io.stderr.write(formatReport(report));
   io.stderr.write('\n');
-  return runInteractive(gdb.path, scripts.gdb, gdbArgs, scripts.cwd);
+  return runInteractive(launch);
 }
 
 /**
@@ -177,6 +234,13 @@ function placedEcho(added: readonly PlacedModule[]): string[] {
   const esc = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, "?").replace(/\\/g, '\\\\').replace(/"/g, '\\"');
   const lines = added.map((m) => `0x${m.loadBias!.toString(16).padStart(16, '0')}  placed by corepack  ${esc(m.name)}`);
   return [`echo ${['(placed from the module table: the core has no link_map)', ...lines].map((l) => `${l}\\n`).join('')}`];
+}
+
+/** The sandbox in --json: `sandboxed`, then how (`tool`, `userNamespace`) or why not (`reason`: disabled, unavailable), and the report's sentence. */
+export function sandboxJson(s: SandboxState): { [key: string]: Json } {
+  return s.sandboxed
+    ? { sandboxed: true, tool: s.tool, userNamespace: s.userNamespace, description: s.description }
+    : { sandboxed: false, reason: s.reason, description: s.description };
 }
 
 function verificationJson(checksums: readonly ChecksumResult[]): Json {
@@ -206,6 +270,8 @@ export function reportJson(r: ReplayReport, batch?: BatchResult): { [key: string
     buildIds: { ok: !r.buildIds.some((c) => c.status === 'mismatch'), modules: r.buildIds as unknown as Json },
     debugInfo: r.debugInfo as unknown as Json,
     threadDb: r.threadDb,
+    sandbox: sandboxJson(r.sandbox),
+    debuginfod: r.debuginfod ? { urls: [...r.debuginfod.urls], problems: [...r.debuginfod.problems] } : null,
     notes: p.state.notes,
     collectWarnings: p.manifest.warnings,
     attachments: (p.manifest.attachments ?? []).map((a) => ({ path: a.path, extracted: path.join(p.root, a.bundlePath), size: a.size, sha256: a.sha256, linkTarget: a.linkTarget })),
@@ -235,6 +301,7 @@ export function formatReport(r: ReplayReport): string {
   L.push(`  verified:   the core and ${others} file${others === 1 ? '' : 's'} match ${against} (sha256)${unchecked ? `; ${unchecked} had no checksum to compare` : ''}`);
   L.push(`  crash:      ${signalLine(r.summary)}`);
   L.push(`  executable: ${r.executable ?? '(not in the bundle)'}`);
+  L.push(`  sandbox:    ${r.sandbox.description}`);
   if (p.manifest.host?.hostname) L.push(`  collected:  on ${p.manifest.host.hostname}${p.manifest.createdAt ? ` at ${p.manifest.createdAt}` : ''}`);
   const mini = r.summary.miniCore;
   if (mini) {
@@ -252,6 +319,7 @@ export function formatReport(r: ReplayReport): string {
   L.push('', 'debug info:');
   for (const d of r.debugInfo) {
     if (d.status === 'embedded') L.push(`  ${'embedded'.padEnd(12)} ${d.module}`);
+    else if (d.status === 'separate' && d.from === 'debuginfod') L.push(`  ${'debuginfod'.padEnd(12)} ${d.module} → ${d.debugFile} (${d.url ? `fetched from ${d.url}` : "in debuginfod's cache"})`);
     else if (d.status === 'separate') L.push(`  ${'separate'.padEnd(12)} ${d.module} → ${d.debugFile} (${d.from === 'bundle' ? 'from the bundle' : 'this machine'}, by ${d.via})`);
     else if (d.status === 'not-bundled') L.push(`  ${'-'.padEnd(12)} ${d.module} (not in the bundle)`);
     else L.push(`  ${d.status.padEnd(12)} ${d.hint}`);
@@ -264,7 +332,14 @@ export function formatReport(r: ReplayReport): string {
   }
   const notes = [...p.state.notes, ...p.manifest.warnings.map((w) => `collect: ${w}`)];
   if (r.placement.length) notes.push(`the core does not let gdb place every module (no program headers or link_map in it): the script gives the addresses from the module table (${r.placement.filter((c) => c !== 'sharedlibrary').length} command(s))`);
-  if (r.threadDb.length) notes.push(`gdb will load the bundle's libthread_db (native code from the bundle; use --host-thread-db to use this machine's instead)`);
+  if (r.threadDb.length) {
+    notes.push(
+      r.sandbox.sandboxed
+        ? `gdb loads the bundle's libthread_db inside the sandbox (native code from the bundle; --host-thread-db uses this machine's instead)`
+        : `gdb will load the bundle's libthread_db with no sandbox: native code from the bundle runs as you (--host-thread-db uses this machine's instead)`,
+    );
+  }
+  for (const line of r.debuginfod?.problems ?? []) notes.push(line);
   if (notes.length) {
     L.push('', 'notes:');
     for (const n of notes) L.push(`  - ${n}`);

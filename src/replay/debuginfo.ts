@@ -15,6 +15,7 @@ import { buildIdDebugPath, debugLinkCandidates, firstDebugLinkMatch, isRegularFi
 import { FormatError } from '../elf/errors.js';
 import { summarizeDebugSections, type DebugSummary } from '../elf/sections.js';
 import type { BuildIdCheck } from '../bundle/verify.js';
+import type { DebuginfodOutcome } from './debuginfod.js';
 
 export type DebugStatus = 'embedded' | 'separate' | 'symbols-only' | 'none' | 'not-bundled' | 'unreadable';
 
@@ -25,8 +26,10 @@ export interface ModuleDebugInfo {
   /** The separate debug file gdb will use. */
   debugFile: string | null;
   via: 'build-id' | 'debuglink' | null;
-  /** Whether the debug file came with the bundle or is the developer's. */
-  from: 'bundle' | 'host' | null;
+  /** Whether the debug file came with the bundle, is the developer's, or corepack fetched it from a debuginfod server. */
+  from: 'bundle' | 'host' | 'debuginfod' | null;
+  /** The URL it was fetched from (from: 'debuginfod'; null when it was in debuginfod's cache already). */
+  url?: string | null;
   /** How to get symbols, for modules without debug info. */
   hint: string | null;
 }
@@ -36,7 +39,7 @@ export interface DebugInfoOptions {
   bundleDebugDir: string;
   /** The developer's debug-file-directory list. */
   hostDebugDirs: readonly string[];
-  /** DEBUGINFOD_URLS is set: gdb can download what is missing. */
+  /** debuginfod servers are configured (--debuginfod, DEBUGINFOD_URLS): corepack asks them for what is missing. */
   debuginfod: boolean;
 }
 
@@ -116,7 +119,28 @@ function howToGetSymbols(module: string, buildId: string | null, opts: DebugInfo
   const rel = buildId ? buildIdDebugPath(buildId) : undefined;
   if (rel) parts.push(`or put the file at ${path.join(opts.bundleDebugDir, rel)}`);
   parts.push('or ask for a bundle made with collect --with-debug');
-  if (opts.debuginfod) parts.push('DEBUGINFOD_URLS is set: gdb will also ask debuginfod');
-  else if (buildId) parts.push('or set DEBUGINFOD_URLS so gdb downloads it');
+  if (!opts.debuginfod && buildId) parts.push('or point replay at a debuginfod server that has it (--debuginfod URL, or DEBUGINFOD_URLS)');
   return parts.join('; ');
+}
+
+/**
+ * The debug-info list after debuginfod was asked: each module it had a file
+ * for becomes "separate, from debuginfod"; the hint of a module it did not
+ * have says so.
+ */
+export function withDebuginfod(infos: readonly ModuleDebugInfo[], outcomes: ReadonlyMap<string, DebuginfodOutcome>): ModuleDebugInfo[] {
+  return infos.map((d) => {
+    const o = d.buildId ? outcomes.get(d.buildId) : undefined;
+    if (!o) return d;
+    if (o.status === 'fetched' || o.status === 'cached') {
+      return { ...d, status: 'separate', debugFile: o.file, via: 'build-id', from: 'debuginfod', url: o.status === 'fetched' ? o.url : null, hint: null };
+    }
+    const what = o.status === 'not-found' ? `not on the debuginfod server${o.asked.length === 1 ? '' : 's'} (${o.asked.join(', ')}) either` : 'the debuginfod servers could not be asked';
+    return { ...d, hint: `${d.hint ?? d.module}; ${what}` };
+  });
+}
+
+/** The modules worth asking debuginfod about: bundled, with a build ID, without debug info. */
+export function missingDebugInfo(infos: readonly ModuleDebugInfo[]): string[] {
+  return infos.filter((d) => (d.status === 'none' || d.status === 'symbols-only') && d.buildId).map((d) => d.buildId!);
 }

@@ -1,15 +1,20 @@
 /**
  * Running gdb on a replay script: interactively (gdb gets the terminal), or
  * in batch mode for a support ticket (signal, crashed thread, libraries,
- * every thread's backtrace, on stdout).
+ * every thread's backtrace, on stdout). Every debugger run goes through one
+ * launcher, runDebugger, which puts it in the sandbox (src/replay/sandbox.ts)
+ * unless there is none, and says in its result whether it did.
  */
 // execa is imported where gdb is run: resolving gdb, before replay starts, must not load it.
+import { constants as osConstants } from 'node:os';
+import * as path from 'node:path';
 import { MissingToolError } from '../util/errors.js';
 import { which } from '../util/which.js';
 import { GdbFailedError } from './errors.js';
 import { EM } from '../elf/constants.js';
 import { HOST_MACHINE } from '../elf/arch.js';
 import { gdbArchitecture } from './arch.js';
+import { bwrapArgs, hostLayout, passedEnvironment, tiocstiFilter, type SandboxState } from './sandbox.js';
 
 /** gdb is missing: what to install, and the option that names another one. */
 function gdbMissing(gdb: string, detail: string, options?: ErrorOptions): MissingToolError {
@@ -86,31 +91,132 @@ export function batchCommands(afterLibraries: readonly string[] = []): string[] 
   return [echo(SECTION.crashed), 'thread', 'bt', echo(SECTION.libraries), 'info sharedlibrary', ...afterLibraries, echo(SECTION.threads), 'thread apply all bt'];
 }
 
+/** gdb's options that name a script file: `-x FILE`, `--command=FILE`, `-ix FILE`, … (one or two dashes). */
+export const GDB_FILE_OPTIONS: ReadonlySet<string> = new Set(['x', 'command', 'ix', 'init-command']);
+
+/** The files that gdb arguments name with GDB_FILE_OPTIONS: the sandbox makes them readable. */
+export function gdbScriptFiles(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--?([a-z-]+)(?:=(.*))?$/.exec(args[i]!);
+    if (!m || !GDB_FILE_OPTIONS.has(m[1]!)) continue;
+    const file = m[2] ?? args[++i];
+    if (file !== undefined && file.startsWith('/')) out.push(file);
+  }
+  return out;
+}
+
+/** One debugger run: what to run, where, and what it may read. */
+export interface DebuggerLaunch {
+  /** The debugger (gdb, gdb-multiarch, lldb), resolved to a path. */
+  program: string;
+  args: readonly string[];
+  /** Working directory (DIR/.corepack/cwd: empty, inside the replay directory). */
+  cwd: string;
+  /** Files and directories the debugger reads: the replay directory, fetched debug files. Bound read-only when sandboxed; each must exist. */
+  readable: readonly string[];
+  /** Files the user named (scripts after --): bound read-only when present. */
+  userFiles?: readonly string[];
+  /** Environment variables the debugger needs (LC_ALL=C for parsed output, …). */
+  env?: Readonly<Record<string, string>>;
+  /** Whether to sandbox (probeSandbox's answer). */
+  sandbox: SandboxState;
+}
+
+export interface DebuggerRun {
+  exitCode: number;
+  /** Captured in batch mode; empty interactively. */
+  stdout: string;
+  stderr: string;
+  /** Whether the debugger ran sandboxed, and how (or why not): every report shows it. */
+  sandbox: SandboxState;
+}
+
+/** The command that runs the launch: bwrap around the debugger, or the debugger itself. */
+async function command(launch: DebuggerLaunch, interactive: boolean): Promise<{ file: string; args: string[]; env: Record<string, string>; extendEnv: boolean; seccomp?: Buffer }> {
+  const env = { ...(launch.env ?? {}) };
+  if (!launch.sandbox.sandboxed) return { file: launch.program, args: [...launch.args], env, extendEnv: true };
+  const { debuggerPaths } = await import('./sandbox.js');
+  const seccomp = interactive ? tiocstiFilter() : undefined;
+  const spec = {
+    readOnly: [...launch.readable, ...(await debuggerPaths(launch.program, process.env.HOME))],
+    readOnlyIfPresent: launch.userFiles ?? [],
+    cwd: launch.cwd,
+    env: { ...passedEnvironment(process.env), ...env },
+    interactive,
+    seccompFd: seccomp ? 3 : undefined,
+  };
+  const args = [...bwrapArgs(await hostLayout(), spec, launch.sandbox.userNamespace), launch.program, ...launch.args];
+  return { file: launch.sandbox.bwrap, args, env: {}, extendEnv: false, ...(seccomp ? { seccomp } : {}) };
+}
+
+/** bwrap's own failure to start the debugger inside ("bwrap: execvp gdb: No such file or directory"). */
+function sandboxStartFailure(stderr: string): string | undefined {
+  return /^bwrap: (.*)$/m.exec(stderr)?.[1];
+}
+
+/**
+ * Runs a debugger, sandboxed when launch.sandbox says so: in batch mode
+ * (stdin closed, output captured), or interactively with the terminal.
+ * Ctrl-C belongs to the debugger then (it interrupts a command): corepack
+ * ignores SIGINT meanwhile so it does not die under it.
+ */
+export async function runDebugger(launch: DebuggerLaunch, mode: 'batch' | 'interactive'): Promise<DebuggerRun> {
+  const interactive = mode === 'interactive';
+  const cmd = await command(launch, interactive);
+  const { execa } = await import('execa');
+  const ignore = () => {};
+  if (interactive) process.on('SIGINT', ignore);
+  try {
+    const stdio = interactive ? (['inherit', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const);
+    const r = await execa(cmd.file, cmd.args, {
+      reject: false,
+      stdio: cmd.seccomp ? [...stdio, cmd.seccomp] : [...stdio],
+      env: cmd.env,
+      extendEnv: cmd.extendEnv,
+      maxBuffer: 256 * 1024 * 1024,
+      ...(launch.sandbox.sandboxed ? {} : { cwd: launch.cwd }),
+    });
+    if (r.failed && r.exitCode === undefined && !r.signal && !r.timedOut) {
+      const code = (r as unknown as { code?: string }).code;
+      if (code === 'ENOENT' || code === 'EACCES') throw gdbMissing(cmd.file, `cannot run ${cmd.file} (${code})`, { cause: r });
+      throw new GdbFailedError(launch.program, `${path.basename(launch.program)} failed: ${r.shortMessage ?? r.message}`, { cause: r });
+    }
+    const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+    const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+    const inside = launch.sandbox.sandboxed && r.exitCode !== 0 ? sandboxStartFailure(stderr) : undefined;
+    if (inside) throw new GdbFailedError(launch.program, `the sandbox could not start ${path.basename(launch.program)}: ${inside} (pass --no-sandbox to run it without one)`);
+    const bySignal = r.signal ? 128 + (osConstants.signals[r.signal] ?? 0) : 1;
+    return { exitCode: r.exitCode ?? bySignal, stdout, stderr, sandbox: launch.sandbox };
+  } finally {
+    if (interactive) process.off('SIGINT', ignore);
+  }
+}
+
 export interface BatchResult {
   exitCode: number;
   stdout: string;
   stderr: string;
   /** One line saying what went wrong, when gdb failed. */
   failure: string | null;
+  /** Whether gdb ran sandboxed. */
+  sandbox: SandboxState;
 }
+
+/** A gdb run on a replay script: the launch without its arguments. */
+export type GdbLaunch = Omit<DebuggerLaunch, 'args'> & { script: string; extraArgs: readonly string[] };
 
 /**
  * gdb -batch -nx -x SCRIPT -ex ...: -nx keeps the developer's ~/.gdbinit out
  * of the output, so two runs on two machines print the same.
  */
-export async function runBatch(gdb: string, script: string, extraArgs: readonly string[], opts: { cwd?: string; afterLibraries?: readonly string[] } = {}): Promise<BatchResult> {
-  const args = ['-batch', '-nx', '-iex', 'set pagination off', '-iex', 'set width 0', '-iex', 'set confirm off', '-x', script];
+export async function runBatch(launch: GdbLaunch, opts: { afterLibraries?: readonly string[] } = {}): Promise<BatchResult> {
+  const gdb = launch.program;
+  const args = ['-batch', '-nx', '-iex', 'set pagination off', '-iex', 'set width 0', '-iex', 'set confirm off', '-x', launch.script];
   for (const c of batchCommands(opts.afterLibraries)) args.push('-ex', c);
-  args.push(...extraArgs);
-  const { execa } = await import('execa');
-  const r = await execa(gdb, args, { reject: false, stdin: 'ignore', all: false, env: { LC_ALL: 'C' }, maxBuffer: 256 * 1024 * 1024, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
-  if (r.failed && r.exitCode === undefined) {
-    const code = (r as unknown as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'EACCES') throw gdbMissing(gdb, `cannot run ${gdb} (${code})`, { cause: r });
-    throw new GdbFailedError(gdb, `gdb failed: ${r.shortMessage ?? r.message}`, { cause: r });
-  }
-  const stdout = String(r.stdout ?? '');
-  const stderr = String(r.stderr ?? '');
+  args.push(...launch.extraArgs);
+  const r = await runDebugger({ ...launch, args, env: { ...launch.env, LC_ALL: 'C' } }, 'batch');
+  const { stdout, stderr } = r;
   let failure: string | null = null;
   // An error in the script (file, core-file) does not change gdb's exit status in batch mode.
   const scriptError = /^(.*): Error in sourced command file:\n(.*)$/m.exec(stderr);
@@ -119,26 +225,13 @@ export async function runBatch(gdb: string, script: string, extraArgs: readonly 
   if (unknownArch) failure = `${gdb} does not support ${unknownArch[1]} cores (set architecture ${unknownArch[1]}: undefined item); install gdb-multiarch or pass --gdb`;
   else if (scriptError) failure = `gdb could not load the crash: ${scriptError[2]}`;
   else if (noRegisters) failure = `${gdb} cannot read the core's registers (${noRegisters[0].trim()}): it does not support this core's architecture; install gdb-multiarch or pass --gdb`;
-  else if (r.exitCode !== 0) failure = `gdb exited with code ${r.exitCode ?? r.signal}: ${stderr.trim().split('\n').pop() ?? ''}`;
+  else if (r.exitCode !== 0) failure = `gdb exited with code ${r.exitCode}: ${stderr.trim().split('\n').pop() ?? ''}`;
   else if (!stdout.includes(SECTION.threads)) failure = 'gdb printed no backtraces';
-  return { exitCode: r.exitCode ?? 1, stdout, stderr, failure };
+  return { exitCode: r.exitCode, stdout, stderr, failure, sandbox: r.sandbox };
 }
 
-/**
- * gdb with the terminal. Ctrl-C belongs to gdb (it interrupts a command);
- * corepack ignores SIGINT meanwhile so it does not die under gdb.
- */
-export async function runInteractive(gdb: string, script: string, extraArgs: readonly string[], cwd?: string): Promise<number> {
-  const ignore = () => {};
-  process.on('SIGINT', ignore);
-  try {
-    const { execa } = await import('execa');
-    const r = await execa(gdb, ['-q', '-x', script, ...extraArgs], { stdio: 'inherit', reject: false, ...(cwd ? { cwd } : {}) });
-    if (r.failed && r.exitCode === undefined && !r.signal) {
-      throw gdbMissing(gdb, `cannot run ${gdb}: ${r.shortMessage ?? r.message}`, { cause: r });
-    }
-    return r.exitCode ?? 128 + 2;
-  } finally {
-    process.off('SIGINT', ignore);
-  }
+/** gdb with the terminal; resolves to gdb's exit status. */
+export async function runInteractive(launch: GdbLaunch): Promise<number> {
+  const r = await runDebugger({ ...launch, args: ['-q', '-x', launch.script, ...launch.extraArgs] }, 'interactive');
+  return r.exitCode;
 }

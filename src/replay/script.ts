@@ -119,8 +119,10 @@ export interface ScriptInputs {
   libraryDirs: readonly string[];
   /** Bundled libthread_db files to trust, or [] to let gdb use the host's. */
   threadDb: readonly string[];
-  /** DEBUGINFOD_URLS is set. */
+  /** gdb's own debuginfod client may download (not sandboxed, and servers are configured). */
   debuginfod: boolean;
+  /** DIR/.corepack/debuginfod: links to the debug files corepack fetched from debuginfod, or null. */
+  fetchedDebugDir?: string | null;
   /** The core's OS, for lldb's platform. */
   os: string;
   /** gdb's name for the core's architecture (`set architecture`), when known. */
@@ -148,6 +150,11 @@ const LLDB_PLATFORM: Record<string, string> = { linux: 'remote-linux', freebsd: 
 /** Paths from the bundle that fit a `:`-list; the others are left out of optional settings. */
 const listable = (p: string) => !p.includes(':') && !hasLineBreaker(p) && p === p.trim();
 
+/** Where debug files are looked for: the bundle's, this machine's, then what corepack fetched from debuginfod. */
+function debugDirs(inp: ScriptInputs): string[] {
+  return [inp.bundleDebugDir, ...inp.hostDebugDirs, ...(inp.fetchedDebugDir ? [inp.fetchedDebugDir] : [])];
+}
+
 export function renderGdbScript(template: string, inp: ScriptInputs, scriptPath: string, coreLink: string): string {
   const sysroot = restOfLine(inp.sysroot, 'sysroot');
   const libDirs = [...new Set(inp.libraryDirs)].filter(listable);
@@ -165,7 +172,7 @@ export function renderGdbScript(template: string, inp: ScriptInputs, scriptPath:
     debuginfod: inp.debuginfod ? 'set debuginfod enabled on' : 'set debuginfod enabled off',
     sysroot,
     solib_search_path: pathList(libDirs, 'library directory'),
-    debug_file_directory: pathList([inp.bundleDebugDir, ...inp.hostDebugDirs], 'debug directory'),
+    debug_file_directory: pathList(debugDirs(inp), 'debug directory'),
     thread_db: threadDb,
     architecture: inp.architecture && /^[A-Za-z0-9:_.-]+$/.test(inp.architecture) ? `set architecture ${inp.architecture}` : '# (architecture: taken from the executable and the core)',
     file_command: inp.executable ? `file ${gdbQuote(inp.executable, 'executable')}` : '# The executable is not in the bundle: load a copy with `file PATH`.',
@@ -181,7 +188,7 @@ export function renderLldbScript(template: string, inp: ScriptInputs, scriptPath
   return renderTemplate(template, {
     version: VERSION,
     script_path_comment: restOfLine(scriptPath, 'script path'),
-    debug_file_search_paths: [inp.bundleDebugDir, ...inp.hostDebugDirs].map((d) => lldbQuote(d, 'debug directory')).join(' '),
+    debug_file_search_paths: debugDirs(inp).map((d) => lldbQuote(d, 'debug directory')).join(' '),
     sysroot: lldbQuote(inp.sysroot, 'sysroot'),
     platform: LLDB_PLATFORM[inp.os] ?? 'remote-linux',
     target_create: `target create${inp.lldbTriple && /^[A-Za-z0-9_.-]+$/.test(inp.lldbTriple) ? ` --arch ${inp.lldbTriple}` : ''} --core ${core}${inp.executable ? ` ${lldbQuote(inp.executable, 'executable')}` : ''}`,
