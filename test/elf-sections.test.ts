@@ -13,7 +13,7 @@ import { ELF_LAYOUT } from '../src/elf/layout.js';
 import { FormatError } from '../src/elf/errors.js';
 import { BufferReader, FileReader } from '../src/elf/reader.js';
 import { readSections, summarizeDebugSections } from '../src/elf/sections.js';
-import { findDebugInfo } from '../src/replay/debuginfo.js';
+import { findDebugInfo, withDebuginfod } from '../src/replay/debuginfo.js';
 import type { BuildIdCheck } from '../src/bundle/verify.js';
 
 let dir: string;
@@ -140,7 +140,14 @@ describe('findDebugInfo', () => {
     [r] = await findDebugInfo([check(stripped, '/opt/app/lib/stripped.so', id)], { bundleDebugDir: bundleDebug, hostDebugDirs: [], debuginfod: true });
     expect(r!.status).toBe('none');
     expect(r!.hint).toContain(`build ID ${id}`);
-    expect(r!.hint).toContain('DEBUGINFOD_URLS is set');
+    // corepack asks the configured servers itself; withDebuginfod then says what they answered.
+    expect(r!.hint).not.toMatch(/debuginfod/);
+    const [notFound] = withDebuginfod([r!], new Map([[id, { status: 'not-found', asked: ['http://d.example'] }]]));
+    expect(notFound!.hint).toMatch(/not on the debuginfod server \(http:\/\/d\.example\) either$/);
+    const [fetched] = withDebuginfod([r!], new Map([[id, { status: 'fetched', file: '/c/x/debuginfo', url: 'http://d.example/buildid/x/debuginfo', bytes: 1 }]]));
+    expect(fetched).toMatchObject({ status: 'separate', from: 'debuginfod', via: 'build-id', debugFile: '/c/x/debuginfo', hint: null });
+    [r] = await findDebugInfo([check(stripped, '/opt/app/lib/stripped.so', id)], { bundleDebugDir: bundleDebug, hostDebugDirs: [], debuginfod: false });
+    expect(r!.hint).toContain('--debuginfod URL, or DEBUGINFOD_URLS');
     [r] = await findDebugInfo([check(withDwarf, '/opt/app/lib/lib.so', id)], { bundleDebugDir: bundleDebug, hostDebugDirs: [], debuginfod: false });
     expect(r!.status).toBe('embedded');
   });

@@ -201,7 +201,7 @@ describe('the replay directory', () => {
 
   it('--json without --batch: the report for machines, reusing the extraction, gdb not started', async () => {
     const { dir } = ok('segv-main');
-    const run = await corepack(['replay', bundles.get('segv-main')!, '--json', '--dir', dir], { env: { DEBUGINFOD_URLS: 'http://127.0.0.1:9/' } });
+    const run = await corepack(['replay', bundles.get('segv-main')!, '--json', '--dir', dir], { env: { DEBUGINFOD_URLS: 'http://127.0.0.1:2/' } });
     expect(run.exitCode, run.stderr).toBe(0);
     const r = JSON.parse(run.stdout);
     expect(r.reused).toBe(true);
@@ -219,8 +219,8 @@ describe('the replay directory', () => {
       expect(libz.hint).toContain(libz.buildId);
       expect(libz.hint).toMatch(/the debuginfod servers could not be asked/);
     }
-    // Nothing listens on port 9: corepack asked (outside the sandbox), and says so in one line.
-    expect(r.debuginfod).toEqual({ urls: ['http://127.0.0.1:9'], problems: ['debuginfod http://127.0.0.1:9: connection refused; not asked again in this replay'] });
+    // Nothing listens on port 2: corepack asked (outside the sandbox), and says so in one line.
+    expect(r.debuginfod).toEqual({ urls: ['http://127.0.0.1:2'], problems: ['debuginfod http://127.0.0.1:2: connection refused; not asked again in this replay'] });
     // gdb itself has no network in the sandbox: its own client is off.
     expect(r.sandbox).toMatchObject({ sandboxed: true, tool: 'bubblewrap' });
     expect(await fs.readFile(r.scripts.gdb, 'utf8')).toContain('set debuginfod enabled off');

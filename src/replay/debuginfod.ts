@@ -75,7 +75,8 @@ function reason(err: unknown, timeoutMs: number): string {
   const code = e?.cause?.code;
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code) return `${code}${e?.cause?.message ? `: ${e.cause.message}` : ''}`;
-  return e?.message ?? String(err);
+  // fetch's own refusals ("bad port") say why in the cause only.
+  return e?.cause?.message ?? e?.message ?? String(err);
 }
 
 class ServerError extends Error {}

@@ -41,6 +41,9 @@ export const PREREQUISITES: readonly Prerequisite[] = [
   { program: 'age', pkg: 'age', why: 'the other age implementation: decrypts what collect encrypts, and the reverse' },
   { program: 'age-keygen', pkg: 'age', why: 'X25519 identities for the encryption tests' },
   { program: 'bash', pkg: 'bash', why: 'ulimit -c before a crash' },
+  { program: 'bwrap', pkg: 'bubblewrap', why: "replay's sandbox around gdb" },
+  { program: 'debuginfod', pkg: 'debuginfod', why: 'a real debuginfod server for replay to fetch debug info from' },
+  { program: 'python3', pkg: 'python3', why: 'a pseudo-terminal for interactive replay; ioctls inside the sandbox' },
 ];
 
 /** The first executable `program` on PATH, or undefined. */
