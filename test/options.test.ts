@@ -72,7 +72,7 @@ describe('collect options', () => {
 describe('replay options', () => {
   it('defaults: cache dir, gdb chosen for the core\'s machine (null), the bundle\'s libthread_db, the host debug dir', () => {
     const o = normalizeReplayOptions({}, {});
-    expect(o).toEqual({ dir: null, batch: false, json: false, runsGdb: true, gdb: null, hostThreadDb: false, hostDebugDirs: [DEFAULT_DEBUG_DIR], sandbox: true, debuginfod: null, keys: { identityFiles: [], passphrase: null } });
+    expect(o).toEqual({ dir: null, batch: false, json: false, runsGdb: true, gdb: null, hostThreadDb: false, hostDebugDirs: [DEFAULT_DEBUG_DIR], sandbox: true, lldb: false, sourceDirs: [], debuginfod: null, keys: { identityFiles: [], passphrase: null } });
   });
 
   it('--identity files come first, then those of COREPACK_IDENTITY, all resolved; a passphrase names its source, never its value', () => {
@@ -87,6 +87,9 @@ describe('replay options', () => {
     expect(o).toMatchObject({ hostThreadDb: true, runsGdb: false, dir: '/w/r' });
     expect(normalizeReplayOptions({ json: true, batch: true }, {}).runsGdb).toBe(true);
     expect(normalizeReplayOptions({ sandbox: false }, {}).sandbox).toBe(false);
+    expect(normalizeReplayOptions({ source: ['.'] }, {}, '/').sourceDirs).toEqual(['/']);
+    expect(() => normalizeReplayOptions({ source: ['/nonexistent-src'] }, {})).toThrow(BadOptionError);
+    expect(() => normalizeReplayOptions({ lldb: true, gdb: 'gdb' }, {})).toThrow(BadOptionError);
   });
 
   it('debuginfod: --debuginfod replaces DEBUGINFOD_URLS; libdebuginfod\'s cache directory and timeout', () => {

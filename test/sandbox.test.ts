@@ -17,6 +17,7 @@ import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../src/bundle/manifest.js';
 import { bwrapArgs, readHostLayout, tiocstiFilter } from '../src/replay/sandbox.js';
@@ -26,6 +27,9 @@ import { frames, section } from './helpers/gdbOutput.js';
 import { compress, entriesFromDir, sha256, tar } from './helpers/tarWriter.js';
 
 const MARKER = 'corepack-hostile-marker';
+const FIXTURES = fileURLToPath(new URL('./fixtures/c/', import.meta.url));
+const haveLldb = (await execa('lldb', ['--version'], { reject: false })).exitCode === 0;
+if (!haveLldb) console.warn('sandbox.test.ts: lldb is not installed; replay --lldb is not run');
 
 const HOSTILE_C = String.raw`
 #include <arpa/inet.h>
@@ -82,6 +86,7 @@ function gdbExtra(): string[] {
     '--',
     '-ex', 'echo @@info-threads@@\\n', '-ex', 'info threads',
     '-ex', 'echo @@errno@@\\n', '-ex', 'thread apply all print errno',
+    '-ex', 'echo @@list@@\\n', '-ex', 'list thread_crash',
     '-ex', 'echo @@look@@\\n',
     '-ex', `shell for p in ${look.map((p) => `'${p}'`).join(' ')}; do test -e "$p" && echo "VISIBLE $p"; done; id -u; echo "HOME=$HOME"; echo look-done`,
   ];
@@ -168,12 +173,17 @@ beforeAll(async () => {
   await fs.mkdir(fake);
   await fs.writeFile(path.join(fake, 'bwrap'), '#!/bin/sh\necho "bwrap: No permissions to creating new namespace, likely because the kernel does not allow non-privileged user namespaces." >&2\nexit 1\n', { mode: 0o755 });
 
-  const [sandboxed, noBwrap, failing] = await Promise.all([
+  const [sandboxed, noBwrap, failing, withSource, lldbRun] = await Promise.all([
     replay('sandboxed', []),
     replay('no-bwrap', [], { PATH: await pathWithout('bwrap') }),
     replay('failing-bwrap', [], { PATH: `${fake}:/usr/bin:/bin` }),
+    replay('source', ['--source', FIXTURES]),
+    haveLldb
+      ? corepack(['replay', hostile, '--batch', '--lldb', '--dir', path.join(work, 'replay-lldb')], { env: { HOME: home } }).then((run) => ({ run, dir: path.join(work, 'replay-lldb') }))
+      : undefined,
   ]);
-  runs.set('sandboxed', sandboxed).set('no-bwrap', noBwrap).set('failing-bwrap', failing);
+  runs.set('sandboxed', sandboxed).set('no-bwrap', noBwrap).set('failing-bwrap', failing).set('source', withSource);
+  if (lldbRun) runs.set('lldb', lldbRun);
   // Nothing may have reached the port or the home directory before the run that is allowed to.
   runs.set('before-no-sandbox', { run: { exitCode: connections.length, stdout: (await markers()).join('\n'), stderr: '' }, dir: '' });
   runs.set('no-sandbox', await replay('no-sandbox', ['--no-sandbox']));
@@ -200,7 +210,7 @@ function expectThreadsWork(out: string): void {
   const infoThreads = between(out, '@@info-threads@@\n', '@@errno@@');
   // "Thread 0x… (LWP n)" is libthread_db's naming; without it gdb says "LWP n" only.
   expect(infoThreads.match(/^[* ] +\d+ +Thread 0x[0-9a-f]+ \(LWP \d+\)/gm), infoThreads).toHaveLength(4);
-  const errno = between(out, '@@errno@@\n', '@@look@@');
+  const errno = between(out, '@@errno@@\n', '@@list@@');
   expect(errno.match(/^\$\d+ = -?\d+$/gm), errno).toHaveLength(4);
   expect(errno).not.toMatch(/Cannot find thread-local storage/);
 }
@@ -259,6 +269,24 @@ describe('replay of a bundle whose libthread_db is hostile', () => {
       expectThreadsWork(out);
     });
   }
+
+  it('the program\'s sources are outside the sandbox unless --source DIR names them (read-only)', () => {
+    // gdb without the file: "89\tin /…/crashme.c", the line number and no text.
+    expect(between(ok('sandboxed'), '@@list@@\n', '@@look@@')).toMatch(/^\d+\tin \/\S*crashme\.c$/m);
+    const listed = between(ok('source'), '@@list@@\n', '@@look@@');
+    expect(listed).toMatch(/^\d+\s+static __attribute__\(\(noinline\)\) void thread_crash\(void\)$/m);
+  });
+
+  it.skipIf(!haveLldb)('replay --lldb: lldb in the same sandbox, every thread\'s backtrace, nothing written, nothing connects', async () => {
+    const out = ok('lldb');
+    expect(out).toMatch(/^ {2}sandbox: {4}sandboxed \(bubblewrap/m);
+    const crashed = section(out, 'crashed thread');
+    expect([...crashed.matchAll(/frame #\d+: 0x[0-9a-f]+ [^`]+`(\w+)/g)].map((m) => m[1]).slice(0, 2)).toEqual(['thread_crash', 'worker_wait']);
+    expect(section(out, 'threads').match(/^\s*\*? ?thread #\d+/gm)).toHaveLength(4);
+    const before = runs.get('before-no-sandbox')!.run;
+    expect(before.exitCode).toBe(0);
+    expect(before.stdout).toBe('');
+  });
 
   it('--json says whether the debugger ran sandboxed', async () => {
     const dir = runs.get('sandboxed')!.dir;

@@ -146,6 +146,8 @@ Examples:
     .option('--passphrase-file <file>', 'decrypt with the passphrase on the first line of FILE (- for standard input)')
     .option('--host-thread-db', "use this machine's libthread_db instead of the bundle's (the bundle's is native code gdb loads, inside the sandbox)")
     .option('--no-sandbox', 'run gdb without the bubblewrap sandbox: with your files and network, and the bundle\'s libthread_db (a warning says so)')
+    .option('--lldb', 'debug with lldb (on DIR/replay.lldb) instead of gdb, in the same sandbox; with --batch, every thread\'s backtrace')
+    .option('--source <dir>', 'let the debugger read the program\'s sources in DIR (read-only in the sandbox; repeatable)', collectValues)
     .option('--debuginfod <url>', 'ask this debuginfod server for debug info the bundle lacks, by build ID (repeatable; default: $DEBUGINFOD_URLS)', collectValues)
     .addHelpText(
       'after',
@@ -157,7 +159,7 @@ manifest.json declares. Scripts from the bundle are never auto-loaded.
 
 gdb runs in a bubblewrap sandbox: no network, the replay directory
 read-only, a private /tmp and HOME, none of your other files (scripts given
-with -x after -- are readable). Without bwrap, or where it cannot make a
+with -x after --, and --source directories, are readable). Without bwrap, or where it cannot make a
 sandbox, replay says so and loads this machine's libthread_db instead of the
 bundle's. --no-sandbox turns it off. With DEBUGINFOD_URLS set (or
 --debuginfod URL), corepack fetches missing debug info by build ID into
@@ -180,7 +182,9 @@ Examples:
   $ npx corepack replay crash-1234.tbz2 --json | jq .buildIds
   $ npx corepack replay crash-1234.tbz2 -- -ex 'frame 1' -ex 'info locals'
   $ npx corepack replay crash-1234.tbz2 --batch --debuginfod https://debuginfod.debian.net
-  $ npx corepack replay crash-1234.tbz2 --no-sandbox -- -x ~/.gdbinit
+  $ npx corepack replay crash-1234.tbz2 --source ~/src/app -- -x ~/.gdbinit
+  $ npx corepack replay crash-1234.tbz2 --lldb --batch
+  $ npx corepack replay crash-1234.tbz2 --no-sandbox
   $ lldb -s ~/.cache/corepack/bundles/0123456789abcdef/replay.lldb`,
     )
     .action(async (bundle: string, gdbArgs: string[], flags: ReplayFlags) => {

@@ -6,6 +6,7 @@
  * defaults of its own. (inspect's one flag is normalised in inspect.ts, so
  * that inspect does not load the bundle and replay modules this file needs.)
  */
+import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import { BadOptionError } from '../util/errors.js';
 import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
@@ -18,7 +19,7 @@ import { AGE_EXTENSION } from '../bundle/encrypt.js';
 import { normalizeKeySources, passphraseSource, type KeySources } from './keys.js';
 import type { PassphraseSource } from './passphrase.js';
 import { checkReplayDir } from '../replay/script.js';
-import { GDB_FILE_OPTIONS } from '../replay/gdb.js';
+import { DEBUGGER_FILE_OPTIONS } from '../replay/gdb.js';
 import { DEFAULT_DEBUGINFOD_TIMEOUT_S, debuginfodCacheDir, type DebuginfodConfig } from '../replay/debuginfod.js';
 import { withoutStoredSuffix } from '../input/form.js';
 
@@ -136,6 +137,8 @@ export interface ReplayFlags {
   /** commander's --no-sandbox: false when given. */
   sandbox?: boolean | undefined;
   debuginfod?: string[] | undefined;
+  lldb?: boolean | undefined;
+  source?: string[] | undefined;
   identity?: string[] | undefined;
   passphrase?: boolean | undefined;
   passphraseFile?: string | undefined;
@@ -156,6 +159,10 @@ export interface ReplayOptions {
   hostDebugDirs: readonly string[];
   /** Run the debugger in the bubblewrap sandbox (false: --no-sandbox). */
   sandbox: boolean;
+  /** --lldb: the debugger is lldb, on DIR/replay.lldb, instead of gdb. */
+  lldb: boolean;
+  /** --source DIR: source trees the debugger may read (inside the sandbox, read-only), absolute. */
+  sourceDirs: readonly string[];
   /** debuginfod servers to ask for missing debug info (--debuginfod, else DEBUGINFOD_URLS), and where the files go; null: none. */
   debuginfod: DebuginfodConfig | null;
   /** Identities and passphrase for an encrypted bundle. */
@@ -163,7 +170,13 @@ export interface ReplayOptions {
 }
 
 export function normalizeReplayOptions(flags: ReplayFlags, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): ReplayOptions {
-  const { dir, batch = false, json = false, gdb = null, hostThreadDb = false, sandbox = true, debuginfod } = flags;
+  const { dir, batch = false, json = false, gdb = null, hostThreadDb = false, sandbox = true, debuginfod, lldb = false, source = [] } = flags;
+  if (lldb && gdb !== null) throw new BadOptionError('--gdb', gdb, '--gdb and --lldb name two debuggers', 'pass one of them');
+  const sourceDirs = source.map((d) => {
+    const abs = path.resolve(cwd, d);
+    if (!isDirectory(abs)) throw new BadOptionError('--source', d, `--source ${JSON.stringify(d)} is not a directory`, 'pass the directory that holds the program\'s sources');
+    return abs;
+  });
   return {
     dir: dir === undefined ? null : checkReplayDir(path.resolve(cwd, dir)),
     batch,
@@ -173,9 +186,19 @@ export function normalizeReplayOptions(flags: ReplayFlags, env: NodeJS.ProcessEn
     hostThreadDb,
     hostDebugDirs: [DEFAULT_DEBUG_DIR],
     sandbox,
+    lldb,
+    sourceDirs,
     debuginfod: debuginfodConfig(debuginfod, env),
     keys: normalizeKeySources(flags, env, cwd),
   };
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -216,8 +239,8 @@ export function normalizeGdbArgs(args: readonly string[], cwd: string = process.
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    const m = /^--?([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (m && GDB_FILE_OPTIONS.has(m[1]!)) {
+    const m = /^--?([a-zA-Z-]+)(?:=(.*))?$/.exec(arg);
+    if (m && DEBUGGER_FILE_OPTIONS.has(m[1]!)) {
       if (m[2] !== undefined) {
         out.push(`${arg.slice(0, arg.indexOf('='))}=${path.resolve(cwd, m[2])}`);
         continue;

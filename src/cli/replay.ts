@@ -18,7 +18,18 @@ import { dataMappingPaths, writeStandIns } from '../replay/standins.js';
 import type { ModuleDebugInfo } from '../replay/debuginfo.js';
 import type { WrittenScripts } from '../replay/script.js';
 import type { ReplayOptions } from './options.js';
-import { checkSomeDebugger, chooseDebugger, gdbScriptFiles, runBatch, runInteractive, type BatchResult, type GdbLaunch } from '../replay/gdb.js';
+import {
+  checkSomeDebugger,
+  chooseDebugger,
+  resolveLldb,
+  runBatch,
+  runInteractive,
+  runLldbBatch,
+  runLldbInteractive,
+  scriptFiles,
+  type BatchResult,
+  type ScriptLaunch,
+} from '../replay/gdb.js';
 import type { SandboxState } from '../replay/sandbox.js';
 import { gdbArchitecture, lldbTriple } from '../replay/arch.js';
 import { placementCommands, type PlacedModule } from '../replay/placement.js';
@@ -74,7 +85,7 @@ function findExecutable(m: Manifest): { path: string; bundlePath: string } | nul
 export async function replayCommand(bundle: string, gdbArgs: readonly string[], opts: ReplayOptions, io: ReplayIo = process): Promise<number> {
   const { runsGdb } = opts;
   // Fail before a long extraction when gdb cannot run anyway.
-  if (runsGdb) await checkSomeDebugger(opts.gdb);
+  if (runsGdb) await (opts.lldb ? resolveLldb() : checkSomeDebugger(opts.gdb));
 
   let prepared: PreparedBundle;
   // Only the extraction's modules were loaded so far: the decompressor starts
@@ -188,15 +199,15 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     io.stdout.write(`${JSON.stringify(reportJson(report), null, 2)}\n`);
     return mismatches.length ? EXIT.VERIFY_FAILED : EXIT.OK;
   }
-  const gdb = await chooseDebugger({ explicit: opts.gdb, arch: summary.arch, machine: summary.machine });
-  const launch: GdbLaunch = {
-    program: gdb.path,
-    script: scripts.gdb,
+  const debuggerPath = opts.lldb ? await resolveLldb() : (await chooseDebugger({ explicit: opts.gdb, arch: summary.arch, machine: summary.machine })).path;
+  const launch: ScriptLaunch = {
+    program: debuggerPath,
+    script: opts.lldb ? scripts.lldb : scripts.gdb,
     extraArgs: gdbArgs,
     cwd: scripts.cwd,
     // The replay directory holds the bundle, the scripts and the links to fetched debug files; those files live in debuginfod's cache.
-    readable: [prepared.dir, ...debugInfo.filter((d) => d.from === 'debuginfod' && d.debugFile).map((d) => d.debugFile!)],
-    userFiles: gdbScriptFiles(gdbArgs),
+    readable: [prepared.dir, ...debugInfo.filter((d) => d.from === 'debuginfod' && d.debugFile).map((d) => d.debugFile!), ...opts.sourceDirs],
+    userFiles: scriptFiles(gdbArgs),
     ...(debuginfod && !sandbox.sandboxed ? { env: { DEBUGINFOD_URLS: debuginfod.urls.join(' ') } } : {}),
     sandbox,
   };
@@ -204,7 +215,7 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     // The report goes to stdout here: the sandbox's absence is said on stderr too, where a person sees it.
     if (!sandbox.sandboxed) io.stderr.write(`corepack: warning: ${sandbox.description}\n`);
     for (const line of debuginfodReport?.problems ?? []) io.stderr.write(`corepack: warning: ${line}\n`);
-    const result = await runBatch(launch, { afterLibraries: placedEcho(placement.added) });
+    const result = opts.lldb ? await runLldbBatch(launch) : await runBatch(launch, { afterLibraries: placedEcho(placement.added) });
     if (opts.json) io.stdout.write(`${JSON.stringify(reportJson(report, result), null, 2)}\n`);
     else {
       io.stdout.write(formatReport(report));
@@ -212,7 +223,7 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
       io.stdout.write(result.stdout.endsWith('\n') || result.stdout === '' ? result.stdout : `${result.stdout}\n`);
     }
     if (result.stderr.trim() && !opts.json) io.stderr.write(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`);
-    if (result.failure) throw new GdbFailedError(gdb.path, result.failure);
+    if (result.failure) throw new GdbFailedError(debuggerPath, result.failure);
     if (mismatches.length) {
       io.stderr.write(`corepack: ${mismatches.length} bundled file${mismatches.length === 1 ? ' does' : 's do'} not match the core (see "build IDs" above)\n`);
       return EXIT.VERIFY_FAILED;
@@ -221,7 +232,7 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
   }
   io.stderr.write(formatReport(report));
   io.stderr.write('\n');
-  return runInteractive(launch);
+  return opts.lldb ? runLldbInteractive(launch) : runInteractive(launch);
 }
 
 /**

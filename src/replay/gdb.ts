@@ -91,15 +91,20 @@ export function batchCommands(afterLibraries: readonly string[] = []): string[] 
   return [echo(SECTION.crashed), 'thread', 'bt', echo(SECTION.libraries), 'info sharedlibrary', ...afterLibraries, echo(SECTION.threads), 'thread apply all bt'];
 }
 
-/** gdb's options that name a script file: `-x FILE`, `--command=FILE`, `-ix FILE`, … (one or two dashes). */
-export const GDB_FILE_OPTIONS: ReadonlySet<string> = new Set(['x', 'command', 'ix', 'init-command']);
+/**
+ * Debugger options that name a script file (one or two dashes): gdb's
+ * `-x FILE`, `--command=FILE`, `-ix FILE`, `--init-command=FILE`; lldb's
+ * `-s FILE`, `-S FILE`, `--source`, `--source-before-file` (gdb's `-s` is a
+ * symbol file: a file as well).
+ */
+export const DEBUGGER_FILE_OPTIONS: ReadonlySet<string> = new Set(['x', 'command', 'ix', 'init-command', 's', 'S', 'source', 'source-before-file']);
 
-/** The files that gdb arguments name with GDB_FILE_OPTIONS: the sandbox makes them readable. */
-export function gdbScriptFiles(args: readonly string[]): string[] {
+/** The files that debugger arguments name with DEBUGGER_FILE_OPTIONS: the sandbox makes them readable. */
+export function scriptFiles(args: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    const m = /^--?([a-z-]+)(?:=(.*))?$/.exec(args[i]!);
-    if (!m || !GDB_FILE_OPTIONS.has(m[1]!)) continue;
+    const m = /^--?([a-zA-Z-]+)(?:=(.*))?$/.exec(args[i]!);
+    if (!m || !DEBUGGER_FILE_OPTIONS.has(m[1]!)) continue;
     const file = m[2] ?? args[++i];
     if (file !== undefined && file.startsWith('/')) out.push(file);
   }
@@ -228,6 +233,49 @@ export async function runBatch(launch: GdbLaunch, opts: { afterLibraries?: reado
   else if (r.exitCode !== 0) failure = `gdb exited with code ${r.exitCode}: ${stderr.trim().split('\n').pop() ?? ''}`;
   else if (!stdout.includes(SECTION.threads)) failure = 'gdb printed no backtraces';
   return { exitCode: r.exitCode, stdout, stderr, failure, sandbox: r.sandbox };
+}
+
+/** lldb is missing. */
+function lldbMissing(detail: string): MissingToolError {
+  return new MissingToolError('lldb', ['lldb'], 'lldb', 'apt-get install lldb', { how: 'use gdb (the default)', choices: ['corepack replay without --lldb'] }, detail);
+}
+
+/** The lldb to run, or MissingToolError. */
+export async function resolveLldb(): Promise<string> {
+  const found = await which('lldb');
+  if (found) return found;
+  throw lldbMissing('lldb is not installed (not found on PATH)');
+}
+
+/** A debugger run on a replay script (gdb's or lldb's): the launch without its arguments. */
+export type ScriptLaunch = GdbLaunch;
+
+/**
+ * lldb -b -s SCRIPT: the crashed thread, the images and every thread's
+ * backtrace, split into the same sections as gdb's batch output (lldb
+ * echoes each command it runs, which is where each section starts).
+ */
+export async function runLldbBatch(launch: ScriptLaunch): Promise<BatchResult> {
+  const commands: Array<[string, string]> = [
+    [SECTION.crashed, 'thread backtrace'],
+    [SECTION.libraries, 'image list'],
+    [SECTION.threads, 'thread backtrace all'],
+  ];
+  const args = ['-b', '-x', '-s', launch.script, ...commands.flatMap(([, c]) => ['-o', c]), ...launch.extraArgs];
+  const r = await runDebugger({ ...launch, args, env: { ...launch.env, LC_ALL: 'C' } }, 'batch');
+  let stdout = r.stdout;
+  for (const [marker, c] of commands) stdout = stdout.replace(`(lldb) ${c}\n`, `\n${marker}\n(lldb) ${c}\n`);
+  let failure: string | null = null;
+  const loadError = /^error: (.*)$/m.exec(`${r.stderr}\n${r.stdout}`);
+  if (r.exitCode !== 0) failure = `lldb exited with code ${r.exitCode}: ${(loadError?.[1] ?? r.stderr.trim().split('\n').pop()) || ''}`;
+  else if (!/^\s*\* thread #\d+/m.test(r.stdout)) failure = `lldb could not load the crash${loadError ? `: ${loadError[1]}` : ''}`;
+  return { exitCode: r.exitCode, stdout, stderr: r.stderr, failure, sandbox: r.sandbox };
+}
+
+/** lldb with the terminal; resolves to lldb's exit status. */
+export async function runLldbInteractive(launch: ScriptLaunch): Promise<number> {
+  const r = await runDebugger({ ...launch, args: ['-x', '-s', launch.script, ...launch.extraArgs] }, 'interactive');
+  return r.exitCode;
 }
 
 /** gdb with the terminal; resolves to gdb's exit status. */
