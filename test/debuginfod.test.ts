@@ -10,6 +10,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -107,6 +108,12 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   await replay('silent', ['--debuginfod', `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`], { DEBUGINFOD_TIMEOUT: '2' });
   silent.close();
+  // A server that answers every build ID with the same (wrong) debug file: a mock of a lying server.
+  const wrong = await fs.readFile(path.join(served, `${path.basename(program.plugin)}.debug`));
+  const liar = http.createServer((_req, res) => res.end(wrong));
+  await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', resolve));
+  await replay('liar', ['--debuginfod', `http://127.0.0.1:${(liar.address() as net.AddressInfo).port}`]);
+  liar.close();
 });
 
 afterAll(async () => {
@@ -186,5 +193,15 @@ describe('replay with a debuginfod server', () => {
     expect(run.stderr.split('\n').filter((l) => l.includes('debuginfod'))).toEqual([expect.stringMatching(/^corepack: warning: debuginfod http:\/\/127\.0\.0\.1:\d+: no answer within 2 s; not asked again in this replay$/)]);
     // One wait for the server, not one per module (three modules lack debug info here).
     expect(run.ms).toBeLessThan(30_000);
+  });
+
+  it('a file whose build ID is not the one asked for is refused, named, and not given to gdb (a mock lying server)', async () => {
+    const out = ok('liar');
+    const run = runs.get('liar')!;
+    const id = ids.get(program.lib)!;
+    expect(run.stderr).toMatch(new RegExp(`^corepack: warning: debuginfod http://127\\.0\\.0\\.1:\\d+: the file served for build ID ${id} has build ID ${ids.get(program.plugin)}; ignored$`, 'm'));
+    expect(lines(out)[0]).toEqual(['crash_here', null]);
+    expect(out).not.toMatch(/^ {2}debuginfod {3}.*libfoo/m);
+    expect(await fs.readdir(path.join(run.home, '.cache', 'debuginfod_client', id)).catch(() => [])).toEqual([]);
   });
 });
