@@ -14,7 +14,7 @@ import { GdbFailedError } from './errors.js';
 import { EM } from '../elf/constants.js';
 import { HOST_MACHINE } from '../elf/arch.js';
 import { gdbArchitecture } from './arch.js';
-import { bwrapArgs, hostLayout, passedEnvironment, tiocstiFilter, type SandboxState } from './sandbox.js';
+import { bwrapArgs, debuggerPaths, hostLayout, passedEnvironment, tiocstiFilter, type SandboxState } from './sandbox.js';
 
 /** gdb is missing: what to install, and the option that names another one. */
 function gdbMissing(gdb: string, detail: string, options?: ErrorOptions): MissingToolError {
@@ -141,7 +141,6 @@ export interface DebuggerRun {
 async function command(launch: DebuggerLaunch, interactive: boolean): Promise<{ file: string; args: string[]; env: Record<string, string>; extendEnv: boolean; seccomp?: Buffer }> {
   const env = { ...(launch.env ?? {}) };
   if (!launch.sandbox.sandboxed) return { file: launch.program, args: [...launch.args], env, extendEnv: true };
-  const { debuggerPaths } = await import('./sandbox.js');
   const seccomp = interactive ? tiocstiFilter() : undefined;
   const spec = {
     readOnly: [...launch.readable, ...(await debuggerPaths(launch.program, process.env.HOME))],
