@@ -44,6 +44,7 @@ import { NotABundleError } from './errors.js';
 import { codecFor, detectFormat, type Format } from './formats.js';
 import { MANIFEST_NAME, type Manifest } from './manifest.js';
 import { parseChecksums } from './checksums.js';
+import { parseSparsePax, SparseMapReader, type SparseHeader } from './sparse.js';
 import { decompressFrom, type CompressedSource } from './sink.js';
 import { isLayerError, openLayeredSource, type SourceOptions } from './source.js';
 import {
@@ -266,16 +267,25 @@ async function extractInto(
   parser.on('error', (err: Error) => fail(refuse(tarMessage('', err.message))));
   parser.on('ignoredEntry', (e: ReadEntry) => fail(refuse(`entry ${show(e.path)} has an unsupported type (${e.type})`)));
 
+  // A sparse file's facts come in the pax header before it, which node-tar's parser does not keep.
+  let sparseNext: SparseHeader | null = null;
+  parser.on('meta', (body: string) => {
+    const sp = parseSparsePax(body);
+    if (sp) sparseNext = sp;
+  });
+
   /** Every entry is handled in order; an entry's data flows only once its file is open. */
   let chain: Promise<void> = Promise.resolve();
   parser.on('entry', (entry: ReadEntry) => {
+    const sparse = sparseNext;
+    sparseNext = null;
     chain = chain.then(async () => {
       if (failure !== undefined) {
         entry.resume();
         return;
       }
       try {
-        await handleEntry(entry);
+        await handleEntry(entry, sparse);
       } catch (err) {
         fail(err);
       } finally {
@@ -285,8 +295,10 @@ async function extractInto(
     });
   });
 
-  async function handleEntry(entry: ReadEntry): Promise<void> {
-    const d = decideEntry({ path: entry.path, type: entry.type, size: entry.size, mode: entry.mode, linkpath: entry.linkpath }, so);
+  async function handleEntry(entry: ReadEntry, sparse: SparseHeader | null): Promise<void> {
+    // A sparse file is judged by its real name and size (sparse.ts); its stored bytes are the map and the data.
+    const real = sparse ? sparseFacts(entry, sparse) : { path: entry.path, size: entry.size };
+    const d = decideEntry({ path: real.path, type: entry.type, size: real.size, mode: entry.mode, linkpath: entry.linkpath }, so);
     so.entries++;
     so.rootName = d.rootName;
     if (d.action === 'skip') return;
@@ -301,6 +313,7 @@ async function extractInto(
       return;
     }
     const { rel, size, mode } = d;
+    if (sparse && (d.isManifest || d.isChecksums)) throw refuse(`entry ${show(real.path)} is stored sparse; corepack writes it as a plain file`, real.path);
     so.extraBytes += d.extraBytes;
     notes.push(...d.notes);
     const abs = path.join(root, rel);
@@ -310,7 +323,16 @@ async function extractInto(
     const hash = createHash('sha256');
     const keep = d.isManifest || d.isChecksums ? ([] as Buffer[]) : undefined;
     let holes = false;
+    // Bytes of the file accounted for (hashed), in file order: a sparse file's gaps are hashed as the zeros they extract to.
     let written = 0;
+    const place = sparse ? sparsePlacer(new SparseMapReader(entry.size ?? 0, size), real.path) : null;
+    const hashZerosTo = (at: number): void => {
+      while (written < at) {
+        const n = Math.min(ZEROS.length, at - written);
+        hash.update(n === ZEROS.length ? ZEROS : ZEROS.subarray(0, n));
+        written += n;
+      }
+    };
     try {
       await new Promise<void>((resolve, reject) => {
         // A failure elsewhere (budget, decompressor) stops the feed: never wait for an end that cannot come.
@@ -324,8 +346,8 @@ async function extractInto(
         // on a full pipe (replay of a 64 MiB core: -0.2 s of 2.7 s).
         let queued = 0;
         let paused = false;
-        entry.on('data', (chunk: Buffer) => {
-          const at = written;
+        const take = (at: number, chunk: Buffer): void => {
+          hashZerosTo(at);
           written += chunk.length;
           hash.update(chunk);
           keep?.push(chunk);
@@ -349,10 +371,24 @@ async function extractInto(
             paused = true;
             entry.pause();
           }
+        };
+        entry.on('data', (chunk: Buffer) => {
+          if (!place) return take(written, chunk);
+          try {
+            for (const [at, piece] of place.pieces(chunk)) take(at, piece);
+          } catch (err) {
+            reject(err);
+          }
         });
         entry.on('end', () => queue.then(resolve, reject));
         entry.on('error', reject);
       });
+      if (place) {
+        place.finish();
+        // What follows the last region is zeros up to the real size.
+        if (written < size) holes = true;
+        hashZerosTo(size);
+      }
       // Holes at the end exist only once the file has its full length.
       if (holes) await handle.truncate(written);
       await handle.chmod(mode);
@@ -479,6 +515,56 @@ async function writeAt(handle: fs.FileHandle, chunk: Buffer, position: number): 
     const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
     done += bytesWritten;
   }
+}
+
+/** A sparse entry's real name and size, from its pax header; refused when it is not the 1.0 form corepack writes. */
+function sparseFacts(entry: ReadEntry, sp: SparseHeader): { path: string; size: number } {
+  if (sp.major !== '1' || sp.minor !== '0') throw refuse(`entry ${show(entry.path)} is a sparse file in GNU tar's format ${sp.major ?? '0'}.${sp.minor ?? '?'}; only 1.0 is read`, entry.path);
+  if (sp.name === undefined || sp.realSize === undefined) throw refuse(`entry ${show(entry.path)} is a sparse file without GNU.sparse.name and GNU.sparse.realsize`, entry.path);
+  if (entry.type !== 'File' && entry.type !== 'OldFile') throw refuse(`entry ${show(sp.name)} is marked sparse but is not a regular file`, sp.name);
+  return { path: sp.name, size: sp.realSize };
+}
+
+/**
+ * Where a sparse entry's stored bytes go: the map first (checked, see
+ * SparseMapReader), then each data byte at its region's offset.
+ */
+function sparsePlacer(map: SparseMapReader, name: string): { pieces(chunk: Buffer): Array<[number, Buffer]>; finish(): void } {
+  let region = 0;
+  let inRegion = 0;
+  const fail = (err: unknown): never => {
+    throw refuse(`entry ${show(name)}: ${(err as Error).message}`, name);
+  };
+  return {
+    pieces(chunk: Buffer): Array<[number, Buffer]> {
+      let data: Buffer | null;
+      try {
+        data = map.push(chunk);
+      } catch (err) {
+        return fail(err);
+      }
+      const out: Array<[number, Buffer]> = [];
+      if (!data) return out;
+      const regions = map.regions!;
+      let off = 0;
+      while (off < data.length) {
+        const r = regions[region];
+        if (!r) return fail(new Error('it holds more data than its sparse map lists'));
+        const n = Math.min(r.length - inRegion, data.length - off);
+        out.push([r.offset + inRegion, data.subarray(off, off + n)]);
+        off += n;
+        inRegion += n;
+        if (inRegion === r.length) {
+          region++;
+          inRegion = 0;
+        }
+      }
+      return out;
+    },
+    finish(): void {
+      if (!map.regions || region < map.regions.length) fail(new Error('it is truncated (its sparse data ends early)'));
+    },
+  };
 }
 
 function rethrowExists(err: unknown, entryPath: string): never {

@@ -48,9 +48,11 @@ export const FORMATS: readonly FormatInfo[] = [
     extensions: ['.tar.gz', '.tgz'],
     programs: [
       ['pigz', ['-c', '-6'], ['-d', '-c']],
-      // Node's zlib is always there: see streamFor().
+      // gzip itself, single-threaded, before Node's zlib: a process reads a large file itself (sink.ts).
+      ['gzip', ['-c', '-6'], ['-d', '-c']],
+      // Node's zlib is always there: see codecFor().
     ],
-    debianPackages: 'none needed (built in)',
+    debianPackages: 'pigz (fastest) or gzip; none needed (built in)',
   },
 ];
 
@@ -69,6 +71,8 @@ export function supportedExtensions(): string {
 export interface Codec {
   /** Program name used ("lbzip2", "zstd", "zlib"), for reports. */
   program: string;
+  /** A separate process, which can read its input from a file descriptor itself (zlib in process cannot usefully). */
+  readsFiles: boolean;
   /**
    * A duplex stream: write input bytes, read transformed bytes. With `toFd`,
    * the transformed bytes go straight to that open file descriptor instead
@@ -100,6 +104,7 @@ export interface CodecStream {
 function zlibCodec(mode: CodecMode): Codec {
   return {
     program: 'zlib',
+    readsFiles: false,
     stream({ toFd, fromFd }: CodecIo = {}): CodecStream {
       const t: Transform = mode === 'compress' ? createGzip({ level: 6 }) : createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH });
       if (fromFd !== undefined) {
@@ -142,6 +147,7 @@ function outputErrno(signal: string | undefined, stderr: string): string | undef
 function processCodec(program: string, path: string, args: readonly string[], mode: CodecMode): Codec {
   return {
     program,
+    readsFiles: true,
     stream({ toFd, fromFd }: CodecIo = {}): CodecStream {
       const child = spawn(path, [...args], { stdio: [fromFd ?? 'pipe', toFd ?? 'pipe', 'pipe'] });
       let stderr = '';

@@ -15,7 +15,7 @@ import { finished } from 'node:stream/promises';
 import { abortReason, errnoOf } from '../util/errors.js';
 import { streamSink, type TarSink } from './create.js';
 import { CodecError } from './errors.js';
-import type { Codec } from './formats.js';
+import type { Codec, CodecIo } from './formats.js';
 
 export type CompressedTarget =
   /** An open file the compressor writes to directly; the caller syncs and closes it. */
@@ -24,7 +24,11 @@ export type CompressedTarget =
   | { stream: NodeJS.WritableStream };
 
 export interface CompressedOutput {
-  /** Where the tar stream goes; a write resolves when the compressor took it (backpressure). */
+  /**
+   * Where the tar stream goes; a write resolves when the compressor took it
+   * (backpressure). Over a file target it also has `copyWhole`: the
+   * compressor reads a large file itself.
+   */
   tar: TarSink;
   /** Ends the tar stream; resolves once every compressed byte reached the target. */
   finish(): Promise<void>;
@@ -35,15 +39,24 @@ export interface CompressedOutput {
 /** How long a write failure (EPIPE) waits for the compressor's own, better, explanation. */
 const EXPLAIN_MS = 5000;
 
-export function compressTo(codec: Codec, target: CompressedTarget, signal?: AbortSignal): CompressedOutput {
-  const cs = 'fd' in target ? codec.stream({ toFd: target.fd }) : codec.stream();
+/** One compressor process (or zlib) fed through its pipe. */
+interface Fed {
+  sink: TarSink;
+  /** Ends its input; resolves once its output is complete. */
+  end(): Promise<void>;
+  kill(): void;
+}
+
+/** Starts a compressor whose input is written by us and whose output goes to `io`'s target (or is piped to `into`). */
+function feed(codec: Codec, io: CodecIo, into: NodeJS.WritableStream | null, signal: AbortSignal | undefined): Fed {
+  const cs = codec.stream(io);
   const input = cs.input!;
   let done: Promise<void> = cs.done;
-  if ('stream' in target) {
-    cs.output!.pipe(target.stream);
-    done = Promise.all([cs.done, finished(target.stream)]).then(() => undefined);
+  if (into) {
+    cs.output!.pipe(into);
+    done = Promise.all([cs.done, finished(into)]).then(() => undefined);
   }
-  done.catch(() => undefined); // observed by every write and by finish()
+  done.catch(() => undefined); // observed by every write and by end()
   // A failure on the far side must stop the writer now: a dead compressor never drains its pipe.
   const failed = done.then(() => new Promise<never>(() => {}));
   failed.catch(() => undefined);
@@ -58,19 +71,80 @@ export function compressTo(codec: Codec, target: CompressedTarget, signal?: Abor
     throw err;
   };
   return {
-    tar: {
+    sink: {
       async write(chunk: Buffer): Promise<void> {
         if (signal?.aborted) throw abortReason(signal);
         await Promise.race([sink.write(chunk), failed]).catch(explain);
       },
     },
-    async finish(): Promise<void> {
+    async end(): Promise<void> {
       input.end();
       await done;
     },
+    kill: () => cs.kill(),
+  };
+}
+
+/**
+ * Compresses the tar stream into `target`.
+ *
+ * Over a file target with a compressor program, the output is a sequence of
+ * frames (zstd frames, bzip2 streams, gzip members: each format reads their
+ * concatenation as one stream, and so do tar -x and every decompressor):
+ * what we write (headers, padding, small files) goes through one compressor's
+ * pipe, and a large file is a frame of its own, compressed by a process that
+ * reads the file itself — its bytes never pass through Node, and no pipe sits
+ * between the page cache and the compressor. The processes run one after the
+ * other on the same descriptor, so their output lands in order.
+ */
+export function compressTo(codec: Codec, target: CompressedTarget, signal?: AbortSignal): CompressedOutput {
+  if ('stream' in target) {
+    const one = feed(codec, {}, target.stream, signal);
+    return {
+      tar: one.sink,
+      finish: () => one.end(),
+      abort(): void {
+        one.kill();
+        (target.stream as NodeJS.WritableStream & { destroy?: () => void }).destroy?.();
+      },
+    };
+  }
+  let current: Fed | null = null;
+  let copying: { kill(): void } | null = null;
+  const io = { toFd: target.fd };
+  const tar: TarSink = {
+    write(chunk: Buffer): Promise<void> {
+      current ??= feed(codec, io, null, signal);
+      return current.sink.write(chunk);
+    },
+  };
+  if (codec.readsFiles) {
+    tar.copyWhole = async (fd: number): Promise<void> => {
+      if (signal?.aborted) throw abortReason(signal);
+      // The frame before must be complete on disk before the next process writes after it.
+      if (current) {
+        const prev = current;
+        current = null;
+        await prev.end();
+      }
+      const cs = codec.stream({ toFd: target.fd, fromFd: fd });
+      copying = cs;
+      try {
+        await cs.done;
+      } finally {
+        copying = null;
+      }
+    };
+  }
+  return {
+    tar,
+    async finish(): Promise<void> {
+      if (current) await current.end();
+      current = null;
+    },
     abort(): void {
-      cs.kill();
-      if ('stream' in target) (target.stream as NodeJS.WritableStream & { destroy?: () => void }).destroy?.();
+      current?.kill();
+      copying?.kill();
     },
   };
 }

@@ -244,7 +244,11 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   signal?.addEventListener('abort', onAbort);
   try {
     const tar = new TarWriter(compressed.tar);
-    await writeEntries(tar);
+    try {
+      await writeEntries(tar);
+    } finally {
+      await tar.close();
+    }
     // If the file cannot be written (disk full, size limit) the compressor says so and exits.
     await compressed.finish();
     if (layered) {

@@ -1,7 +1,7 @@
 /** Facts about the machine a bundle was made on, for the manifest. */
 import { readFile } from 'node:fs/promises';
 import { hostname, machine, release, version, type } from 'node:os';
-import { execa } from 'execa';
+import { capture } from '../util/capture.js';
 import type { HostInfo } from '../bundle/manifest.js';
 
 /** /etc/os-release as key → value (quotes removed). */
@@ -16,13 +16,9 @@ export function parseOsRelease(text: string): Record<string, string> {
 }
 
 async function libcVersion(): Promise<string | null> {
-  try {
-    const r = await execa('getconf', ['GNU_LIBC_VERSION'], { reject: false, timeout: 5000 });
-    if (r.exitCode === 0 && r.stdout.trim()) return r.stdout.trim();
-  } catch {
-    // no getconf: not glibc, or a minimal system
-  }
-  return null;
+  // No getconf (not glibc, or a minimal system) is a non-zero exit here.
+  const r = await capture('getconf', ['GNU_LIBC_VERSION'], { timeoutMs: 5000 });
+  return r.exitCode === 0 && r.stdout.trim() ? r.stdout.trim() : null;
 }
 
 export async function hostInfo(): Promise<HostInfo> {

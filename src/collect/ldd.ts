@@ -4,7 +4,7 @@
  * on this machine: not dlopen'ed libraries, and not what was loaded at the
  * crash. That is why it is a fallback and a cross-check, never the source.
  */
-import { execa } from 'execa';
+import { capture } from '../util/capture.js';
 
 export interface LddEntry {
   /** The name asked for ("libc.so.6"), or the path for the loader line. */
@@ -42,11 +42,6 @@ export function parseLdd(text: string): LddEntry[] {
 
 /** Runs ldd on `exe`; returns undefined when ldd is missing or fails (e.g. a foreign-arch binary). */
 export async function runLdd(exe: string): Promise<LddEntry[] | undefined> {
-  try {
-    const r = await execa('ldd', [exe], { reject: false, timeout: 30_000, env: { LC_ALL: 'C' } });
-    if (r.exitCode !== 0) return undefined;
-    return parseLdd(r.stdout);
-  } catch {
-    return undefined;
-  }
+  const r = await capture('ldd', [exe], { timeoutMs: 30_000, env: { ...process.env, LC_ALL: 'C' } });
+  return r.exitCode === 0 ? parseLdd(r.stdout) : undefined;
 }
