@@ -19,7 +19,7 @@ import { evaluateGoals } from './goals.js';
 import { describeMachine } from './machine.js';
 import { haveGnuTime, run, RunError } from './measure.js';
 import { formatJson, formatReport } from './report.js';
-import { BENCH_ENV, BIN, compressors, pairs, replayAvailable, resetDir, sizeOf, which, type Context, type Job } from './scenarios.js';
+import { BENCH_ENV, BIN, compressors, pairs, replayAvailable, resetDir, singleExecutable, sizeOf, which, type Context, type Job } from './scenarios.js';
 import { formatBytes, parseSizeList, ratio, summarize, MiB } from './stats.js';
 import type { BenchResults, Figure, Measured, RunSample, SizeResult } from './types.js';
 import { buildWorkload, crashWorkload, layoutFor, type WorkloadProgram } from './workload.js';
@@ -150,7 +150,7 @@ async function benchSize(prog: WorkloadProgram, heapBytes: number, root: string,
     ? { available: replayOk, bundle: join(work, 'replay-bundle.tbz2'), byHandScript: join(work, 'by-hand.gdb') }
     : null;
 
-  const ctx: Context = { work, core: core.core, exe: prog.exe, files: files.map((f) => f.path), compressors: comps, replay };
+  const ctx: Context = { work, core: core.core, exe: prog.exe, files: files.map((f) => f.path), compressors: comps, singleExecutable: await singleExecutable(), replay };
   const plan = pairs(ctx);
   const slots = new Map<string, Slot>();
   for (const p of plan) {

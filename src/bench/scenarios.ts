@@ -7,13 +7,32 @@
  * tar over the same file list: the core, then every file the bundle holds.
  */
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FORMATS, type Format } from '../bundle/formats.js';
 import { run } from './measure.js';
 import { which } from '../util/which.js';
+import { VERSION } from '../version.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/corepack.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Where `npm run dist` (issue 19) writes the single executable for this machine's architecture. */
+export function singleExecutablePath(): string {
+  const arch = process.arch === 'arm64' ? 'arm64' : 'x64';
+  return join(ROOT, 'dist', 'release', `corepack-crash-${VERSION}-linux-${arch}`);
+}
+
+/** The single executable, when it was built and runs here. */
+export async function singleExecutable(): Promise<string | null> {
+  const p = singleExecutablePath();
+  try {
+    await run({ argv: [p, '--version'], timeoutMs: 30_000 });
+    return p;
+  } catch {
+    return null;
+  }
+}
 
 /** Same environment for every command: no debuginfod lookups, C locale. */
 export const BENCH_ENV: NodeJS.ProcessEnv = { ...process.env, DEBUGINFOD_URLS: '', LC_ALL: 'C' };
@@ -87,7 +106,7 @@ export interface Job {
 }
 
 export interface Pair {
-  id: 'inspect' | 'collect-tbz2' | 'collect-tgz' | 'collect-zst' | 'collect-stacks-only' | 'replay';
+  id: 'inspect' | 'inspect-sea' | 'collect-tbz2' | 'collect-tgz' | 'collect-zst' | 'collect-stacks-only' | 'replay';
   title: string;
   corepack: Job | { unavailable: string };
   alternatives: Array<Job | { ref: string }>;
@@ -101,6 +120,8 @@ export interface Context {
   /** The core and the bundled files, in bundle order. */
   files: string[];
   compressors: Compressor[];
+  /** The single executable (npm run dist), or null when it is not built. */
+  singleExecutable: string | null;
   /** The .tbz2 bundle the first corepack .tbz2 collect leaves for the replay figure. */
   replay: { available: boolean; bundle: string; byHandScript: string } | null;
 }
@@ -129,6 +150,15 @@ export function pairs(ctx: Context): Pair[] {
       title: 'inspect',
       corepack: { label: 'corepack inspect', command: 'corepack inspect CORE', argv: [node, BIN, 'inspect', ctx.core], needs: [] },
       alternatives: [{ label: 'eu-unstrip -n --core', command: 'eu-unstrip -n --core CORE', argv: ['eu-unstrip', '-n', '--core', ctx.core], needs: ['eu-unstrip'] }],
+      notes: [],
+    },
+    {
+      id: 'inspect-sea',
+      title: 'inspect (single executable)',
+      corepack: ctx.singleExecutable
+        ? { label: 'corepack-crash inspect (single executable)', command: `${basename(ctx.singleExecutable)} inspect CORE`, argv: [ctx.singleExecutable, 'inspect', ctx.core], needs: [] }
+        : { unavailable: `not measured: no single executable for this machine (npm run dist writes ${relative(ROOT, singleExecutablePath())})` },
+      alternatives: [{ ref: 'eu-unstrip -n --core' }],
       notes: [],
     },
   ];

@@ -37,7 +37,7 @@ export interface Comparison {
   sizeRatio: number | null;
 }
 
-export type FigureId = 'inspect' | 'collect-tbz2' | 'collect-tgz' | 'collect-zst' | 'collect-stacks-only' | 'replay';
+export type FigureId = 'inspect' | 'inspect-sea' | 'collect-tbz2' | 'collect-tgz' | 'collect-zst' | 'collect-stacks-only' | 'replay';
 
 export interface Figure {
   id: FigureId;

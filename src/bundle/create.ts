@@ -82,6 +82,11 @@ export class TarWriter {
     await this.hasher.close();
   }
 
+  /** Stops a scan or hash in progress at once (an interrupt): what awaits it fails. */
+  abort(): void {
+    void this.hasher.close();
+  }
+
   private async emit(buf: Buffer): Promise<void> {
     this.written += buf.length;
     await this.sink.write(buf);

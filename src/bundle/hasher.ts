@@ -169,9 +169,9 @@ export class FileHasher {
     return out;
   }
 
+  /** Ends the thread; a job still running fails (its 'exit'). */
   async close(): Promise<void> {
     const w = this.worker;
-    this.worker = null;
     if (w) await w.terminate();
   }
 }

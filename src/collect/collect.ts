@@ -240,10 +240,13 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
       });
   const compressed = compressTo(codec, layered ? { stream: layered.writable } : { fd: file!.fd }, signal);
   let files: string[] = [output];
-  const onAbort = (): void => compressed.abort();
+  const tar = new TarWriter(compressed.tar);
+  const onAbort = (): void => {
+    compressed.abort();
+    tar.abort();
+  };
   signal?.addEventListener('abort', onAbort);
   try {
-    const tar = new TarWriter(compressed.tar);
     try {
       await writeEntries(tar);
     } finally {
