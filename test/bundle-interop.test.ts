@@ -67,7 +67,7 @@ describe('bundles extract with the compressor\'s own program and GNU tar, and sh
       const dec = await decompressor(f.format);
       if (!dec) return void console.warn(`skipped: no ${f.format} program installed`);
       const st = await fs.stat(big.core);
-      expect(st.blocks * 512, 'the kernel core has holes').toBeLessThan(st.size * 0.75);
+      expect(st.blocks * 512, 'the kernel core is mostly holes').toBeLessThan(st.size * 0.5);
       for (const [kind, core] of [['sparse', big.core], ['dense', dense]] as const) {
         const bundle = path.join(env.work, `${kind}${ext}`);
         const run = await corepack(['collect', core, '-e', env.program.exe, '-o', bundle]);
@@ -90,14 +90,14 @@ describe('bundles extract with the compressor\'s own program and GNU tar, and sh
         expect(xs.size).toBe(st.size);
         expect(await sha256File(extracted)).toBe(await sha256File(big.core));
         // GNU tar gives a sparse entry its holes back.
-        if (kind === 'sparse') expect(xs.blocks * 512).toBeLessThan(st.size * 0.75);
+        if (kind === 'sparse') expect(xs.blocks * 512).toBeLessThan(st.size * 0.5);
         // corepack's own extractor reads the same bundle and verifies every file (no gdb started with --json alone).
         const dir = path.join(env.work, `replay-${kind}${ext}`);
         const replay = await corepack(['replay', bundle, '--json', '--dir', dir]);
         expect(replay.exitCode === 0 || replay.exitCode === 5, replay.stderr).toBe(true);
         const report = JSON.parse(replay.stdout) as { core: { path: string } };
         expect(await sha256File(report.core.path)).toBe(await sha256File(big.core));
-        if (kind === 'sparse') expect((await fs.stat(report.core.path)).blocks * 512).toBeLessThan(st.size * 0.75);
+        if (kind === 'sparse') expect((await fs.stat(report.core.path)).blocks * 512).toBeLessThan(st.size * 0.5);
         await fs.rm(path.dirname(root), { recursive: true, force: true });
         await fs.rm(dir, { recursive: true, force: true });
         await fs.rm(bundle, { force: true });

@@ -9,6 +9,10 @@
  * ~0.3 s of the main thread plus GC of a Buffer per 64 KiB). A byte-stream
  * layer around the compressed bundle (encryption, splitting into parts) is
  * a `stream` target instead: the compressor's output is piped into it.
+ *
+ * Over a file target, a large file is a compressed frame of its own, read
+ * by the compressor itself (compressTo, below): neither its bytes nor their
+ * compressed form pass through Node.
  */
 import { createReadStream } from 'node:fs';
 import { finished } from 'node:stream/promises';

@@ -71,8 +71,9 @@ export const CODECS: Readonly<Record<Compression, CodecInfo>> = {
     name: 'gzip',
     programs: [
       { program: 'pigz', compress: ['-c', '-6'], decompress: ['-d', '-c'], debianPackage: 'pigz' },
-      // Compressing, Node's zlib does as well as gzip, without a process.
-      { program: 'gzip', compress: null, decompress: ['-d', '-c', '-q'], debianPackage: 'gzip' },
+      // Compressing too, before Node's zlib (the same deflate, as fast): a process reads a large file
+      // itself, in a frame of its own (bundle/sink.ts), where zlib in process would relay every byte.
+      { program: 'gzip', compress: ['-c', '-6'], decompress: ['-d', '-c', '-q'], debianPackage: 'gzip' },
     ],
     builtin: ZLIB_GZIP,
   },

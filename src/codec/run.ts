@@ -42,6 +42,12 @@ export interface Codec {
   /** What runs, for reports: "lbzip2", "zstd", "zlib". */
   program: string;
   mode: CodecMode;
+  /**
+   * A separate process, which can read its input from a file descriptor
+   * itself: the bundle writer gives a large file a compressed frame of its
+   * own that way (bundle/sink.ts). The built-in zlib would only relay it.
+   */
+  readsFiles: boolean;
   /** Starts one run. */
   stream(io?: CodecIo): CodecStream;
 }
@@ -80,6 +86,7 @@ export function programCodec(program: string, path: string, args: readonly strin
   return {
     program,
     mode,
+    readsFiles: true,
     stream({ toFd, fromFd }: CodecIo = {}): CodecStream {
       trace(`${mode} ${program}`);
       const child = spawn(path, [...args], { stdio: [fromFd ?? 'pipe', toFd ?? 'pipe', 'pipe'] });
@@ -120,6 +127,7 @@ export function builtinCodec(b: BuiltinCodec, mode: CodecMode): Codec {
   return {
     program: b.name,
     mode,
+    readsFiles: false,
     stream({ toFd, fromFd }: CodecIo = {}): CodecStream {
       trace(`${mode} ${b.name}`);
       const t: Transform = b.transform(mode);

@@ -6,7 +6,6 @@
  * COMM is escaped: '.', '/', space and unprintable bytes become \xNN, so the
  * name splits at dots unambiguously.
  */
-import { execa } from 'execa';
 
 export interface SystemdCoreName {
   comm: string;
@@ -55,6 +54,8 @@ export function parseSystemdCoreName(base: string): SystemdCoreName | undefined 
  * bonus, the core is in the file.
  */
 export async function readCoredumpXattrs(path: string): Promise<Record<string, string>> {
+  // Loaded here, not at start-up: only a systemd-stored core needs it (execa is ~260 modules).
+  const { execa } = await import('execa');
   const r = await execa('getfattr', ['--absolute-names', '-d', '-m', '^user\\.coredump\\.', '-e', 'base64', '--', path], {
     reject: false,
     stdin: 'ignore',
