@@ -89,7 +89,9 @@ describe('layers', () => {
     collect: ['bundle', 'core', 'elf', 'input', 'util'],
     replay: ['bundle', 'core', 'elf', 'util'],
     bench: ['bundle', 'core', 'elf', 'util'],
-    cli: ['bundle', 'collect', 'core', 'elf', 'input', 'replay', 'util'],
+    // The crash-time handler: at collect's level, using collect's planning and bundle writing; only the CLI imports it.
+    capture: ['bundle', 'collect', 'core', 'elf', 'input', 'util'],
+    cli: ['bundle', 'capture', 'collect', 'core', 'elf', 'input', 'replay', 'util'],
   };
 
   it('each layer imports only from the layers below it', async () => {

@@ -259,6 +259,29 @@ export class TarWriter {
     return this.checkedHash(fh, source, size, hashed);
   }
 
+  /**
+   * Streams an entry of known `size` from `chunks` (a core arriving on a
+   * pipe, a mini core being written): nothing of it is on disk. Fewer or more
+   * bytes than `size` is an error, since the header already said how many.
+   * Resolves to the sha256 (hex) of the bytes written.
+   */
+  async addStream(path: string, size: number, chunks: AsyncIterable<Uint8Array>, onBytes?: (n: number) => void, mode = 0o644): Promise<string> {
+    await this.header({ path, type: 'File', size, mode });
+    const hash = createHash('sha256');
+    let got = 0;
+    for await (const c of chunks) {
+      const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+      if (got + chunk.length > size) throw new RangeError(`${path}: the stream gave more than the ${size} bytes its header declares`);
+      got += chunk.length;
+      hash.update(chunk);
+      await this.emit(chunk);
+      onBytes?.(chunk.length);
+    }
+    if (got !== size) throw new RangeError(`${path}: the stream ended after ${got} of the ${size} bytes its header declares`);
+    await this.pad(size);
+    return hash.digest('hex');
+  }
+
   async addSymlink(path: string, target: string): Promise<void> {
     await this.header({ path, type: 'SymbolicLink', linkpath: target, size: 0, mode: 0o777 });
   }

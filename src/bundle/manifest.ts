@@ -46,7 +46,7 @@ export const CHECKSUMS_NAME = 'SHA256SUMS';
 
 export type FileStatus = 'ok' | 'build-id-mismatch' | 'missing' | 'unreadable' | 'deleted-at-crash' | 'wrong-architecture';
 export type FileRole = 'executable' | 'interpreter' | 'library' | 'libthread_db' | 'debug';
-export type FileSource = 'nt_file' | 'vmmap' | 'link_map' | 'ldd' | 'command-line' | 'libthread_db' | 'build-id-dir' | 'debuglink';
+export type FileSource = 'nt_file' | 'vmmap' | 'link_map' | 'ldd' | 'command-line' | 'libthread_db' | 'build-id-dir' | 'debuglink' | 'map_files';
 
 export interface ManifestFile {
   /** Absolute path on the customer's machine. */
@@ -115,6 +115,32 @@ export interface Manifest {
   gaps?: string[];
   /** collect --attach: the customer's logs and configuration, under attachments/ (never in the sysroot). */
   attachments?: ManifestAttachment[];
+  /** Present when `corepack handle` made the bundle at the moment of the crash: how it was captured. */
+  capture?: ManifestCapture;
+}
+
+/** How a crash was captured by the core_pattern handler (`corepack handle`). */
+export interface ManifestCapture {
+  /** 'core_pattern': the kernel started the handler with the core on its standard input. */
+  by: 'core_pattern';
+  /** The crashed process: pid in its own PID namespace and in the initial one, its signal, user and group, RLIMIT_CORE. */
+  pid: number;
+  globalPid: number;
+  signal: number | null;
+  uid: number | null;
+  gid: number | null;
+  /** When the kernel dumped it (%t), ISO 8601. */
+  dumpedAt: string | null;
+  /** Where the bundled core's bytes came from: the kernel's pipe, or (a mini core) /proc/PID/mem. */
+  coreFrom: string;
+  /** Every file was read through the process's own mappings (/proc/PID/map_files), not looked up by path. */
+  filesFrom: 'map_files';
+  /** The process's root as seen from the handler ("/", or a chroot's or container's directory). */
+  root: string;
+  /** core_pipe_limit at the crash: > 0 keeps the process while the handler reads it. */
+  pipeLimit: number | null;
+  /** Where the core was passed on (the previous handler or file), or why it was not. */
+  passedOn: string;
 }
 
 export interface ManifestMiniCore {
@@ -397,6 +423,29 @@ export function parseManifest(text: string): Manifest {
     root: typeof m.root === 'string' ? m.root : null,
     gaps: Array.isArray(m.gaps) ? m.gaps.filter((g): g is string => typeof g === 'string') : [],
     ...optional('attachments', parseAttachments(m.attachments)),
+    ...optional('capture', parseCapture(m.capture)),
+  };
+}
+
+/** The optional capture object, field by field; anything of the wrong type is dropped, never trusted. */
+function parseCapture(v: unknown): ManifestCapture | undefined {
+  if (typeof v !== 'object' || v === null || (v as { by?: unknown }).by !== 'core_pattern') return undefined;
+  const c = v as Record<string, unknown>;
+  const int = (x: unknown): number | null => (typeof x === 'number' && Number.isSafeInteger(x) ? x : null);
+  const text = (x: unknown): string => (typeof x === 'string' ? x : '');
+  return {
+    by: 'core_pattern',
+    pid: int(c.pid) ?? 0,
+    globalPid: int(c.globalPid) ?? 0,
+    signal: int(c.signal),
+    uid: int(c.uid),
+    gid: int(c.gid),
+    dumpedAt: typeof c.dumpedAt === 'string' ? c.dumpedAt : null,
+    coreFrom: text(c.coreFrom),
+    filesFrom: 'map_files',
+    root: text(c.root),
+    pipeLimit: int(c.pipeLimit),
+    passedOn: text(c.passedOn),
   };
 }
 

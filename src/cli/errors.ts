@@ -33,6 +33,7 @@ import {
 import { BundleVerifyError, GdbFailedError, ReplayDirError, UnsafeScriptPathError } from '../replay/errors.js';
 import { RootDirectoryError, WrongExecutableError } from '../collect/errors.js';
 import { CoreInputError, NoCoreFoundError, NoSpaceError } from '../input/errors.js';
+import { CoreStreamError, DeadlineError, HandlerConfigError, HandlerInstallError } from '../capture/errors.js';
 import { EXIT, type ExitCode } from './exit.js';
 import { IDENTITY_ENV } from './keys.js';
 
@@ -111,6 +112,11 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
   rule(NotEnoughSpaceError, EXIT.WRITE_FAILED, () => 'free some space, or pass --dir on a larger file system'),
   rule(NoSpaceError, EXIT.WRITE_FAILED, () => 'set TMPDIR to a directory with more free space'),
   rule(InterruptedError, (e: InterruptedError) => (e.signal === 'SIGTERM' ? EXIT.TERMINATED : EXIT.INTERRUPTED)),
+  // The crash-time handler (corepack handle, corepack handler …).
+  rule(HandlerConfigError, EXIT.USAGE, () => 'fix the configuration file (corepack handler status checks it); until then crashes are passed on, not bundled'),
+  rule(HandlerInstallError, EXIT.USAGE, (e: HandlerInstallError) => e.remedy),
+  rule(CoreStreamError, EXIT.BAD_INPUT),
+  rule(DeadlineError, EXIT.INTERNAL),
 ];
 
 export interface Described {

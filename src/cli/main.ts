@@ -130,6 +130,67 @@ Examples:
     });
 
   program
+    .command('handle')
+    .description("The kernel's core handler: core_pattern starts it with the core on standard input (corepack handler install sets that up).")
+    .argument('[specifiers...]', 'X=VALUE for each core_pattern specifier the handler line passes (P=%P p=%p s=%s …)')
+    .option('--json', 'print what was done as JSON on stdout (the kernel discards it; for trying it by hand)')
+    .addHelpText(
+      'after',
+      `
+Reads the core from standard input while the kernel holds the crashed process
+(core_pipe_limit > 0), takes every mapped file through /proc/PID/map_files,
+writes one bundle into the spool, and passes the core on to the previous
+core_pattern. Options come from the configuration file (default
+/etc/corepack/handler.json); what happened goes to the system log.
+
+Example (what the kernel runs):
+  |/usr/local/bin/corepack-crash handle P=%P p=%p i=%i s=%s c=%c d=%d t=%t u=%u g=%g e=%e`,
+    )
+    .action(async (specifiers: string[], flags: { json?: boolean }) => {
+      const { handleCommand } = await import('./handler.js');
+      process.exitCode = await handleCommand(specifiers, flags);
+    });
+
+  const handler = program.command('handler').description("Install corepack as the kernel's core handler, undo that, or show what it caught.");
+  handler
+    .command('install')
+    .description('Point core_pattern at corepack handle, keeping the previous pattern (the core still goes there) and raising core_pipe_limit from 0.')
+    .option('--exe <path>', 'the program the kernel starts (default: this single executable, or /usr/local/bin/corepack-crash)')
+    .option('--config <file>', 'the configuration the handler reads (default: /etc/corepack/handler.json; absent: every default)')
+    .option('--pipe-limit <n>', 'core_pipe_limit to set when it is 0 (default: 16, as systemd sets it)')
+    .option('--json', 'print the install record as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sudo corepack-crash handler install
+  $ sudo corepack-crash handler install --config /etc/corepack/handler.json
+  $ sudo corepack-crash handler status
+  $ sudo corepack-crash handler uninstall        # core_pattern and core_pipe_limit as they were`,
+    )
+    .action(async (flags: { exe?: string; config?: string; pipeLimit?: string; json?: boolean }) => {
+      const { handlerInstallCommand } = await import('./handler.js');
+      process.exitCode = await handlerInstallCommand(flags);
+    });
+  handler
+    .command('uninstall')
+    .description('Restore core_pattern and core_pipe_limit exactly as install found them.')
+    .option('--force', 'restore them even though core_pattern was changed since install')
+    .option('--json', 'print what was restored as JSON')
+    .action(async (flags: { force?: boolean; json?: boolean }) => {
+      const { handlerUninstallCommand } = await import('./handler.js');
+      process.exitCode = await handlerUninstallCommand(flags);
+    });
+  handler
+    .command('status')
+    .description('What core_pattern holds, what install replaced, whether the configuration is valid, the spool, the last captures.')
+    .option('--json', 'print the status as JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const { handlerStatusCommand } = await import('./handler.js');
+      process.exitCode = await handlerStatusCommand(flags);
+    });
+
+  program
     .command('replay')
     .description(
       'Debug a bundle made by collect: extract it safely, verify every file (sha256) and build ID against the core, ' +

@@ -85,7 +85,9 @@ export interface CollectResult {
   suggestRoot: boolean;
 }
 
-const TMP_MARK = '.corepack-tmp-';
+/** What marks corepack's temporary files (and the pid that writes each), so a later run can remove those of killed runs. */
+export const TEMPORARY_MARK = '.corepack-tmp-';
+const TMP_MARK = TEMPORARY_MARK;
 
 /** The bundle's top-level directory: the output's name without its extension, made safe. */
 export function bundleRootName(output: string): string {
@@ -348,7 +350,7 @@ async function syncAndRename(file: FileHandle, tmp: string, output: string): Pro
 }
 
 /** The manifest's account of a mini core: what it was cut from, and every range kept with why. */
-function miniCoreManifest(mini: MadeMiniCore, opts: MiniCoreOptions): ManifestMiniCore {
+export function miniCoreManifest(mini: Omit<MadeMiniCore, 'path' | 'size'>, opts: MiniCoreOptions): ManifestMiniCore {
   return {
     cutFrom: mini.cutFrom,
     stackCap: opts.stackCap,
@@ -357,7 +359,7 @@ function miniCoreManifest(mini: MadeMiniCore, opts: MiniCoreOptions): ManifestMi
   };
 }
 
-function toManifestFile(f: PlannedFile): ManifestFile {
+export function toManifestFile(f: PlannedFile): ManifestFile {
   const { source: _source, executableBit: _x, mtimeMs: _m, ctimeMs: _c, sha256: _sha, ...rest } = f;
   return rest;
 }

@@ -27,11 +27,20 @@ export interface WrittenMiniCore {
   segments: number;
 }
 
+/** A mini core laid out and ready to stream: its size is known before the first byte. */
+export interface MiniCoreLayout {
+  size: number;
+  segments: number;
+  /** The mini core's bytes, in file order, read from the full core by range. */
+  bytes(): AsyncIterable<Uint8Array>;
+}
+
 /**
- * Writes the mini core of `core` keeping `ranges` (from selectMiniCoreRanges:
- * sorted, disjoint, each inside one segment) to `path`, which must not exist.
+ * Lays out the mini core of `core` keeping `ranges` (from selectMiniCoreRanges:
+ * sorted, disjoint, each inside one segment). Nothing is read until bytes()
+ * is iterated, and then never more than a chunk at a time.
  */
-export async function writeMiniCore(core: CoreFile, ranges: readonly KeptRange[], about: MiniCoreNote, path: string): Promise<WrittenMiniCore> {
+export async function layOutMiniCore(core: CoreFile, ranges: readonly KeptRange[], about: MiniCoreNote): Promise<MiniCoreLayout> {
   const { elf, memory } = core;
   const noteBytes = Buffer.concat([
     ...(await Promise.all(elf.progs.filter((p) => p.p_type === PT.PT_NOTE).map((p) => elf.segmentBytes(p, 'PT_NOTE segment')))),
@@ -66,13 +75,66 @@ export async function writeMiniCore(core: CoreFile, ranges: readonly KeptRange[]
       yield await elf.reader.read(Number(from + done), Number(left < BigInt(CHUNK) ? left : BigInt(CHUNK)), 'kept memory');
     }
   };
+  return {
+    size: Number(plan.fileSize),
+    segments: segments.length,
+    async *bytes() {
+      // writeElf pushes into a sink; turned into a pull here, one chunk in flight.
+      const queue: Uint8Array[] = [];
+      let wake: (() => void) | undefined;
+      let done = false;
+      let failure: unknown;
+      let release: (() => void) | undefined;
+      const writing = writeElf(
+        plan,
+        (chunk) =>
+          new Promise<void>((resolve) => {
+            queue.push(Buffer.from(chunk));
+            release = resolve;
+            wake?.();
+          }),
+        source,
+      ).then(
+        () => {
+          done = true;
+          wake?.();
+        },
+        (err: unknown) => {
+          failure = err;
+          done = true;
+          wake?.();
+        },
+      );
+      for (;;) {
+        if (queue.length) {
+          yield queue.shift()!;
+          const r = release;
+          release = undefined;
+          r?.();
+          continue;
+        }
+        if (done) break;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+      await writing;
+      if (failure) throw failure;
+    },
+  };
+}
+
+/**
+ * Writes the mini core of `core` keeping `ranges` to `path`, which must not exist.
+ */
+export async function writeMiniCore(core: CoreFile, ranges: readonly KeptRange[], about: MiniCoreNote, path: string): Promise<WrittenMiniCore> {
+  const layout = await layOutMiniCore(core, ranges, about);
   // Only collect's temporary (the tar entry gets its own mode): core memory, private as the kernel writes cores (0600).
   const fh = await open(path, 'wx', 0o600);
   try {
-    await writeElf(plan, async (chunk) => void (await fh.write(chunk)), source);
+    for await (const chunk of layout.bytes()) await fh.write(chunk);
     await fh.sync();
   } finally {
     await fh.close();
   }
-  return { size: Number(plan.fileSize), segments: segments.length };
+  return { size: layout.size, segments: layout.segments };
 }
