@@ -4,6 +4,8 @@ import SummaryReporter from './test/helpers/summaryReporter.js';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Tests that change core_pattern run afterwards, alone (vitest.kernel.config.ts).
+    exclude: ['test/**/*.kernel.test.ts', '**/node_modules/**'],
     // Stops the run up front, with one message, when a program the tests spawn is missing.
     globalSetup: ['test/helpers/prerequisites.ts'],
     testTimeout: 120_000,

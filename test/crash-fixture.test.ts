@@ -16,6 +16,7 @@ import {
   type CrashProgram,
 } from './helpers/crash.js';
 import { frames } from './helpers/gdbOutput.js';
+import { crashLockPrefix } from './helpers/corepattern.js';
 
 const MODES: CrashMode[] = ['segv-main', 'segv-thread', 'abort-plugin'];
 
@@ -208,7 +209,7 @@ describe('makeCore', () => {
     const cwd = path.join(path.dirname(shared.dir), 'no kernel core');
     await fs.mkdir(cwd, { recursive: true });
     // The inner shell lowers RLIMIT_CORE again after makeCore raised it.
-    const cmd = ['bash', '-c', 'ulimit -c 0; exec "$@"', 'bash', shared.exe, 'abort-plugin', shared.plugin];
+    const cmd = ['bash', '-c', `${crashLockPrefix()}ulimit -c 0; exec "$@"`, 'bash', shared.exe, 'abort-plugin', shared.plugin];
     const result = await makeCore(cmd, { cwd, signal: 'SIGABRT' });
     expect(result.method).toBe('gcore');
     expect(result.core).toBe(path.join(cwd, `core.${result.pid}`));

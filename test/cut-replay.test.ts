@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corepack, type CliRun } from './helpers/cli.js';
 import { buildNativeApp, type NativeApp } from './helpers/foreign.js';
 import { section } from './helpers/gdbOutput.js';
+import { crashLockPrefix } from './helpers/corepattern.js';
 
 let top: string;
 let app: NativeApp;
@@ -31,7 +32,7 @@ beforeAll(async () => {
   app = await buildNativeApp(path.join(top, 'app'));
   const run = path.join(top, 'run');
   await fs.mkdir(run);
-  const r = await execa('bash', ['-c', `ulimit -c ${LIMIT_KB}; exec "$@"`, 'bash', app.exe, app.plugin], { cwd: run, reject: false });
+  const r = await execa('bash', ['-c', `${crashLockPrefix()}ulimit -c ${LIMIT_KB}; exec "$@"`, 'bash', app.exe, app.plugin], { cwd: run, reject: false });
   expect(r.signal).toBe('SIGSEGV');
   core = path.join(run, 'core');
   inspect = await corepack(['inspect', core]);

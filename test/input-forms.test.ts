@@ -15,6 +15,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useCrash } from './helpers/crash.js';
 import { corepack, expectOneLineError } from './helpers/cli.js';
 import { escapeComm } from '../src/input/systemd.js';
+import { crashLockPrefix } from './helpers/corepattern.js';
 
 const env = useCrash('segv-main', 'corepack-input-');
 const APPORT = resolve('../shared/tools/apport/problem_report.py');
@@ -223,7 +224,7 @@ describe('a core cut by the kernel (ulimit -c)', () => {
     const src = join(dir, 'bigheap.c');
     await writeFile(src, '#include <stdlib.h>\n#include <string.h>\nint main(void){ char *p = malloc(60 << 20); memset(p, 7, 60 << 20); volatile int *q = 0; *q = p[5]; return 0; }\n');
     await execa('gcc', ['-g', '-o', join(dir, 'bigheap'), src]);
-    await execa('bash', ['-c', 'ulimit -c 20000; exec ./bigheap'], { cwd: dir, reject: false });
+    await execa('bash', ['-c', `${crashLockPrefix()}ulimit -c 20000; exec ./bigheap`], { cwd: dir, reject: false });
     const name = (await readdir(dir)).find((n) => n === 'core' || n.startsWith('core.'));
     if (!name) throw new Error('the kernel wrote no core for bigheap');
     cutCore = join(dir, name);

@@ -21,6 +21,7 @@ import { selectMiniCoreRanges, type MiniCoreSelection } from '../src/collect/min
 import { writeMiniCore } from '../src/collect/minicore/write.js';
 import { onPath } from './helpers/prerequisites.js';
 import { corpusCore, corpusDir, readManifest, readOracleText, removeCorpusTemp } from './helpers/oracles.js';
+import { crashLockPrefix } from './helpers/corepattern.js';
 
 const note = (name: string, n_type: number, desc: Buffer): Note => ({ name, n_type, desc, offset: 0, descOffset: 0 });
 const le = (n: Note): Decoder => new Decoder(n.desc, 'little', 64, 0, 'note');
@@ -97,7 +98,7 @@ describe.skipIf(missing.length > 0)(`an aarch64 core from qemu-aarch64${missing.
     exe = path.join(dir, 'tlsthreads');
     await execa('aarch64-linux-gnu-gcc', ['-g', '-O0', '-pthread', '-o', exe, SRC]);
     // qemu-user writes its own core, qemu_<prog>_<time>_<pid>.core, in the working directory.
-    const run = await execa('bash', ['-c', 'ulimit -c unlimited; exec qemu-aarch64 -L "$1" "$2"', 'bash', SYSROOT, exe], { cwd: dir, reject: false, timeout: 60_000 });
+    const run = await execa('bash', ['-c', `${crashLockPrefix()}ulimit -c unlimited; exec qemu-aarch64 -L "$1" "$2"`, 'bash', SYSROOT, exe], { cwd: dir, reject: false, timeout: 60_000 });
     const name = (await fs.readdir(dir)).find((n) => /^qemu_.*\.core$/.test(n));
     if (!name) throw new Error(`qemu-aarch64 wrote no core (exit ${run.exitCode}, ${run.signal ?? 'no signal'}):\n${run.stderr}`);
     full = path.join(dir, name);

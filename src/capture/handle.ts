@@ -17,7 +17,7 @@
  * A crash of the handler itself is not handled again: the kernel sets the
  * handler's RLIMIT_CORE to 1, its mark for "do not pipe this one".
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readlink, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { CoreFile } from '../core/open.js';
@@ -195,7 +195,8 @@ export async function handleCrash(argv: readonly string[], env: HandleEnvironmen
   const passCtx = { values, coreUsesPid: readSysctl('core_uses_pid', procDir) === '1', finishTimeoutMs: PREVIOUS_HANDLER_MS, procDir };
   const openTarget = async (): Promise<PassOn> => openPassOn(previous, passCtx).catch((err: unknown) => nothingPassedOn(`passing on failed: ${(err as Error).message}`));
   let passOn: PassOn | null = chainAlways ? await openTarget() : null;
-  const input = env.input ?? createReadStream('', { fd: 0, highWaterMark: 1 << 20 });
+  // process.stdin, not a file stream on fd 0: the kernel's pipe may be non-blocking (EAGAIN), which libuv's pipe handles.
+  const input = env.input ?? process.stdin;
   const it = (input as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   /** Everything read so far that must still reach the pass-on target when it opens late (on-failure). */
   const held: Buffer[] = [];
@@ -354,7 +355,7 @@ export async function handleCrash(argv: readonly string[], env: HandleEnvironmen
     record.message = skip.why;
   } else {
     record.outcome = 'failed';
-    record.message = bundleError ?? problems.join('; ');
+    record.message = [bundleError, ...problems].filter(Boolean).join('; ');
   }
   record.heldMs = Date.now() - started;
   const who = `pid ${record.pid} (${comm}${exePath ? `, ${exePath}` : ''}) ${signo !== null ? (SIGNAL_NAMES[signo] ?? `signal ${signo}`) : ''}`.trim();

@@ -24,6 +24,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { crashLockPrefix } from './corepattern.js';
 
 export type CrashMode = 'segv-main' | 'segv-thread' | 'segv-thread-lib' | 'abort-plugin';
 export type CoreMethod = 'kernel' | 'gcore';
@@ -270,7 +271,8 @@ async function kernelCore(cmd: string[], opts: MakeCoreOptions & { cwd: string }
   const before = await Promise.all(dirs.map(snapshot));
 
   // `exec` keeps the pid, so the child's pid is the crashing program's pid.
-  const child = execa('bash', ['-c', 'ulimit -c unlimited; exec "$@"', 'bash', ...cmd], runOptions(opts));
+  // The suite's lock, shared: no test changes core_pattern while this program can crash.
+  const child = execa('bash', ['-c', `${crashLockPrefix()}ulimit -c unlimited; exec "$@"`, 'bash', ...cmd], runOptions(opts));
   const pid = child.pid;
   const result = await child;
   if (pid === undefined) throw new Error(`makeCore: could not start ${cmd[0]}: ${result.message ?? ''}`);

@@ -22,6 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCore } from './crash.js';
+import { crashLockPrefix } from './corepattern.js';
 
 const SRC_DIR = fileURLToPath(new URL('../fixtures/c/', import.meta.url));
 const CFLAGS = ['-g', '-O0', '-Wl,--build-id'];
@@ -127,7 +128,7 @@ export async function qemuCore(arch: GuestArch, g: GuestRoot, exe: string, args:
   const dir = cwd ?? (await fs.mkdtemp(path.join(g.cwd, 'run-')));
   const r = await execa(
     'bash',
-    ['-c', 'ulimit -c unlimited; echo 0 > /proc/self/coredump_filter; exec "$@"', 'bash', arch.qemu, '-L', g.root, exe, ...args],
+    ['-c', `${crashLockPrefix()}ulimit -c unlimited; echo 0 > /proc/self/coredump_filter; exec "$@"`, 'bash', arch.qemu, '-L', g.root, exe, ...args],
     { cwd: dir, reject: false, stdin: 'ignore', timeout: 60_000, killSignal: 'SIGKILL' },
   );
   if (r.signal !== 'SIGSEGV') throw new Error(`${arch.qemu} ${exe}: expected SIGSEGV, got ${r.signal ?? `exit ${r.exitCode}`}\n${String(r.stderr)}`);

@@ -44,6 +44,7 @@ export const PREREQUISITES: readonly Prerequisite[] = [
   { program: 'bwrap', pkg: 'bubblewrap', why: "replay's sandbox around gdb" },
   { program: 'debuginfod', pkg: 'debuginfod', why: 'a real debuginfod server for replay to fetch debug info from' },
   { program: 'python3', pkg: 'python3', why: 'a pseudo-terminal for interactive replay; ioctls inside the sandbox' },
+  { program: 'flock', pkg: 'util-linux', why: "the suite's core_pattern lock around every crash" },
 ];
 
 /** The first executable `program` on PATH, or undefined. */
