@@ -163,6 +163,8 @@ export async function handleCrash(argv: readonly string[], env: HandleEnvironmen
   const signo = values.s !== undefined && /^\d+$/.test(values.s) ? Number(values.s) : null;
   const record: CaptureRecord = { time: new Date().toISOString(), pid: Number(values.p ?? values.P), executable: null, signal: signo, outcome: 'failed', bundle: null, passedOn: null, heldMs: 0, message: null };
   const problems: string[] = [];
+  /** Worth saying, but no reason not to bundle. */
+  const notes: string[] = [];
 
   // 1. Where the core goes if not here: what install replaced (the kernel's default, `core`, when nothing is recorded).
   let previous = 'core';
@@ -172,7 +174,7 @@ export async function handleCrash(argv: readonly string[], env: HandleEnvironmen
     if (r) {
       previous = r.previousPattern;
       configPath = r.config;
-    } else problems.push(`no install record in ${env.stateDir}: passing the core on as the kernel's default pattern "core" would`);
+    } else notes.push(`no install record in ${env.stateDir}: the core is passed on as the kernel's default pattern "core" would`);
   } catch (err) {
     problems.push(`the install record cannot be read (${(err as Error).message}): passing the core on as the pattern "core" would`);
   }
@@ -360,9 +362,7 @@ export async function handleCrash(argv: readonly string[], env: HandleEnvironmen
   record.heldMs = Date.now() - started;
   const who = `pid ${record.pid} (${comm}${exePath ? `, ${exePath}` : ''}) ${signo !== null ? (SIGNAL_NAMES[signo] ?? `signal ${signo}`) : ''}`.trim();
   const where = passOn ? (passOn.active ? (passFailed ? `passing it on to ${passOn.describe} failed: ${passFailed}` : `passed on to ${passOn.describe}`) : `not passed on: ${passOn.describe}`) : 'not passed on ("chain": "on-failure")';
-  const line = result
-    ? `${who}: bundled ${basename(record.bundle!)} (${result.size} bytes${result.exact ? '' : ', not exact'}) in ${record.heldMs} ms; ${where}`
-    : `${who}: NOT bundled (${record.outcome}: ${record.message}); ${where}`;
+  const line = `${result ? `${who}: bundled ${basename(record.bundle!)} (${result.size} bytes${result.exact ? '' : ', not exact'}) in ${record.heldMs} ms; ${where}` : `${who}: NOT bundled (${record.outcome}: ${record.message}); ${where}`}${notes.length ? `; ${notes.join('; ')}` : ''}`;
   await within('logging', 5000, log(result && !passFailed ? 'info' : 'warning', line)).catch(() => undefined);
   await appendCapture(env.stateDir, record).catch(() => undefined);
   clearTimeout(hardStop);

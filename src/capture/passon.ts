@@ -141,8 +141,12 @@ async function fileTarget(template: string, ctx: PassOnContext): Promise<PassOn>
   const uid = suidSafe ? 0 : Number(ctx.values.u);
   const gid = suidSafe ? 0 : Number(ctx.values.g);
   if (Number.isInteger(uid) && Number.isInteger(gid)) await fh.chown(uid, gid).catch(() => undefined);
-  let pos = 0;
+  // Bytes are written page by page at page-aligned file positions, so that a
+  // zero page is seen whole whatever the chunks' sizes: the tail of a chunk
+  // waits for the next one (at most a page is held).
   let size = 0;
+  let pagePos = 0;
+  let tail = Buffer.alloc(0);
   return {
     describe: `the file ${shown}`,
     active: true,
@@ -151,11 +155,15 @@ async function fileTarget(template: string, ctx: PassOnContext): Promise<PassOn>
       if (room <= 0) return;
       const data = chunk.length > room ? chunk.subarray(0, room) : chunk;
       size += data.length;
-      await writeSparse(fh, data, pos);
-      pos += data.length;
+      const all = tail.length ? Buffer.concat([tail, data]) : data;
+      const whole = all.length - (all.length % PAGE);
+      await writeSparse(fh, all.subarray(0, whole), pagePos);
+      pagePos += whole;
+      tail = Buffer.from(all.subarray(whole));
     },
     async finish() {
       try {
+        if (tail.length && !tail.equals(ZERO_PAGE.subarray(0, tail.length))) await fh.write(tail, 0, tail.length, pagePos);
         // Holes at the end need the size set explicitly.
         await fh.truncate(size);
       } finally {
@@ -168,14 +176,12 @@ async function fileTarget(template: string, ctx: PassOnContext): Promise<PassOn>
   };
 }
 
-/** Writes `data` at `pos`, skipping whole zero pages (they stay holes, as in the kernel's own core files). */
+/** Writes whole pages `data` at page-aligned `pos`, skipping zero pages (they stay holes, as in the kernel's own core files). */
 async function writeSparse(fh: FileHandle, data: Buffer, pos: number): Promise<void> {
   let i = 0;
   while (i < data.length) {
-    // Page boundaries in file positions, not in the chunk.
-    const pageEnd = Math.min(data.length, i + (PAGE - ((pos + i) % PAGE)));
-    const isWholePage = pageEnd - i === PAGE;
-    if (isWholePage && data.subarray(i, pageEnd).equals(ZERO_PAGE)) {
+    const pageEnd = Math.min(data.length, i + PAGE);
+    if (pageEnd - i === PAGE && data.subarray(i, pageEnd).equals(ZERO_PAGE)) {
       i = pageEnd;
       continue;
     }
