@@ -23,6 +23,7 @@ import { BENCH_ENV, BIN, compressors, pairs, replayAvailable, resetDir, singleEx
 import { formatBytes, parseSizeList, ratio, summarize, MiB } from './stats.js';
 import type { BenchResults, Figure, Measured, RunSample, SizeResult } from './types.js';
 import { buildWorkload, crashWorkload, layoutFor, type WorkloadProgram } from './workload.js';
+import { formatHandlerFigures, measureHandler, type HandlerFigures } from './handler.js';
 
 interface Options {
   size?: string[];
@@ -31,6 +32,8 @@ interface Options {
   json?: boolean;
   out?: string;
   keep?: boolean;
+  handler?: boolean;
+  handlerOnly?: boolean;
 }
 
 const T0 = Date.now();
@@ -232,7 +235,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--quick', 'smoke test: one run, 64M only (unless --size/--runs say otherwise)')
     .option('--json', 'print the results as JSON on stdout instead of the table')
     .option('--out <file>', 'also write the JSON results to FILE')
-    .option('--keep', 'keep the temporary directory (cores, bundles) for inspection');
+    .option('--keep', 'keep the temporary directory (cores, bundles) for inspection')
+    .option('--handler', 'also measure the crash-time handler (root; changes core_pattern under an exclusive flock, see src/bench/handler.ts): task hold time and crash-to-bundle time vs cat > file')
+    .option('--handler-only', 'measure only the crash-time handler figures');
   program.parse(argv);
   const opts = program.opts<Options>();
   const runsFor = (heap: number): number => opts.runs ?? (opts.quick ? 1 : heap >= LARGE_HEAP ? DEFAULT_LARGE_RUNS : DEFAULT_RUNS);
@@ -256,8 +261,16 @@ export async function main(argv: string[]): Promise<number> {
     log(`temporary directory ${root}`);
     const [machine, prog, replayOk] = await Promise.all([describeMachine(), buildWorkload(root), replayAvailable()]);
     log(`workload built (library compiled as ${prog.libLanguage}); replay ${replayOk ? 'available' : 'not available in this build'}`);
+    if (opts.handlerOnly) {
+      const figs: HandlerFigures[] = [];
+      for (const s of sizes) figs.push(await measureHandler(prog, s, root, runsFor(s), log));
+      process.stdout.write(opts.json ? `${JSON.stringify(figs, null, 2)}\n` : formatHandlerFigures(figs));
+      return 0;
+    }
     const results: SizeResult[] = [];
     for (const s of sizes) results.push(await benchSize(prog, s, root, runsFor(s), replayOk));
+    const handlerFigs: HandlerFigures[] = [];
+    if (opts.handler) for (const s of sizes) handlerFigs.push(await measureHandler(prog, s, root, runsFor(s), log));
     const bench: BenchResults = {
       tool: 'corepack-bench',
       corepackVersion: VERSION,
@@ -275,7 +288,7 @@ export async function main(argv: string[]): Promise<number> {
       await writeFile(opts.out, formatJson(bench));
       log(`results written to ${opts.out}`);
     }
-    process.stdout.write(opts.json ? formatJson(bench) : formatReport(bench));
+    process.stdout.write(opts.json ? (handlerFigs.length ? `${JSON.stringify({ ...bench, handler: handlerFigs }, null, 2)}\n` : formatJson(bench)) : formatReport(bench) + (handlerFigs.length ? formatHandlerFigures(handlerFigs) : ''));
     return 0;
   } finally {
     if (opts.keep) log(`kept ${root}`);
