@@ -93,6 +93,7 @@ export async function takeFilesFromMappings(files: PlannedFile[], summary: CoreS
     f.source = source;
     f.size = st.size;
     f.mtimeMs = Math.floor(st.mtimeMs);
+    f.ctimeMs = st.ctimeMs;
     f.executableBit = (st.mode & 0o111) !== 0;
     f.buildIdOnDisk = info.buildId ?? null;
     f.bundlePath = sysrootPath(f.path);

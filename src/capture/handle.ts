@@ -20,8 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readlink, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { CoreFile } from '../core/open.js';
-import { createEncryptor, readRecipientsFile } from '../bundle/encrypt.js';
+import type { CoreFile } from '../core/open.js';
 import type { ManifestCapture } from '../bundle/manifest.js';
 import type { OutputLayers } from '../bundle/output.js';
 import { DEFAULT_CONFIG_PATH, loadConfig, wantsExecutable, type HandlerConfig } from './config.js';
@@ -31,7 +30,7 @@ import { nothingPassedOn, openPassOn, type PassOn } from './passon.js';
 import { parseHandlerArgs } from './pattern.js';
 import { appendCapture, readInstallRecord, takeRateSlot, type CaptureRecord } from './state.js';
 import { systemLog, type LogLevel } from './syslog.js';
-import { writeCaptureBundle } from './bundle.js';
+import type { writeCaptureBundle } from './bundle.js';
 
 export interface HandleEnvironment {
   stateDir: string;
@@ -145,6 +144,7 @@ async function spoolBytes(dir: string): Promise<number> {
 }
 
 async function outputLayers(config: HandlerConfig): Promise<OutputLayers> {
+  const { createEncryptor, readRecipientsFile } = await import('../bundle/encrypt.js');
   const recipients = [...config.encryptTo];
   for (const f of config.recipientsFiles) recipients.push(...(await readRecipientsFile(f)));
   if (config.recipientsFiles.length && recipients.length === config.encryptTo.length) throw new Error(`${config.recipientsFiles.join(', ')}: no age recipient in the recipients file`);
@@ -273,9 +273,11 @@ export async function handleCrash(argv: readonly string[], env: HandleEnvironmen
     const aborted = new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true }));
     aborted.catch(() => undefined);
     const work = (async () => {
+      // Loaded only when bundling: a crash that is only passed on (a storm past the rate limit) starts faster.
+      const [{ CoreFile: Core }, { writeCaptureBundle: write }] = await Promise.all([import('../core/open.js'), import('./bundle.js')]);
       const layers = await within('reading the recipients', 10_000, outputLayers(cfg));
       const reader = await LiveCoreReader.open(h, pid, procDir);
-      liveCore = await within('reading the process', timeoutMs, CoreFile.fromReader(reader, { allowTruncated: true, root: `${proc}/root` }));
+      liveCore = await within('reading the process', timeoutMs, Core.fromReader(reader, { allowTruncated: true, root: `${proc}/root` }));
       const root = await readlink(`${proc}/root`).catch(() => '/');
       const capture: ManifestCapture = {
         by: 'core_pattern',
@@ -291,7 +293,7 @@ export async function handleCrash(argv: readonly string[], env: HandleEnvironmen
         pipeLimit: Number(readSysctl('core_pipe_limit', procDir) ?? NaN),
         passedOn: passOn ? passOn.describe : chainAlways ? 'nowhere' : 'only if the bundle fails ("chain": "on-failure")',
       };
-      bundled = await writeCaptureBundle({ live: { pid, proc }, core: liveCore, config: cfg, layers, output, capture, coreStream: cfg.stacksOnly ? null : channel, signal: ac.signal });
+      bundled = await write({ live: { pid, proc }, core: liveCore, config: cfg, layers, output, capture, coreStream: cfg.stacksOnly ? null : channel, signal: ac.signal });
     })();
     // Past the deadline the bundle is given up: its compressor is killed through the signal, its temporary removed.
     bundling = Promise.race([work, aborted]).catch((err: unknown) => {
