@@ -82,7 +82,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const sb of sandboxes) await sb.cleanup();
+  if (!process.env.KEEP_SANDBOX) for (const sb of sandboxes) await sb.cleanup();
   if (program) await fs.rm(path.dirname(program.dir), { recursive: true, force: true });
 });
 
@@ -112,7 +112,8 @@ describe('corepack handle never makes a crash worse (real kernel)', () => {
       return { pid: c.pid!, signal: r.signal };
     });
     expect(crashed.signal).toBe('SIGSEGV');
-    const [rec] = await sb.captures();
+    // Filtered: a program of anyone else's crashing in the window is handled too.
+    const rec = (await sb.captures()).find((c) => c.pid === crashed.pid);
     expect(rec, JSON.stringify(rec)).toMatchObject({ outcome: 'bundled' });
     const m = JSON.parse((await sb.cli(['inspect', '--json', rec!.bundle!])).stdout);
     expect(m.capture.root).toBe(jail);
@@ -165,7 +166,7 @@ describe('corepack handle never makes a crash worse (real kernel)', () => {
     expect(seen.scans).toBeGreaterThan(3);
     // The spool was watched while the bundle was being written: its temporary was seen.
     expect([...seen.spoolFiles].some((n) => n.includes('.corepack-tmp-'))).toBe(true);
-    const [rec] = await sb.captures();
+    const rec = (await sb.captures()).find((c) => c.executable === program.exe);
     expect(rec).toMatchObject({ outcome: 'bundled', passedOn: null });
     expect(rec!.bundle).toMatch(/\.tar\.zst\.age$/);
     expect(await fs.readdir(cwd)).toEqual([]);
@@ -199,7 +200,9 @@ describe('corepack handle never makes a crash worse (real kernel)', () => {
       const next = crash([tiny], cwd);
       expect((await next).signal).toBe('SIGSEGV');
     });
-    const left = await fs.readdir(sb.spool);
+    const all = await fs.readdir(sb.spool);
+    expect(all.filter((n) => n.startsWith('.'))).toEqual([]);
+    const left = all.filter((n) => !n.startsWith('crash-') || n.startsWith('crash-tiny-') || n.startsWith('crash-crashme-'));
     expect(left).toHaveLength(1);
     expect(left[0]).toMatch(/^crash-tiny-\d+-\d{8}T\d{6}Z\.tbz2$/);
     const t = await execa('tar', ['tjf', path.join(sb.spool, left[0]!)]);
@@ -229,13 +232,14 @@ describe('corepack handle never makes a crash worse (real kernel)', () => {
       // test is about corepack's own limit, so the kernel's is set above the storm, as an administrator expecting one would.
       ['--pipe-limit', '64'],
     );
-    const caps = await sb.captures();
+    // Only this test's crashes: a program of anyone else's that crashes meanwhile is handled too (and passed on), not counted here.
+    const caps = (await sb.captures()).filter((c) => c.executable === tiny);
     expect(caps).toHaveLength(50);
     expect(caps.filter((c) => c.outcome === 'bundled')).toHaveLength(3);
     expect(caps.filter((c) => c.outcome === 'rate-limited')).toHaveLength(47);
-    const bundles = (await fs.readdir(sb.spool)).sort();
-    expect(bundles).toHaveLength(3);
-    expect(bundles.every((n) => /^crash-tiny-\d+-\d{8}T\d{6}Z\.tar\.zst$/.test(n))).toBe(true);
+    const all = await fs.readdir(sb.spool);
+    expect(all.filter((n) => n.startsWith('.'))).toEqual([]);
+    expect(all.filter((n) => /^crash-tiny-\d+-\d{8}T\d{6}Z\.tar\.zst$/.test(n))).toHaveLength(3);
     // Every core also reached the previous pattern, core.%p, whole.
     for (const pid of pids) {
       const head = await fs.readFile(path.join(cwd, `core.${pid}`));
