@@ -113,6 +113,10 @@ describe('corepack handle in core_pattern (real kernel)', () => {
     expect(rec).toMatchObject({ pid: crashed.pid, outcome: 'bundled', passedOn: 'the file <cwd>/core', executable: program.exe });
     // The previous pattern ("core") still got its file, as the kernel would have written it.
     const passed = await sb.cli(['inspect', '--json', path.join(cwd, 'core')]);
+    // No loops: the kernel starts its handler with RLIMIT_CORE 1, its mark for "never pipe this one's core".
+    const limits = (await fs.readFile(path.join(sb.dir, 'rlimit-core'), 'utf8')).trim().split('\n');
+    expect(limits.length).toBeGreaterThan(0);
+    for (const l of limits) expect(l).toMatch(/^Max core file size\s+1\s+1\s+bytes/);
     expect(JSON.parse(passed.stdout).process.pid).toBe(crashed.pid);
 
     const list = JSON.parse((await sb.cli(['list', '--json', sb.spool])).stdout);

@@ -65,8 +65,8 @@ async function withLockedPattern<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs the workload to its crash; ms from its "crashing" line to its release, and to `done()` turning true. */
-async function timedCrash(prog: WorkloadProgram, heapBytes: number, cwd: string, done: () => Promise<boolean>): Promise<{ held: number; toOutput: number }> {
+/** Runs the workload to its crash; ms from its "crashing" line to its release, and to `done()` turning true (null: the output is complete at the release). */
+async function timedCrash(prog: WorkloadProgram, heapBytes: number, cwd: string, done: (() => Promise<boolean>) | null): Promise<{ held: number; toOutput: number }> {
   const { heapMiB, sparseMiB, noneMiB } = layoutFor(heapBytes);
   const child = execa('bash', ['-c', 'ulimit -c unlimited; exec "$@"', 'bash', prog.exe, String(heapMiB), String(sparseMiB), String(noneMiB)], { cwd, reject: false, stdin: 'ignore', timeout: 600_000 });
   let fault = 0;
@@ -75,6 +75,7 @@ async function timedCrash(prog: WorkloadProgram, heapBytes: number, cwd: string,
   });
   let output = 0;
   const poll = (async () => {
+    if (!done) return;
     while (!output) {
       if (fault && (await done())) output = performance.now();
       else await new Promise((r) => setTimeout(r, 5));
@@ -83,6 +84,7 @@ async function timedCrash(prog: WorkloadProgram, heapBytes: number, cwd: string,
   const r = await child;
   const released = performance.now();
   if (r.signal !== 'SIGSEGV' || !fault) throw new Error(`the workload did not crash as expected (${r.signal ?? r.exitCode})`);
+  if (!done) output = released;
   await Promise.race([poll, new Promise((res) => setTimeout(res, 30_000))]);
   if (!output) throw new Error('no output appeared within 30 s of the task\'s release');
   return { held: released - fault, toOutput: output - fault };
@@ -110,7 +112,7 @@ export async function measureHandler(prog: WorkloadProgram, heapBytes: number, r
       writeFileSync(PATTERN, `|/bin/sh -c cat>${copied}`);
       log(`  handler run ${i}/${runs}: cat > file`);
       await rm(copied, { force: true });
-      const c = await timedCrash(prog, heapBytes, cwd, async () => false);
+      const c = await timedCrash(prog, heapBytes, cwd, null);
       samples.cat.push(c.held);
       samples.catOut.push(c.held);
       coreBytes = await stat(copied).then((st) => st.size, () => null);

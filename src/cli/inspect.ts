@@ -147,6 +147,10 @@ export function formatBundle(m: Manifest, bundlePath: string, format: string, si
   lines.push(`bundle:      ${bundlePath} (${format}, ${humanBytes(size)})`);
   lines.push(...layers);
   lines.push(`collected:   ${m.createdAt} on ${m.host?.hostname ?? '?'} (${os}${m.host?.libc ? `, ${m.host.libc}` : ''}) by corepack ${m.corepackVersion}`);
+  if (m.capture) {
+    const c = m.capture;
+    lines.push(`captured:    at the crash, by corepack handle in core_pattern (pid ${c.globalPid}${c.dumpedAt ? `, dumped ${c.dumpedAt}` : ''}): every file read through the process's own mappings${c.root !== '/' && c.root ? `, other paths under its root ${c.root}` : ''}; the core was passed on to ${c.passedOn}`);
+  }
   lines.push(`core:        ${m.core.originalPath} (${humanBytes(m.core.size)}; ${s.os ?? '?'} ${s.arch ?? '?'})`);
   if (m.miniCore) lines.push(`mini core:   ${miniCoreText(m.miniCore, m.miniCore.ranges.length)} (the manifest lists every range and why)`);
   if (m.executable) lines.push(`executable:  ${m.executable.path}${m.executable.chosenBy === 'core' ? ' (taken from the core)' : ''}`);
@@ -163,7 +167,8 @@ export function formatBundle(m: Manifest, bundlePath: string, format: string, si
   for (const f of m.files) {
     const status = f.status === 'ok' ? 'ok' : f.status.toUpperCase();
     lines.push(`  ${status.padEnd(18)} ${f.role.padEnd(12)} ${f.path}${f.bundlePath ? '' : '  (not bundled)'}`);
-    if (f.status !== 'ok' && f.message) lines.push(`  ${''.padEnd(18)} ${''.padEnd(12)} ${f.message}`);
+    // A file the handler took from the process's mapping after its path changed says so, though it is exact.
+    if (f.message && (f.status !== 'ok' || f.sources.includes('map_files'))) lines.push(`  ${''.padEnd(18)} ${''.padEnd(12)} ${f.message}`);
   }
   const attachments = m.attachments ?? [];
   if (attachments.length) {
@@ -175,7 +180,7 @@ export function formatBundle(m: Manifest, bundlePath: string, format: string, si
     for (const w of m.warnings) lines.push(`  - ${w}`);
   }
   for (const g of m.gaps ?? []) lines.push(`  - not bundled: ${g}`);
-  if (m.root) lines.push(`root:        collected with --root ${m.root}`);
+  if (m.root && !m.capture) lines.push(`root:        collected with --root ${m.root}`);
   const exact = isExact(m);
   lines.push('', exact ? 'every file matched the crash when it was collected.' : 'NOT exact: the files marked above were missing or different when it was collected.');
   lines.push(`replay it with: ${replayCommand(bundlePath, key, ['--batch'])}`);

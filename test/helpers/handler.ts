@@ -47,7 +47,7 @@ export async function makeHandlerSandbox(): Promise<HandlerSandbox> {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   await fs.writeFile(
     wrapper,
-    `#!/bin/sh\nexport COREPACK_STATE_DIR=${q(stateDir)} TMPDIR=${q(tmp)}\necho $$ >> ${q(pidFile)}\nexec ${q(process.execPath)} ${q(BIN)} "$@" 2>>${q(path.join(dir, 'stderr'))}\n`,
+    `#!/bin/sh\nexport COREPACK_STATE_DIR=${q(stateDir)} TMPDIR=${q(tmp)}\necho $$ >> ${q(pidFile)}\ngrep 'Max core file size' /proc/$$/limits >> ${q(path.join(dir, 'rlimit-core'))}\nexec ${q(process.execPath)} ${q(BIN)} "$@" 2>>${q(path.join(dir, 'stderr'))}\n`,
     { mode: 0o755 },
   );
   const sb: HandlerSandbox = {
