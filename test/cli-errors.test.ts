@@ -91,7 +91,9 @@ describe('layers', () => {
     bench: ['bundle', 'core', 'elf', 'util'],
     // The crash-time handler: at collect's level, using collect's planning and bundle writing; only the CLI imports it.
     capture: ['bundle', 'collect', 'core', 'elf', 'input', 'util'],
-    cli: ['bundle', 'capture', 'collect', 'core', 'elf', 'input', 'replay', 'util'],
+    // The crash report: above replay (its setup, its sandboxed gdb), below the CLI.
+    report: ['bundle', 'core', 'elf', 'replay', 'util'],
+    cli: ['bundle', 'capture', 'collect', 'core', 'elf', 'input', 'replay', 'report', 'util'],
   };
 
   it('each layer imports only from the layers below it', async () => {

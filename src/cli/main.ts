@@ -7,6 +7,7 @@ import { EXIT, exitCodesHelp } from './exit.js';
 import { describeError, UsageError } from './errors.js';
 import type { CollectFlags, ReplayFlags } from './options.js';
 import type { InspectFlags } from './inspect.js';
+import type { ReportFlags } from './report.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
 import { collectValues, IDENTITY_ENV } from './keys.js';
@@ -37,6 +38,7 @@ Examples:
   $ sudo npx corepack collect --latest server --stacks-only --encrypt-to age1…
   $ npx corepack replay crash-1234.tbz2
   $ npx corepack replay crash-1234.tbz2 --batch > ticket.txt
+  $ npx corepack report crash-1234.tbz2 > ticket.md            # verdict, stacks, signature
 
 ${exitCodesHelp()}
 
@@ -188,6 +190,53 @@ Examples:
     .action(async (flags: { json?: boolean }) => {
       const { handlerStatusCommand } = await import('./handler.js');
       process.exitCode = await handlerStatusCommand(flags);
+    });
+
+  program
+    .command('report')
+    .description('The crash as a person reads it: a one-sentence verdict, the crashing stack with source lines, threads grouped, modules, and a signature that finds the same crash in other tickets.')
+    .argument('<input>', 'a bundle made by collect (any format, split or encrypted), or a core file (read with this machine\'s files)')
+    .option('--format <format>', 'md (Markdown for a ticket), html (one self-contained page), json, or text (default: from -o\'s extension; text on a terminal, else md)')
+    .option('-o, --output <file>', 'write the report to FILE (atomically: the old file or the new one, never half of it)')
+    .option('--json', 'the same as --format json')
+    .option('--no-debugger', 'do not run gdb: the report has what the core says (each thread\'s PC as module+offset), no symbols')
+    .option('--gdb <path>', "the gdb to run (default: gdb for this machine's cores, gdb-multiarch for other architectures)")
+    .option('-e, --exe <path>', 'for a core: the executable, when the one the core names is not on this machine as it was')
+    .option('--source <dir>', 'show source lines from the program\'s sources in DIR (repeatable)', collectValues)
+    .option('--dir <dir>', 'for a bundle: extract into DIR (default: the cache directory replay uses)')
+    .option('--no-sandbox', 'run gdb without the bubblewrap sandbox')
+    .option('--host-thread-db', "use this machine's libthread_db instead of the bundle's")
+    .option('--debuginfod <url>', 'ask this debuginfod server for debug info the bundle lacks (repeatable; default: $DEBUGINFOD_URLS)', collectValues)
+    .option('--identity <file>', `decrypt an encrypted bundle with the age identities in FILE (repeatable; also $${IDENTITY_ENV})`, collectValues)
+    .option('--passphrase', 'decrypt a passphrase-encrypted bundle, asking on the terminal')
+    .option('--passphrase-file <file>', 'decrypt with the passphrase on the first line of FILE (- for standard input)')
+    .addHelpText(
+      'after',
+      `
+Frames come from gdb's Python API (templates/report.py), run in replay's
+sandbox; without gdb the report still has the verdict, each thread's PC as
+module+offset and the modules, and says that symbols come with gdb.
+
+The signature (cp1-…) is made of the signal and the function and module
+names of the crashing thread's top frames (abort/assert glue skipped), never
+addresses: the same bug gives the same signature in another build and run.
+
+Exit codes: 0 report written; 3 not a core or bundle, or an unsafe one; 5 a
+bundled file does not match the core's build ID, or gdb could not load the
+crash (the report is still written, without symbols); 6 --gdb names no gdb;
+7 -o cannot be written.
+
+Examples:
+  $ npx corepack report crash-1234.tbz2 > ticket.md           # Markdown for the ticket
+  $ npx corepack report crash-1234.tbz2 -o crash-1234.html    # one page, opens in the attachment preview
+  $ npx corepack report crash-1234.tbz2 --json | jq -r .signature.hash
+  $ npx corepack report core.1234 --format text               # a core, with this machine's files
+  $ npx corepack report core.1234 --no-debugger               # no gdb: modules and PCs only
+  $ npx corepack report crash-1234.tbz2 --source ~/src/app    # with source lines`,
+    )
+    .action(async (input: string, flags: ReportFlags) => {
+      const { reportCommand } = await import('./report.js');
+      process.exitCode = await reportCommand(input, flags);
     });
 
   program

@@ -82,11 +82,19 @@ function findExecutable(m: Manifest): { path: string; bundlePath: string } | nul
   return f ? { path: f.path, bundlePath: f.bundlePath! } : null;
 }
 
-export async function replayCommand(bundle: string, gdbArgs: readonly string[], opts: ReplayOptions, io: ReplayIo = process): Promise<number> {
-  const { runsGdb } = opts;
-  // Fail before a long extraction when gdb cannot run anyway.
-  if (runsGdb) await (opts.lldb ? resolveLldb() : checkSomeDebugger(opts.gdb));
+/** A bundle made ready for a debugger: extracted, verified, checked, its scripts written. */
+export interface ReplaySetup {
+  report: ReplayReport;
+  /** Modules the script places itself (batch output lists them). */
+  placed: readonly PlacedModule[];
+  /** What the debugger reads: the replay directory, fetched debug files, --source directories. */
+  readable: string[];
+  /** The debugger's environment (DEBUGINFOD_URLS for gdb's own client outside the sandbox). */
+  env: Record<string, string> | undefined;
+}
 
+/** Extracts, verifies and checks the bundle and writes its scripts: everything before a debugger starts (replay, report). */
+export async function setUpReplay(bundle: string, opts: ReplayOptions, io: ReplayIo = process): Promise<ReplaySetup> {
   let prepared: PreparedBundle;
   // Only the extraction's modules were loaded so far: the decompressor starts
   // first, and what runs after it is loaded meanwhile (the main thread mostly
@@ -193,6 +201,23 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     sandbox,
     debuginfod: debuginfodReport,
   };
+  return {
+    report,
+    placed: placement.added,
+    // The replay directory holds the bundle, the scripts and the links to fetched debug files; those files live in debuginfod's cache.
+    readable: [prepared.dir, ...debugInfo.filter((d) => d.from === 'debuginfod' && d.debugFile).map((d) => d.debugFile!), ...opts.sourceDirs],
+    env: debuginfod && !sandbox.sandboxed ? { DEBUGINFOD_URLS: debuginfod.urls.join(' ') } : undefined,
+  };
+}
+
+export async function replayCommand(bundle: string, gdbArgs: readonly string[], opts: ReplayOptions, io: ReplayIo = process): Promise<number> {
+  const { runsGdb } = opts;
+  // Fail before a long extraction when gdb cannot run anyway.
+  if (runsGdb) await (opts.lldb ? resolveLldb() : checkSomeDebugger(opts.gdb));
+
+  const setup = await setUpReplay(bundle, opts, io);
+  const { report } = setup;
+  const { summary, scripts, sandbox, buildIds: checks, debuginfod: debuginfodReport } = report;
   const mismatches = checks.filter((c) => c.status === 'mismatch');
 
   if (!runsGdb) {
@@ -205,17 +230,16 @@ export async function replayCommand(bundle: string, gdbArgs: readonly string[], 
     script: opts.lldb ? scripts.lldb : scripts.gdb,
     extraArgs: gdbArgs,
     cwd: scripts.cwd,
-    // The replay directory holds the bundle, the scripts and the links to fetched debug files; those files live in debuginfod's cache.
-    readable: [prepared.dir, ...debugInfo.filter((d) => d.from === 'debuginfod' && d.debugFile).map((d) => d.debugFile!), ...opts.sourceDirs],
+    readable: setup.readable,
     userFiles: scriptFiles(gdbArgs),
-    ...(debuginfod && !sandbox.sandboxed ? { env: { DEBUGINFOD_URLS: debuginfod.urls.join(' ') } } : {}),
+    ...(setup.env ? { env: setup.env } : {}),
     sandbox,
   };
   if (opts.batch) {
     // The report goes to stdout here: the sandbox's absence is said on stderr too, where a person sees it.
     if (!sandbox.sandboxed) io.stderr.write(`corepack: warning: ${sandbox.description}\n`);
     for (const line of debuginfodReport?.problems ?? []) io.stderr.write(`corepack: warning: ${line}\n`);
-    const result = opts.lldb ? await runLldbBatch(launch) : await runBatch(launch, { afterLibraries: placedEcho(placement.added) });
+    const result = opts.lldb ? await runLldbBatch(launch) : await runBatch(launch, { afterLibraries: placedEcho(setup.placed) });
     if (opts.json) io.stdout.write(`${JSON.stringify(reportJson(report, result), null, 2)}\n`);
     else {
       io.stdout.write(formatReport(report));

@@ -45,6 +45,7 @@ export const PREREQUISITES: readonly Prerequisite[] = [
   { program: 'debuginfod', pkg: 'debuginfod', why: 'a real debuginfod server for replay to fetch debug info from' },
   { program: 'python3', pkg: 'python3', why: 'a pseudo-terminal for interactive replay; ioctls inside the sandbox' },
   { program: 'flock', pkg: 'util-linux', why: "the suite's core_pattern lock around every crash" },
+  { program: 'chromium', pkg: 'chromium', why: "a real browser renders report's HTML page (headless)" },
 ];
 
 /** The first executable `program` on PATH, or undefined. */

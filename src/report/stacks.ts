@@ -1,0 +1,123 @@
+/**
+ * What the report reads from the stacks: the frame that is "where" (past the
+ * C library's abort and assert glue), threads grouped by identical stacks,
+ * and the crash signature. Pure.
+ */
+import { createHash } from 'node:crypto';
+import type { ReportFrame, ReportThread, Signature, ThreadGroup } from './model.js';
+
+/**
+ * Frames between the fatal signal and the code that asked for it: abort,
+ * raise, assert and the C library's fatal-error paths. They are the same in
+ * every abort, so "where" and the signature skip them.
+ */
+const GLUE = new Set([
+  'raise', 'gsignal', 'abort', 'kill', 'pthread_kill', '__pthread_kill', '__pthread_kill_implementation', '__pthread_kill_internal',
+  '__assert_fail', '__assert_fail_base', '__assert_perror_fail', '__assert', '__libc_message', '__libc_message_impl', '__fortify_fail',
+  '__chk_fail', '__stack_chk_fail', 'malloc_printerr', '__malloc_assert', '__restore_rt', 'std::terminate', '__cxxabiv1::__terminate',
+  '__gnu_cxx::__verbose_terminate_handler', '__cxa_throw', '__cxa_rethrow', 'std::__terminate',
+]);
+
+/** Where threads begin: left out of group labels (every thread has them). */
+const BOTTOM = new Set(['_start', '__libc_start_main', '__libc_start_main_impl', '__libc_start_call_main', 'start_thread', 'clone', 'clone3', '__clone', '__clone3', '__clone_internal']);
+
+/** "__GI___pthread_kill" → "pthread_kill": glibc's internal aliases of one function. */
+export function plainFunction(name: string): string {
+  let n = name.replace(/^__GI_/, '');
+  // Compiler clones differ between builds of the same code.
+  n = n.replace(/\.(?:isra|constprop|part|cold|lto_priv|llvm)(?:\.\d+)?/g, '');
+  return n;
+}
+
+/** Glue by its plain name, with glibc's underscores ("___pthread_kill") stripped. */
+export function isGlue(f: ReportFrame): boolean {
+  if (f.signalFrame) return true;
+  if (f.function === null) return false;
+  const n = plainFunction(f.function);
+  return GLUE.has(n) || GLUE.has(n.replace(/^_+/, ''));
+}
+
+/** The innermost frame that is not glue: where the program went wrong. */
+export function whereFrame(frames: readonly ReportFrame[]): ReportFrame | undefined {
+  return frames.find((f) => !isGlue(f)) ?? frames[0];
+}
+
+/** "libfoo.so.1.2.3" → "libfoo.so": a library's version changes with an upgrade, not with the bug. */
+export function plainModule(name: string | null): string {
+  if (name === null) return '?';
+  return name.replace(/(\.so)(?:\.\d+)+$/, '$1');
+}
+
+/** Consecutive identical frames (recursion) folded into one with a count. */
+export function foldRepeats(frames: readonly ReportFrame[]): ReportFrame[] {
+  const out: ReportFrame[] = [];
+  for (const f of frames) {
+    const last = out[out.length - 1];
+    if (last && last.function !== null && last.function === f.function && last.module === f.module && last.file === f.file && last.line === f.line && !f.inline && !last.inline) {
+      out[out.length - 1] = { ...last, repeat: last.repeat + f.repeat };
+    } else out.push(f);
+  }
+  return out;
+}
+
+/** How many frames of the crashing thread make the signature (ABRT's duphash takes 3 to 6). */
+export const SIGNATURE_FRAMES = 5;
+
+function frameKey(f: ReportFrame, basis: Signature['basis']): string {
+  const module = plainModule(f.module);
+  if (basis === 'offsets' || f.function === null) return `${module}+${f.offset === null ? '?' : `0x${f.offset.toString(16)}`}`;
+  return `${plainFunction(f.function)} (${module})`;
+}
+
+/**
+ * The crash signature: the signal and the top frames of the crashing thread
+ * (past the glue, recursion folded), by function and module name only —
+ * no addresses, so two builds and two runs (ASLR) give the same one. Without
+ * symbols the frames are module+offset: stable across runs, not rebuilds.
+ */
+export function signatureOf(signalName: string | null, frames: readonly ReportFrame[]): Signature {
+  const basis: Signature['basis'] = frames.some((f) => f.function !== null) ? 'functions' : 'offsets';
+  const start = Math.max(0, frames.findIndex((f) => !isGlue(f)));
+  const top = foldRepeats(frames.slice(start)).slice(0, SIGNATURE_FRAMES).map((f) => frameKey(f, basis));
+  const text = [signalName ?? 'no signal', ...top].join('\n');
+  return { hash: `cp1-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`, frames: top, basis };
+}
+
+function stackKey(t: ReportThread): string {
+  return t.frames.map((f) => `${f.function ?? `?${f.module ?? ''}+${f.offset ?? f.pc}`} ${f.module ?? ''}`).join('\n');
+}
+
+/** A name as the label shows it: glibc's internal "___pthread_cond_wait" is pthread_cond_wait to a reader. */
+const labelName = (fn: string) => plainFunction(fn).replace(/^___(?=[A-Za-z])/, '');
+
+/**
+ * Outermost to innermost, without the thread's start-up frames and the abort
+ * glue, down to the first call into another module (the library function
+ * the thread waits or crashes in): "worker → queue_pop → pthread_cond_wait".
+ */
+export function groupLabel(frames: readonly ReportFrame[]): string {
+  const outerFirst = foldRepeats(frames)
+    .filter((f) => !isGlue(f) && !(f.function !== null && BOTTOM.has(plainFunction(f.function))))
+    .reverse();
+  if (outerFirst.length === 0) return frames[0] ? `${frames[0].module ?? '?'}` : '(no frames)';
+  const cut = outerFirst.findIndex((f, i) => i > 0 && f.module !== outerFirst[i - 1]!.module);
+  const shownFrames = cut > 0 ? outerFirst.slice(0, cut + 1) : outerFirst;
+  const names = shownFrames.map((f) => (f.function !== null ? labelName(f.function) : `${f.module ?? '?'}+0x${(f.offset ?? f.pc).toString(16)}`));
+  const shown = names.length > 5 ? [...names.slice(0, 2), '…', ...names.slice(-2)] : names;
+  return shown.join(' → ');
+}
+
+/** Threads with identical stacks (the same functions in the same modules), biggest group first; the crashing thread's group leads. */
+export function groupThreads(threads: readonly ReportThread[]): ThreadGroup[] {
+  const groups = new Map<string, ThreadGroup>();
+  for (const t of threads) {
+    const key = stackKey(t);
+    const g = groups.get(key);
+    if (g) {
+      g.tids.push(t.tid);
+      g.crashed ||= t.crashed;
+    } else groups.set(key, { label: groupLabel(t.frames), tids: [t.tid], crashed: t.crashed, frames: t.frames });
+  }
+  for (const g of groups.values()) g.tids.sort((a, b) => a - b);
+  return [...groups.values()].sort((a, b) => Number(b.crashed) - Number(a.crashed) || b.tids.length - a.tids.length || a.tids[0]! - b.tids[0]!);
+}
