@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // corepack, the crash bundler (not Node's package-manager shim of the same name).
-import { main } from '../dist/cli/main.js';
+import { exitOnEarlyInterrupt } from '../dist/cli/signals.js';
+
+// Before the command's modules load (0.2 s, longer on a busy machine): a
+// Ctrl-C meanwhile says it interrupted, instead of Node's silent default.
+exitOnEarlyInterrupt();
+const { main } = await import('../dist/cli/main.js');
 
 // `corepack inspect core | head` closes our stdout early: that is not an error.
 process.stdout.on('error', (err) => {

@@ -4,10 +4,11 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { makeCore, useCrash } from './helpers/crash.js';
-import { corepack, expectOneLineError } from './helpers/cli.js';
+import { BIN, corepack, expectOneLineError } from './helpers/cli.js';
 import { summaryLines, type ReportedModule } from './helpers/summaryReporter.js';
 
 const env = useCrash('segv-thread-lib', 'corepack-field-');
@@ -67,6 +68,65 @@ describe('defect 2: the replay command collect and inspect print works where the
     await fs.writeFile(path.join(dir, 'pw'), 'a passphrase\n');
     const pass = await corepack(['collect', env.crash.core, '-o', path.join(dir, 'my core.tbz2'), '--passphrase-file', path.join(dir, 'pw')]);
     expect(pass.stderr).toMatch(/the developer runs: corepack-crash replay 'my core\.tbz2\.age' --passphrase$/m);
+  });
+});
+
+describe('defect 3: Ctrl-C while a compressed core is unpacked', () => {
+  /** The kernel core as zstd, followed by 3 GiB of zero frames: a real core whose unpacking takes seconds. */
+  async function slowZstdCore(dir: string): Promise<string> {
+    const head = (await execa('zstd', ['-q', '-c', env.crash.core], { encoding: 'buffer' })).stdout;
+    const zeros = (await execa('zstd', ['-q', '-c'], { input: Buffer.alloc(64 * 1024 * 1024), encoding: 'buffer' })).stdout;
+    const file = path.join(dir, 'core.crashme.zst');
+    await fs.writeFile(file, Buffer.concat([head, ...Array<Uint8Array>(48).fill(zeros)]));
+    return file;
+  }
+
+  it('SIGINT while the core is being unpacked: exit 130, the interrupted message, nothing left', async () => {
+    const dir = await scratch('int');
+    const core = await slowZstdCore(dir);
+    const tmp = path.join(dir, 'tmp');
+    await fs.mkdir(tmp);
+    const child = execa(process.execPath, [BIN, 'collect', core, '-e', env.program.exe, '-o', path.join(dir, 'x.tbz2')], { reject: false, env: { TMPDIR: tmp } });
+    // Interrupt once the unpacked core is being written.
+    const unpacking = async () => {
+      for (const d of await fs.readdir(tmp)) if (await fs.stat(path.join(tmp, d, 'core')).catch(() => undefined)) return true;
+      return false;
+    };
+    for (let i = 0; i < 1500 && !(await unpacking()); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await unpacking(), 'the core was never unpacked').toBe(true);
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, String(r.stderr)).toBe(130);
+    expect(expectOneLineError({ exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) })).toBe('corepack: error: interrupted by SIGINT; no partial output was left behind');
+    expect(await fs.readdir(tmp)).toEqual([]);
+    expect((await fs.readdir(dir)).sort()).toEqual(['core.crashme.zst', 'tmp']);
+  });
+
+  it('SIGINT while the command is still loading (its module held back by a loader hook): exit 130 and says so', async () => {
+    const dir = await scratch('early');
+    const marker = path.join(dir, 'loading');
+    // A module hook (a stand-in for a slow start on a loaded machine) that holds back
+    // loading collect's module for 5 s, and says when it has started holding it.
+    const hooks = path.join(dir, 'hooks.mjs');
+    await fs.writeFile(hooks, `import { writeFileSync } from 'node:fs';
+export async function load(url, context, next) {
+  if (url.endsWith('/dist/cli/collect.js')) {
+    writeFileSync(${JSON.stringify(marker)}, '');
+    await new Promise((r) => setTimeout(r, 5000));
+  }
+  return next(url, context);
+}
+`);
+    const register = path.join(dir, 'register.mjs');
+    await fs.writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+    const child = execa(process.execPath, ['--import', pathToFileURL(register).href, BIN, 'collect', env.crash.core, '-o', path.join(dir, 'x.tbz2')], { reject: false });
+    for (let i = 0; i < 1000 && !(await fs.stat(marker).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.signal, 'killed by SIGINT without a word').toBeUndefined();
+    expect(r.exitCode).toBe(130);
+    expect(String(r.stderr).trim()).toBe('corepack: error: interrupted by SIGINT; no partial output was left behind');
+    expect((await fs.readdir(dir)).sort()).toEqual(['hooks.mjs', 'loading', 'register.mjs']);
   });
 });
 

@@ -11,6 +11,7 @@ import { stateDir } from '../capture/state.js';
 import { systemLog } from '../capture/syslog.js';
 import { BadOptionError } from '../util/errors.js';
 import { humanBytes } from './progress.js';
+import { takeOverInterrupts } from './signals.js';
 
 export interface HandleFlags {
   json?: boolean;
@@ -21,6 +22,8 @@ export interface HandleFlags {
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export async function handleCommand(args: string[], flags: HandleFlags): Promise<number> {
+  // These write from their first step: a signal is no longer "before it started".
+  takeOverInterrupts();
   if (!process.env.PATH) process.env.PATH = SYSTEM_PATH;
   try {
     const outcome = await handleCrash(args, { stateDir: stateDir() });
@@ -53,6 +56,7 @@ async function defaultExe(): Promise<string> {
 }
 
 export async function handlerInstallCommand(flags: InstallFlags): Promise<number> {
+  takeOverInterrupts();
   const pipeLimit = flags.pipeLimit === undefined ? DEFAULT_PIPE_LIMIT : Number(flags.pipeLimit);
   if (!Number.isInteger(pipeLimit) || pipeLimit < 1) throw new BadOptionError('--pipe-limit', flags.pipeLimit ?? '', '--pipe-limit must be a whole number ≥ 1 (0 would let the process go before the handler reads it)', 'pass e.g. --pipe-limit 16');
   const r = await installHandler({
@@ -77,6 +81,7 @@ export async function handlerInstallCommand(flags: InstallFlags): Promise<number
 }
 
 export async function handlerUninstallCommand(flags: { force?: boolean; json?: boolean }): Promise<number> {
+  takeOverInterrupts();
   const r = await uninstallHandler({ procDir: '/proc', stateDir: stateDir(), force: flags.force ?? false });
   if (flags.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   else process.stdout.write(`uninstalled: core_pattern = ${JSON.stringify(r.restored.pattern)}, core_pipe_limit = ${r.restored.pipeLimit} (as before install)\n`);

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT, exitCodesHelp } from './exit.js';
+import { exitOnEarlyInterrupt } from './signals.js';
 import { describeError, UsageError } from './errors.js';
 import type { CollectFlags, ReplayFlags } from './options.js';
 import type { InspectFlags } from './inspect.js';
@@ -310,6 +311,8 @@ Examples:
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // bin/corepack.js did it first; another entry (the single executable) may not have.
+  exitOnEarlyInterrupt();
   const program = buildProgram(argv);
   try {
     await program.parseAsync(argv);

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { decodeHeader } from '../elf/file.js';
 import { ET } from '../elf/constants.js';
 import { DecompressError, NoSpaceError } from './errors.js';
+import { abortReason } from '../util/errors.js';
 import type { PlainStream } from './decompress.js';
 
 /** Zero runs shorter than this are written: holes are per filesystem block. */
@@ -103,6 +104,10 @@ export async function unpackToTemp(stream: PlainStream, opts: UnpackOptions): Pr
       throw new NoSpaceError(base, opts.size, free);
     }
   }
+  if (opts.signal?.aborted) {
+    stream.stop();
+    throw abortReason(opts.signal);
+  }
   const dir = await makeTempDir(base);
   const file = join(dir, 'core');
   const dispose = () => removeTempDir(dir);
@@ -145,7 +150,7 @@ export async function unpackToTemp(stream: PlainStream, opts: UnpackOptions): Pr
         }
         pos += chunk.length;
       }
-      if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('interrupted');
+      if (opts.signal?.aborted) throw abortReason(opts.signal);
       await stream.done;
       if (head.length < 64) {
         if (pos === 0) throw new DecompressError(opts.path, opts.form, 'it decompresses to nothing');
@@ -156,9 +161,12 @@ export async function unpackToTemp(stream: PlainStream, opts: UnpackOptions): Pr
       await fh.close();
     }
     return { file, size: pos, written, dispose };
-  } catch (err) {
+  } catch (caught) {
     stream.stop();
     await dispose();
+    // An interrupt stops the decompressor, whose stream then ends early
+    // ("Premature close"): what happened is the interrupt.
+    const err = opts.signal?.aborted ? abortReason(opts.signal) : caught;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EDQUOT') throw new NoSpaceError(base, opts.size, await freeBytes(base), { cause: err });
     throw err;
