@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -127,6 +128,41 @@ export async function load(url, context, next) {
     expect(r.exitCode).toBe(130);
     expect(String(r.stderr).trim()).toBe('corepack: error: interrupted by SIGINT; no partial output was left behind');
     expect((await fs.readdir(dir)).sort()).toEqual(['hooks.mjs', 'loading', 'register.mjs']);
+  });
+});
+
+describe('defect 4: a damaged part of an encrypted split set is named', () => {
+  it('one byte changed in part 4 of 6, or in the age header in part 1: that part is named, nothing extracted', async () => {
+    const dir = await scratch('encsplit');
+    const key = path.join(dir, 'key.txt');
+    await execa('age-keygen', ['-o', key]);
+    const pub = (await execa('age-keygen', ['-y', key])).stdout.trim();
+    // 1.5 MiB that does not compress: parts of ~300 KB, several of age's 64 KiB chunks each,
+    // so the decryption meets the changed byte long before the part's end.
+    const noise = path.join(dir, 'noise.bin');
+    await fs.writeFile(noise, randomBytes(1536 * 1024));
+    const whole = await corepack(['collect', env.crash.core, '-o', path.join(dir, 'w.tbz2'), '--encrypt-to', pub, '--attach', noise]);
+    expect(whole.exitCode, whole.stderr).toBe(0);
+    const size = (await fs.stat(path.join(dir, 'w.tbz2.age'))).size;
+    const base = path.join(dir, 's.tbz2');
+    const run = await corepack(['collect', env.crash.core, '-o', base, '--encrypt-to', pub, '--attach', noise, '--split', String(Math.ceil(size / 5.5))]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const part = (n: number) => `${base}.age.00${n}`;
+    expect(await fs.stat(part(6))).toBeTruthy();
+    const flip = async (file: string, at: number) => {
+      const b = await fs.readFile(file);
+      b[at] = b[at]! ^ 0x01;
+      await fs.writeFile(file, b);
+    };
+    for (const [n, at] of [[4, 100], [1, 40]] as const) {
+      await flip(part(n), at);
+      const out = path.join(dir, `r${n}`);
+      const replay = await corepack(['replay', part(1), '--json', '--dir', out, '--identity', key]);
+      expect(replay.exitCode, replay.stderr).toBe(3);
+      expect(expectOneLineError(replay)).toBe(`corepack: error: part ${n} of 6 is damaged: the sha256 of s.tbz2.age.00${n} is not the one in s.tbz2.age-parts.sha256`);
+      expect(await fs.readdir(out).catch(() => [])).toEqual([]);
+      await flip(part(n), at);
+    }
   });
 });
 

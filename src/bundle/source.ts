@@ -11,9 +11,9 @@ import * as fs from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
 import { detectFormat, sniffBundle, type Format } from './magic.js';
-import { findPartSet, joinParts, type PartSet } from './split.js';
+import { damagedPart, findPartSet, joinParts, type PartSet } from './split.js';
 import { AGE_MAGIC, ageRecipients, decryptStream, isAge, MAX_HEADER_BYTES, type DecryptKeys } from './encrypt.js';
-import { DecryptError, PartSetError, type AgeRecipients } from './errors.js';
+import { DecryptError, EncryptedBundleError, PartSetError, type AgeRecipients } from './errors.js';
 
 const READ_CHUNK = 1 << 20;
 /** Enough to recognise any compression and a plain tar's "ustar" at offset 257. */
@@ -89,6 +89,32 @@ export async function withHead(src: Readable, n: number): Promise<{ head: Buffer
   return { head, stream: ReadableStream.from(rest(), { objectMode: false, highWaterMark: READ_CHUNK }) };
 }
 
+/**
+ * A decryption that fails on a split set: the parts are checked against
+ * their index (plaintext, beside them), and the first damaged one is the
+ * error; the decryption's own error only when every part is intact. Checked
+ * on failure, not up front: an intact set is read once.
+ */
+async function rethrowBlamingParts(err: unknown, split: PartSet): Promise<never> {
+  // A header that no key opens may be one whose bytes were changed.
+  if (err instanceof DecryptError || err instanceof EncryptedBundleError) throw (await damagedPart(split)) ?? err;
+  throw err;
+}
+
+/** The decrypted stream of a split set, whose failure names the damaged part when one is. */
+function blamingParts(plain: Readable, split: PartSet): Readable {
+  async function* bytes(): AsyncGenerator<Buffer> {
+    try {
+      yield* plain as AsyncIterable<Buffer>;
+    } catch (err) {
+      await rethrowBlamingParts(err, split);
+    } finally {
+      plain.destroy();
+    }
+  }
+  return ReadableStream.from(bytes(), { objectMode: false, highWaterMark: READ_CHUNK });
+}
+
 /** Opens `file` for reading its compressed bundle bytes. */
 export async function openBundleSource(file: string, opts: SourceOptions = {}): Promise<BundleSource> {
   const stored = await storedBytes(file);
@@ -98,7 +124,9 @@ export async function openBundleSource(file: string, opts: SourceOptions = {}): 
     // Recognised by its header, whatever its name; the header names its recipients.
     ({ head, stream } = await withHead(stream, MAX_HEADER_BYTES));
     encrypted = ageRecipients(head);
-    const plain = await decryptStream(file, stream, head, opts.keys ?? { identityFiles: [], passphrase: null });
+    const split = stored.split;
+    const decrypting = decryptStream(file, stream, head, opts.keys ?? { identityFiles: [], passphrase: null });
+    const plain = split ? blamingParts(await decrypting.catch((err: unknown) => rethrowBlamingParts(err, split)), split) : await decrypting;
     ({ head, stream } = await withHead(plain, HEAD_BYTES));
   }
   return { stream, head, split: stored.split, encrypted, size: stored.size };

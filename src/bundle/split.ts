@@ -374,3 +374,19 @@ export function joinParts(set: PartSet): Readable {
   }
   return Readable.from(bytes(), { objectMode: false, highWaterMark: READ_CHUNK });
 }
+
+/**
+ * Every part read and checked against the index: the PartSetError of the
+ * first damaged one, or undefined when all are intact. A layer above whose
+ * bytes failed (an age tag that does not verify) asks this first, so the
+ * damaged part is named rather than the whole set.
+ */
+export async function damagedPart(set: PartSet): Promise<PartSetError | undefined> {
+  try {
+    for await (const chunk of joinParts(set)) void chunk;
+  } catch (err) {
+    if (err instanceof PartSetError) return err;
+    throw err;
+  }
+  return undefined;
+}
