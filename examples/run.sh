@@ -3,12 +3,14 @@
 #   1. build examples/crash.c and let it crash into a real kernel core,
 #   2. corepack collect: bundle the core with the exact executable and libraries,
 #   3. corepack inspect: what the core says,
-#   4. corepack replay --batch: unpack the bundle and print every thread's backtrace in gdb.
-# Everything is written under examples/out/.
+#   4. corepack replay --batch: unpack the bundle and print every thread's backtrace in gdb,
+#   5. corepack report: the crash as support reads it, for a ticket: report.md
+#      (Markdown), report.html (one page), and the same on the terminal.
+# Everything is written under examples/out/ ($COREPACK_EXAMPLE_OUT if set).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 corepack=("$(command -v node)" "$here/../bin/corepack.js")
-out="$here/out"
+out="${COREPACK_EXAMPLE_OUT:-$here/out}"   # the test runs it elsewhere
 rm -rf "$out"
 mkdir -p "$out"
 cd "$out"
@@ -30,11 +32,18 @@ fi
 echo "crashed: $out/$core"
 echo
 
-echo "\$ corepack collect $core -e crash -o crash.tbz2"
+echo "\$ corepack-crash collect $core -e crash -o crash.tbz2"
 "${corepack[@]}" collect "$core" -e crash -o crash.tbz2
 echo
-echo "\$ corepack inspect $core"
+echo "\$ corepack-crash inspect $core"
 "${corepack[@]}" inspect "$core"
 echo
-echo "\$ corepack replay --batch --dir replay crash.tbz2"
+echo "\$ corepack-crash replay --batch --dir replay crash.tbz2"
 "${corepack[@]}" replay --batch --dir replay crash.tbz2
+echo
+echo "\$ corepack-crash report crash.tbz2 -o report.md && corepack-crash report crash.tbz2 -o report.html"
+"${corepack[@]}" report crash.tbz2 --dir replay -o report.md
+"${corepack[@]}" report crash.tbz2 --dir replay -o report.html
+echo
+echo "\$ corepack-crash report crash.tbz2 --format text"
+"${corepack[@]}" report crash.tbz2 --dir replay --format text

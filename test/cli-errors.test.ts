@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { describeError, UsageError } from '../src/cli/errors.js';
+import { buildProgram } from '../src/cli/main.js';
 import { EXIT, EXIT_CODES, exitCodesHelp } from '../src/cli/exit.js';
 import { corepack } from './helpers/cli.js';
 import { FormatError } from '../src/elf/errors.js';
@@ -73,6 +74,19 @@ describe('--help', () => {
     const block = run.stdout.slice(run.stdout.indexOf('Exit codes:')).split('\n\n')[0]!;
     expect(block).toBe(exitCodesHelp());
     expect(block.split('\n').slice(1).map((l) => Number(l.trim().split(/\s+/)[0]))).toEqual(Object.values(EXIT_CODES).map((e) => e.code));
+  });
+
+  it("every command's examples run corepack-crash: a bare corepack (or npx corepack) outside a checkout is Node's package-manager shim", async () => {
+    const commands = [[], ...buildProgram().commands.flatMap((c) => [[c.name()], ...c.commands.map((s) => [c.name(), s.name()])])];
+    expect(commands.length).toBeGreaterThan(8);
+    for (const words of commands) {
+      const run = await corepack([...words, '--help']);
+      expect(run.exitCode).toBe(0);
+      expect(run.stdout).toMatch(/^Usage: corepack-crash /);
+      const examples = run.stdout.split('\n').filter((l) => /^\s+\$ /.test(l));
+      for (const line of examples) expect(line, `corepack ${words.join(' ')} --help`).toMatch(/^\s+\$ (?:sudo )?(?:corepack-crash |lldb )/);
+      expect(run.stdout).not.toMatch(/npx corepack(?!-crash)/);
+    }
   });
 });
 

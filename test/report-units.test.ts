@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseAssertion, PF, verdictOf, type MemorySegment, type VerdictInput } from '../src/report/verdict.js';
-import { foldRepeats, groupLabel, groupThreads, signatureOf, whereFrame } from '../src/report/stacks.js';
+import { callerFrame, canonicalFunction, foldRepeats, groupLabel, groupThreads, ifuncBase, isRuntimeModule, signatureOf, whereFrame } from '../src/report/stacks.js';
 import { addressMap } from '../src/report/map.js';
 import { GITHUB_BODY_LIMIT, mdBlock, mdCode, mdText, renderMarkdown } from '../src/report/markdown.js';
 import { esc, renderHtml } from '../src/report/html.js';
@@ -43,8 +43,11 @@ describe('verdict', () => {
   it('SEGV_MAPERR below 4096 is a NULL dereference, with the offset', () => {
     const v = verdictOf(input({ name: 'SIGSEGV', codeName: 'SEGV_MAPERR', addr: 0x10n }));
     expect(v.cause).toBe('null-dereference');
-    expect(v.sentence).toContain('offset 16 (0x10) from NULL');
-    expect(verdictOf(input({ name: 'SIGSEGV', codeName: 'SEGV_MAPERR', addr: 0n })).sentence).toContain('the NULL pointer itself');
+    // One sentence, the title said once and the address once.
+    expect(v.sentence).toBe('NULL pointer dereference: address 0x10 is 16 bytes past NULL (a field of a struct or an element of an array reached through a NULL pointer).');
+    expect(v.detail).toBe('address 0x10 is 16 bytes past NULL (a field of a struct or an element of an array reached through a NULL pointer)');
+    expect(verdictOf(input({ name: 'SIGSEGV', codeName: 'SEGV_MAPERR', addr: 0n })).sentence).toBe('NULL pointer dereference: address 0x0 is the NULL pointer itself.');
+    expect(verdictOf(input({ name: 'SIGSEGV', codeName: 'SEGV_MAPERR', addr: 0n, pc: 0n })).title).toBe('Call through a NULL function pointer');
     // 4096 is no longer the NULL page.
     expect(verdictOf(input({ name: 'SIGSEGV', codeName: 'SEGV_MAPERR', addr: 4096n })).cause).toBe('unmapped-address');
   });
@@ -72,7 +75,7 @@ describe('verdict', () => {
     expect(ro.sentence).toContain('0x555555557000-0x555555558000 r--');
     const nx = verdictOf(input({ name: 'SIGSEGV', codeName: 'SEGV_ACCERR', addr: 0x555555580040n, pc: 0x555555580040n }));
     expect(nx.cause).toBe('execute-non-executable');
-    expect(nx.sentence).toContain('not executable (0x555555580000-0x5555555a1000 rw-)');
+    expect(nx.sentence).toContain('not executable (0x555555580000-0x5555555a1000 rw-;');
     const none = verdictOf(input({ name: 'SIGSEGV', codeName: 'SEGV_ACCERR', addr: 0x7ffff7000010n, sp: 0x7ffff7500000n }));
     expect(none.cause).toBe('no-access-page');
   });
@@ -86,7 +89,8 @@ describe('verdict', () => {
     const v = verdictOf(input({ name: 'SIGABRT', abortMessage: msg }));
     expect(v.cause).toBe('assertion');
     expect(v.assertion).toEqual({ expression: 'q->len > 0', file: 'src/queue.c', line: 118, function: 'queue_pop' });
-    expect(v.sentence).toBe('Assertion failed: `q->len > 0` in queue_pop at src/queue.c:118.');
+    // Function, file and line are the report's "where" (the caller of __assert_fail): the headline says them once.
+    expect(v.sentence).toBe('Assertion failed: `q->len > 0` is false.');
     expect(v.abortMessage).toBe(msg.trimEnd());
     const other = verdictOf(input({ name: 'SIGABRT', abortMessage: 'free(): double free detected in tcache 2\n' }));
     expect(other.cause).toBe('abort-message');
@@ -105,7 +109,8 @@ describe('verdict', () => {
     expect(verdictOf(input({ name: 'SIGILL', codeName: 'ILL_ILLOPN' })).cause).toBe('illegal-instruction');
     expect(verdictOf(input({ name: 'SIGILL', codeName: 'ILL_ILLOPC' })).sentence).toContain('__builtin_trap');
     expect(verdictOf(input({ name: 'SIGTRAP', codeName: 'TRAP_BRKPT' })).sentence).toContain('breakpoint');
-    expect(verdictOf(input({ name: 'SIGQUIT', codeName: 'SI_USER' })).sentence).toBe('The process was killed by SIGQUIT, sent by a process (kill, or the program itself).');
+    expect(verdictOf(input({ name: 'SIGQUIT', codeName: 'SI_USER' })).sentence).toBe('Killed by SIGQUIT: sent by a process (kill, or the program itself).');
+    expect(verdictOf(input({ name: 'SIGTERM', codeName: 'SI_KERNEL' })).sentence).toBe('Killed by SIGTERM.');
     expect(verdictOf({ ...input({ name: 'SIGSEGV' }), signal: undefined }).cause).toBe('no-signal');
   });
 });
@@ -165,6 +170,39 @@ describe('signature', () => {
   it('"where" is past the glue', () => {
     expect(whereFrame(indexed(abortStack()))!.function).toBe('queue_pop');
   });
+
+  it("glibc's ifunc variants are one function: the same bug on another CPU has the same signature", () => {
+    expect(['__strlen_avx2', '__strlen_evex', '__strlen_sse2', '__strlen_avx2_rtm', '__strlen_evex512', '__strlen_asimd', '__strlen_power9'].map(ifuncBase)).toEqual(Array(7).fill('strlen'));
+    expect(ifuncBase('__memmove_avx_unaligned_erms')).toBe('memmove');
+    expect(ifuncBase('__strcasecmp_l_avx2')).toBe('strcasecmp_l');
+    expect(ifuncBase('__wcslen_sse4_1')).toBe('wcslen');
+    // Not variants: glibc's own internal names, and a program's.
+    for (const n of ['__libc_start_main', '__pthread_kill_implementation', 'strlen', '___pthread_cond_wait', '__x86_cacheinfo']) expect(ifuncBase(n)).toBeUndefined();
+    // Only in the C library and the runtimes: a program's __parse_generic is its own function.
+    expect(canonicalFunction('__strlen_evex', 'libc.so.6')).toBe('strlen');
+    expect(canonicalFunction('__parse_generic', 'server')).toBe('__parse_generic');
+    const stack = (variant: string) => indexed([frame(variant, 'libc.so.6'), frame('parse_line', 'app', { file: 'a.c', line: 12 }), frame('main', 'app')]);
+    const avx2 = signatureOf('SIGSEGV', stack('__strlen_avx2'));
+    expect(avx2.frames).toEqual(['strlen (libc.so)', 'parse_line (app)', 'main (app)']);
+    expect(signatureOf('SIGSEGV', stack('__strlen_evex')).hash).toBe(avx2.hash);
+    expect(signatureOf('SIGSEGV', stack('__strlen_sse2')).hash).toBe(avx2.hash);
+    expect(signatureOf('SIGSEGV', stack('__strchr_sse2')).hash).not.toBe(avx2.hash);
+    expect(groupLabel(stack('__strlen_evex'))).toBe('main → parse_line → strlen');
+  });
+
+  it('a crash in the C library is told through the frame of the program that called it', () => {
+    const frames = indexed([frame('__strlen_evex', 'libc.so.6'), frame('parse_line', 'app', { file: 'a.c', line: 12 }), frame('main', 'app')]);
+    expect(callerFrame(frames, frames[0])!.function).toBe('parse_line');
+    expect(callerFrame(frames, frames[1])).toBeUndefined(); // the program's own code: no caller needed
+    // Through libc's own callers (qsort calling back, abort's glue), to the program.
+    const nested = indexed([frame('__memmove_avx_unaligned_erms', 'libc.so.6'), frame('msort_with_tmp', 'libc.so.6'), frame('__GI___qsort_r', 'libc.so.6'), frame('sort_rows', 'app'), frame('main', 'app')]);
+    expect(callerFrame(nested, nested[0])!.function).toBe('sort_rows');
+    // A thread that only ever ran libc code: no caller.
+    const only = indexed([frame('__strlen_sse2', 'libc.so.6'), frame('start_thread', 'libc.so.6'), frame('clone3', 'libc.so.6')]);
+    expect(callerFrame(only, only[0])).toBeUndefined();
+    expect(['libc.so.6', 'ld-linux-x86-64.so.2', 'ld-linux-aarch64.so.1', 'libstdc++.so.6', 'libm.so.6', 'ld-musl-x86_64.so.1', 'ld64.so.1'].every(isRuntimeModule)).toBe(true);
+    expect(['libz.so.1', 'plugin.so', 'app', 'libcrypto.so.3', null].some(isRuntimeModule)).toBe(false);
+  });
 });
 
 describe('thread groups', () => {
@@ -205,8 +243,9 @@ function sampleReport(over: Partial<CrashReport> = {}): CrashReport {
   const t: ReportThread = { ...thread(42, frames, true), name: '<b>name</b>' };
   return {
     schema: REPORT_SCHEMA,
-    verdict: { cause: 'null-dereference', title: 'NULL pointer dereference', sentence: 'NULL pointer dereference: the program accessed address 0x10.' },
+    verdict: { cause: 'null-dereference', title: 'NULL pointer dereference', detail: 'address 0x10 is 16 bytes past NULL', sentence: 'NULL pointer dereference: address 0x10 is 16 bytes past NULL.' },
     where: 'in <script>evil()</script> at a|b.c:3',
+    headline: 'NULL pointer dereference in <script>evil()</script> at a|b.c:3: address 0x10 is 16 bytes past NULL.',
     signal: { signo: 11, name: 'SIGSEGV', code: 1, codeName: 'SEGV_MAPERR', addr: 0x10n },
     process: { pid: 42, command: HOSTILE, executable: '/opt/app', arch: 'x86_64', os: 'linux' },
     crashed: t,
@@ -249,7 +288,9 @@ describe('formats', () => {
     const prose = md.replace(/^(`{3,})text\n[\s\S]*?\n\1$/gm, '').replace(/(`+)[\s\S]*?\1/g, '');
     expect(prose).not.toMatch(/<script|<img|<b>/i);
     expect(md).toContain('&lt;script&gt;evil()&lt;/script&gt;');
-    expect(md.startsWith('### NULL pointer dereference')).toBe(true);
+    // The verdict is the first line, one sentence: its title is not said again below it.
+    expect(md.split('\n')[0]).toBe('### NULL pointer dereference in &lt;script&gt;evil()&lt;/script&gt; at a\\|b.c:3: address 0x10 is 16 bytes past NULL.');
+    expect(md.match(/NULL pointer dereference/gi)).toHaveLength(1);
     expect(md).toContain('<details><summary>');
     expect(md).toContain(sampleReport().signature.hash);
     // Each table row still has its cells: an escaped `|` does not split a cell.
@@ -271,7 +312,10 @@ describe('formats', () => {
     expect(j.schema).toBe(REPORT_SCHEMA);
     expect((j.signal as { addr: string }).addr).toBe('0x10');
     expect(JSON.parse(JSON.stringify(j))).toEqual(j);
-    expect(renderText(sampleReport()).split('\n')[0]).toBe('NULL POINTER DEREFERENCE: NULL pointer dereference: the program accessed address 0x10.');
+    // The headline, once: not the title, then the sentence repeating it.
+    expect(renderText(sampleReport()).split('\n')[0]).toBe('NULL pointer dereference in <script>evil()</script> at a|b.c:3: address 0x10 is 16 bytes past NULL.');
+    expect(renderText(sampleReport()).match(/NULL pointer dereference/gi)).toHaveLength(1);
+    expect(j.headline).toBe(sampleReport().headline);
   });
 });
 

@@ -13,12 +13,19 @@ import { makeCore, makeCrash, type CrashFixture } from './helpers/crash.js';
 import { corepack, expectOneLineError, type CliRun } from './helpers/cli.js';
 
 const SOURCE = fileURLToPath(new URL('./fixtures/c/report.c', import.meta.url));
+/** x86-64's strlen variants: the CPU's choice, without the EVEX ones (AVX2), without AVX2 either (SSE2). */
+const LIBC_VARIANTS: Array<[string, string]> = [
+  ['libc', ''],
+  ['libc-no-evex', 'glibc.cpu.hwcaps=-AVX512VL'],
+  ['libc-no-avx2', 'glibc.cpu.hwcaps=-AVX512VL,-AVX2'],
+];
 const HOSTILE = ['<script>alert(1)</script>', '"><img src=x onerror=alert(2)>'];
 
 interface JsonFrame { function: string | null; file: string | null; line: number | null; module: string | null; offset: string | null; source: string | null; repeat: number }
 interface JsonReport {
   verdict: { cause: string; title: string; sentence: string; assertion: { expression: string; file: string; line: number; function: string } | null; abortMessage: string | null };
   where: string;
+  headline: string;
   process: { command: string | null };
   signature: { hash: string; frames: string[]; basis: string };
   crashedThread: number | null;
@@ -72,12 +79,17 @@ beforeAll(async () => {
   await crash('overflow', 'a', ['overflow'], 'SIGSEGV');
   await crash('assert', 'a', ['assert'], 'SIGABRT');
   await crash('threads', 'a', ['threads'], 'SIGSEGV');
+  await crash('deep', 'a', ['deep'], 'SIGSEGV');
+  // strlen(NULL + 8) inside libc, in the ifunc variant the CPU picks, and in those GLIBC_TUNABLES makes it pick instead.
+  for (const [key, tunables] of LIBC_VARIANTS) {
+    cores.set(key, await makeCore(['./r', 'libc'], { cwd: path.join(root, 'a'), signal: 'SIGSEGV', env: { GLIBC_TUNABLES: tunables } }));
+  }
   plugin = await makeCrash('abort-plugin');
   const bundle = path.join(root, 'plugin.tbz2');
   const collected = await corepack(['collect', plugin.core, '-o', bundle]);
   if (collected.exitCode !== 0) throw new Error(`collect: ${collected.stderr}`);
   cores.set('plugin', { core: bundle, pid: plugin.pid });
-  for (const [key, c] of cores) reports.set(key, await jsonReport(c.core, key === 'plugin' ? ['--dir', path.join(root, 'replay-dir')] : []));
+  for (const [key, c] of cores) if (key !== 'deep') reports.set(key, await jsonReport(c.core, key === 'plugin' ? ['--dir', path.join(root, 'replay-dir')] : []));
 }, 300_000);
 
 afterAll(async () => {
@@ -89,9 +101,11 @@ describe('report: the verdict names the cause, the function and the line', () =>
   it('a NULL dereference: the offset, crash_here at its line, with the source line', async () => {
     const r = reports.get('null')!;
     expect(r.verdict.cause).toBe('null-dereference');
-    expect(r.verdict.sentence).toContain('offset 16 (0x10) from NULL');
+    expect(r.verdict.sentence).toBe('NULL pointer dereference: address 0x10 is 16 bytes past NULL (a field of a struct or an element of an array reached through a NULL pointer).');
     const line = await lineOf('r->count = 42');
     expect(r.where).toMatch(new RegExp(`^in crash_here at .*report\\.c:${line} \\(r\\+0x[0-9a-f]+\\), thread ${cores.get('null')!.pid} `));
+    // The headline is one sentence: the title once, where, the detail once.
+    expect(r.headline).toBe(`NULL pointer dereference ${r.where}: address 0x10 is 16 bytes past NULL (a field of a struct or an element of an array reached through a NULL pointer).`);
     const top = crashedFrames(r)[0]!;
     expect(top).toMatchObject({ function: 'crash_here', line, module: 'r' });
     expect(top.source).toContain('r->count = 42');
@@ -104,7 +118,7 @@ describe('report: the verdict names the cause, the function and the line', () =>
   it('unbounded recursion: a stack overflow in recurse, the recursion folded', async () => {
     const r = reports.get('overflow')!;
     expect(r.verdict.cause).toBe('stack-overflow');
-    expect(r.verdict.sentence).toMatch(/ran past the bottom of the thread's stack mapping/);
+    expect(r.verdict.sentence).toMatch(/^Stack overflow: the stack pointer \(0x[0-9a-f]+\) ran past the bottom of the thread's stack mapping/);
     // The fault is where the frame is made: at the function's first lines.
     const [first, last] = [await lineOf('int recurse(int depth)'), await lineOf('return recurse(depth + 1)')];
     const line = Number(/^in recurse at .*report\.c:(\d+) /.exec(r.where)?.[1]);
@@ -126,13 +140,17 @@ describe('report: the verdict names the cause, the function and the line', () =>
     expect(r.verdict.abortMessage).toMatch(/Assertion `cfg->port != 0' failed\.$/);
     // "Where" is the caller of assert, past raise/abort/__assert_fail.
     expect(r.where).toMatch(new RegExp(`^in check_config at .*report\\.c:${line} `));
+    expect(r.headline).toBe(`Assertion failed ${r.where}: \`cfg->port != 0\` is false.`);
     expect(r.signature.frames[0]).toBe('check_config (r)');
   });
 
-  it("an abort in a dlopen'ed plugin, through a bundle: plugin_abort in plugin.so, every module exact", () => {
+  it("an abort in a dlopen'ed plugin, through a bundle: plugin_abort in plugin.so at its abort() line, every module exact", async () => {
     const r = reports.get('plugin')!;
     expect(r.verdict.cause).toBe('abort');
-    expect(r.where).toMatch(/^in plugin_abort at .*plugin\.c:\d+ \(plugin\.so\+0x[0-9a-f]+\)/);
+    const pluginSource = await fs.readFile(fileURLToPath(new URL('./fixtures/c/plugin.c', import.meta.url)), 'utf8');
+    const abortLine = pluginSource.split('\n').findIndex((l) => /\babort\(\)/.test(l)) + 1;
+    expect(abortLine).toBeGreaterThan(0);
+    expect(r.where).toMatch(new RegExp(`^in plugin_abort at .*plugin\\.c:${abortLine} \\(plugin\\.so\\+0x[0-9a-f]+\\), thread ${plugin.pid}`));
     expect(r.provenance).toMatchObject({ input: 'bundle', exact: true });
     const mod = r.modules.find((m) => m.name === 'plugin.so')!;
     expect(mod.check).toBe('exact');
@@ -140,7 +158,7 @@ describe('report: the verdict names the cause, the function and the line', () =>
     expect(r.signature.frames.slice(0, 2)).toEqual(['plugin_abort (plugin.so)', 'main (crashme)']);
   });
 
-  it('20 threads in 3 groups: the crashing one, 12 waiting in queue_pop, 7 in pause', () => {
+  it('20 threads in 3 groups: the crashing one, 12 waiting in queue_pop, 7 in pause', async () => {
     const r = reports.get('threads')!;
     expect(r.threads).toHaveLength(20);
     expect(r.groups.map((g) => g.tids.length)).toEqual([1, 12, 7]);
@@ -148,6 +166,7 @@ describe('report: the verdict names the cause, the function and the line', () =>
     expect(r.groups[1]!.label).toBe('worker → queue_pop → pthread_cond_wait');
     expect(r.groups[2]!.label).toMatch(/^ticker → \S*pause$/);
     expect(r.verdict.cause).toBe('null-dereference');
+    expect(r.where).toMatch(new RegExp(`^in crash_here at .*report\\.c:${await lineOf('r->count = 42')} `));
   });
 });
 
@@ -168,6 +187,33 @@ describe('report: the signature', () => {
   });
 });
 
+describe('report: a crash inside the C library', () => {
+  const libc = () => reports.get('libc')!;
+
+  it('is told through the calling frame: in strlen called from parse_line at its line', async () => {
+    const r = libc();
+    const line = await lineOf('return strlen(l->text);');
+    expect(r.verdict.cause).toBe('null-dereference');
+    expect(crashedFrames(r)[0]!.module).toBe('libc.so.6');
+    expect(crashedFrames(r)[0]!.function).toMatch(/^__strlen_/);
+    expect(r.where).toMatch(new RegExp(`^in strlen \\(libc\\.so\\.6\\+0x[0-9a-f]+\\) called from parse_line at .*report\\.c:${line} \\(r\\+0x[0-9a-f]+\\), thread ${cores.get('libc')!.pid} "r"$`));
+    expect(r.headline).toBe(`NULL pointer dereference ${r.where}: address 0x8 is 8 bytes past NULL (a field of a struct or an element of an array reached through a NULL pointer).`);
+    expect(r.signature.frames).toEqual(['strlen (libc.so)', 'parse_line (r)', 'main (r)']);
+    expect(r.groups[0]!.label).toBe('main → parse_line → strlen');
+  });
+
+  it('has one signature whichever ifunc variant of strlen the CPU ran', (ctx) => {
+    const variants = LIBC_VARIANTS.map(([key]) => crashedFrames(reports.get(key)!)[0]!.function);
+    for (const v of variants) expect(v).toMatch(/^__strlen_/);
+    const hashes = LIBC_VARIANTS.map(([key]) => reports.get(key)!.signature.hash);
+    expect(new Set(hashes).size).toBe(1);
+    expect(hashes[0]).not.toBe(reports.get('null')!.signature.hash);
+    // Proof needs two variants: a CPU without AVX2 runs __strlen_sse2 whatever the tunables say.
+    if (new Set(variants).size < 2) ctx.skip(`this CPU ran one strlen variant only (${variants[0]}): nothing to compare`);
+    expect(new Set(variants).size).toBeGreaterThan(1);
+  });
+});
+
 describe('report: formats, options and errors', () => {
   it('without a debugger: each PC as module+offset, and it says symbols come with gdb', async () => {
     const r = await jsonReport(cores.get('null')!.core, ['--no-debugger']);
@@ -184,11 +230,38 @@ describe('report: formats, options and errors', () => {
   it('Markdown: the verdict first, stacks in code blocks, <details> for every group, under 65,536 characters', async () => {
     const run = await corepack(['report', cores.get('threads')!.core, '--format', 'md']);
     expect(run.exitCode).toBe(0);
-    expect(run.stdout.split('\n')[0]).toMatch(/^### NULL pointer dereference: in crash_here at /);
+    expect(run.stdout.split('\n')[0]).toMatch(/^### NULL pointer dereference in crash_here at /);
+    // The verdict once, not a heading and then a sentence repeating it.
+    expect(run.stdout.match(/NULL pointer dereference/g)).toHaveLength(1);
     expect(run.stdout.match(/<details>/g)).toHaveLength(3);
     expect(run.stdout).toContain('| Module | Address | Build ID | Check | Debug info |');
     expect(run.stdout).toContain(reports.get('threads')!.signature.hash);
     expect(run.stdout.length).toBeLessThan(65_536);
+  });
+
+  it("Markdown of 41 threads with 60- to 100-frame stacks, none alike, is cut under GitHub's 65,536 characters, with a note, the verdict still first", async () => {
+    const core = cores.get('deep')!.core;
+    const json = await jsonReport(core);
+    expect(json.threads).toHaveLength(41);
+    expect(json.groups).toHaveLength(41);
+    // Uncut, over 2,400 frame lines of about 100 characters: several times the limit.
+    expect(json.threads.reduce((n, t) => n + t.frames.length, 0)).toBeGreaterThan(40 * 60);
+    const md = await corepack(['report', core, '--format', 'md']);
+    expect(md.exitCode).toBe(0);
+    expect(md.stdout.length).toBeLessThanOrEqual(65_536);
+    expect(md.stdout.split('\n')[0]).toMatch(/^### NULL pointer dereference in crash_here at /);
+    expect(md.stdout).toMatch(/> \*\*Note:\*\* cut to fit 65536 characters: stacks to \d+ frames/);
+    expect(md.stdout).toContain('corepack-crash report --format html');
+    expect(md.stdout).toContain(json.signature.hash);
+    // Every fence opened is closed: what follows the cut still renders.
+    expect((md.stdout.match(/^```/gm) ?? []).length % 2).toBe(0);
+  });
+
+  it("every field of the JSON is in the README's table (\"The report's JSON\")", async () => {
+    const readme = await fs.readFile(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
+    const table = readme.slice(readme.indexOf("### The report's JSON"), readme.indexOf('### Developers: the same crash in gdb'));
+    const documented = [...table.matchAll(/^\| `([A-Za-z]+)(?:\[\])?` \|/gm)].map((m) => m[1]);
+    expect(documented.sort()).toEqual(Object.keys(reports.get('null')!).sort());
   });
 
   it('-o writes the file atomically and names it; -o into a missing directory is exit 7; a non-core is exit 3', async () => {
@@ -197,7 +270,7 @@ describe('report: formats, options and errors', () => {
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain(`wrote the Markdown report to ${out}`);
-    expect(await fs.readFile(out, 'utf8')).toMatch(/^### Assertion failed: in check_config/);
+    expect(await fs.readFile(out, 'utf8')).toMatch(/^### Assertion failed in check_config/);
     expect((await fs.readdir(root)).filter((n) => n.includes('.tmp-'))).toEqual([]);
     const missing = await corepack(['report', cores.get('assert')!.core, '-o', path.join(root, 'no', 'such', 'x.html')]);
     expect(missing.exitCode).toBe(7);
@@ -245,7 +318,7 @@ describe('report: the HTML page in a real browser', () => {
     const run = await chromium(['--dump-dom', `file://${page}`]);
     expect(run.exitCode).toBe(0);
     const dom = run.stdout;
-    expect(dom).toContain('<section class="verdict" id="verdict"><h1>NULL pointer dereference</h1>');
+    expect(dom).toMatch(/<section class="verdict" id="verdict"><h1>NULL pointer dereference in crash_here at [^<]*report\.c:\d+ [^<]*: address 0x10 is 16 bytes past NULL/);
     expect(dom).toMatch(/<span class="fn">crash_here<\/span> at <span class="loc">[^<]*report\.c:\d+<\/span>/);
     expect(dom).toContain('<span class="fn">main</span>');
     expect(dom).toContain('<svg');

@@ -109,7 +109,7 @@ export interface UninstallResult {
 
 export async function uninstallHandler(o: KernelSettings & { stateDir: string; force: boolean }): Promise<UninstallResult> {
   const record = await readInstallRecord(o.stateDir);
-  if (!record) throw new HandlerInstallError(`corepack's handler is not installed (no record in ${o.stateDir})`, 'corepack handler status shows what core_pattern holds');
+  if (!record) throw new HandlerInstallError(`corepack's handler is not installed (no record in ${o.stateDir})`, 'corepack-crash handler status shows what core_pattern holds');
   const now = await readKernel(o);
   if (now.pattern !== record.pattern && !o.force) {
     throw new HandlerInstallError(`core_pattern was changed since install (it is ${JSON.stringify(now.pattern)}): restoring ${JSON.stringify(record.previousPattern)} would undo that change`, 'pass --force to restore the recorded values anyway');

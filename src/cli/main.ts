@@ -24,7 +24,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   // Commander's own messages ("error: unknown option '--bogus'") take the prefix every other error line has.
   program.configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: (s, write) => write(s.startsWith('error:') ? `corepack: ${s}` : s) });
   program
-    .name('corepack')
+    .name('corepack-crash')
     .description('Make a crash debuggable anywhere: bundle a core with the exact executable and libraries it had mapped, and replay it in gdb.')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
@@ -32,19 +32,19 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
       'after',
       `
 Examples:
-  $ npx corepack inspect core.1234
-  $ npx corepack inspect core.1234 --json | jq .signal
-  $ npx corepack collect core.1234 -e /opt/app/bin/server     # at the customer's site
-  $ sudo npx corepack list                                      # cores systemd-coredump, apport, ABRT kept
-  $ sudo npx corepack collect --latest server --stacks-only --encrypt-to age1…
-  $ npx corepack replay crash-1234.tbz2
-  $ npx corepack replay crash-1234.tbz2 --batch > ticket.txt
-  $ npx corepack report crash-1234.tbz2 > ticket.md            # verdict, stacks, signature
+  $ corepack-crash inspect core.1234
+  $ corepack-crash inspect core.1234 --json | jq .signal
+  $ corepack-crash collect core.1234 -e /opt/app/bin/server     # at the customer's site
+  $ sudo corepack-crash list                                      # cores systemd-coredump, apport, ABRT kept
+  $ sudo corepack-crash collect --latest server --stacks-only --encrypt-to age1…
+  $ corepack-crash replay crash-1234.tbz2
+  $ corepack-crash replay crash-1234.tbz2 --batch > ticket.txt
+  $ corepack-crash report crash-1234.tbz2 > ticket.md            # verdict, stacks, signature
 
 ${exitCodesHelp()}
 
-This is corepack the crash bundler, not the Node.js package-manager shim of the same
-name; its alias corepack-crash always reaches it.`,
+This is corepack the crash bundler. Node.js ships an unrelated \`corepack\` (its
+package-manager shim): run this one as corepack-crash, or npx corepack-crash.`,
     );
 
   program
@@ -61,9 +61,9 @@ name; its alias corepack-crash always reaches it.`,
       'after',
       `
 Examples:
-  $ npx corepack inspect core.1234
-  $ npx corepack inspect core.1234 --json > crash.json
-  $ npx corepack inspect ticket-4711.tbz2          # who collected it, what crashed, the state of every file`,
+  $ corepack-crash inspect core.1234
+  $ corepack-crash inspect core.1234 --json > crash.json
+  $ corepack-crash inspect ticket-4711.tbz2          # who collected it, what crashed, the state of every file`,
     )
     .action(async (core: string, flags: InspectFlags) => {
       // Each command loads its own modules: start-up stays short for the light ones.
@@ -95,13 +95,13 @@ Examples:
       'after',
       `
 Examples:
-  $ npx corepack collect core.1234 -e /opt/app/bin/server
-  $ npx corepack collect core.1234 --split 25M          # core.1234.tbz2.001, .002, … and core.1234.tbz2-parts.sha256
-  $ npx corepack collect core.1234 --attach '/var/log/app/*.log' --attach /etc/app/
-  $ npx corepack collect core.1234 --encrypt-to age1…   # core.1234.tbz2.age; the vendor runs: age -d -i key.txt core.1234.tbz2.age | tar xj
-  $ npx corepack collect core.1234 -o ticket-4711.tar.zst
-  $ npx corepack collect core.1234 --stacks-only      # no heap: a few hundred KB
-  $ npx corepack collect core.1234 --with-debug --json > collect.json
+  $ corepack-crash collect core.1234 -e /opt/app/bin/server
+  $ corepack-crash collect core.1234 --split 25M          # core.1234.tbz2.001, .002, … and core.1234.tbz2-parts.sha256
+  $ corepack-crash collect core.1234 --attach '/var/log/app/*.log' --attach /etc/app/
+  $ corepack-crash collect core.1234 --encrypt-to age1…   # core.1234.tbz2.age; the vendor runs: age -d -i key.txt core.1234.tbz2.age | tar xj
+  $ corepack-crash collect core.1234 -o ticket-4711.tar.zst
+  $ corepack-crash collect core.1234 --stacks-only      # no heap: a few hundred KB
+  $ corepack-crash collect core.1234 --with-debug --json > collect.json
 
 Exit code 0 means every file matched the crash; 4 means the bundle was written
 but a file was missing or replaced since the crash (the messages say which).`,
@@ -123,9 +123,9 @@ Only headers, notes and metadata are read (a compressed core's notes come from
 the start of its stream). What cannot be read (permissions) is named.
 
 Examples:
-  $ npx corepack list
-  $ sudo npx corepack list /var/lib/systemd/coredump --json
-  $ npx corepack collect --latest server          # bundle the newest core of "server"`,
+  $ corepack-crash list
+  $ sudo corepack-crash list /var/lib/systemd/coredump --json
+  $ corepack-crash collect --latest server          # bundle the newest core of "server"`,
     )
     .action(async (dirs: string[], opts: { json?: boolean }) => {
       const { listCommand } = await import('./list.js');
@@ -228,12 +228,12 @@ crash (the report is still written, without symbols); 6 --gdb names no gdb;
 7 -o cannot be written.
 
 Examples:
-  $ npx corepack report crash-1234.tbz2 > ticket.md           # Markdown for the ticket
-  $ npx corepack report crash-1234.tbz2 -o crash-1234.html    # one page, opens in the attachment preview
-  $ npx corepack report crash-1234.tbz2 --json | jq -r .signature.hash
-  $ npx corepack report core.1234 --format text               # a core, with this machine's files
-  $ npx corepack report core.1234 --no-debugger               # no gdb: modules and PCs only
-  $ npx corepack report crash-1234.tbz2 --source ~/src/app    # with source lines`,
+  $ corepack-crash report crash-1234.tbz2 > ticket.md           # Markdown for the ticket
+  $ corepack-crash report crash-1234.tbz2 -o crash-1234.html    # one page, opens in the attachment preview
+  $ corepack-crash report crash-1234.tbz2 --json | jq -r .signature.hash
+  $ corepack-crash report core.1234 --format text               # a core, with this machine's files
+  $ corepack-crash report core.1234 --no-debugger               # no gdb: modules and PCs only
+  $ corepack-crash report crash-1234.tbz2 --source ~/src/app    # with source lines`,
     )
     .action(async (input: string, flags: ReportFlags) => {
       const { reportCommand } = await import('./report.js');
@@ -287,20 +287,20 @@ is extracted), a bundled file does not match the core's build ID (--batch,
 replay exits with gdb's status.
 
 Examples:
-  $ npx corepack replay crash-1234.tbz2
-  $ npx corepack replay crash-1234.tbz2 --dir /tmp/crash-1234
-  $ npx corepack replay crash-1234.tbz2 --batch > ticket.txt
-  $ npx corepack replay crash-1234.tbz2 --json | jq .buildIds
-  $ npx corepack replay crash-1234.tbz2 -- -ex 'frame 1' -ex 'info locals'
-  $ npx corepack replay crash-1234.tbz2 --batch --debuginfod https://debuginfod.debian.net
-  $ npx corepack replay crash-1234.tbz2 --source ~/src/app -- -x ~/.gdbinit
-  $ npx corepack replay crash-1234.tbz2 --lldb --batch
-  $ npx corepack replay crash-1234.tbz2 --no-sandbox
+  $ corepack-crash replay crash-1234.tbz2
+  $ corepack-crash replay crash-1234.tbz2 --dir /tmp/crash-1234
+  $ corepack-crash replay crash-1234.tbz2 --batch > ticket.txt
+  $ corepack-crash replay crash-1234.tbz2 --json | jq .buildIds
+  $ corepack-crash replay crash-1234.tbz2 -- -ex 'frame 1' -ex 'info locals'
+  $ corepack-crash replay crash-1234.tbz2 --batch --debuginfod https://debuginfod.debian.net
+  $ corepack-crash replay crash-1234.tbz2 --source ~/src/app -- -x ~/.gdbinit
+  $ corepack-crash replay crash-1234.tbz2 --lldb --batch
+  $ corepack-crash replay crash-1234.tbz2 --no-sandbox
   $ lldb -s ~/.cache/corepack/bundles/0123456789abcdef/replay.lldb`,
     )
     .action(async (bundle: string, gdbArgs: string[], flags: ReplayFlags) => {
       if (gdbArgs.length > 0 && !argv.includes('--')) {
-        throw new UsageError(`unexpected argument ${JSON.stringify(gdbArgs[0])}`, 'arguments for gdb go after --, e.g. corepack replay BUNDLE -- -ex "info registers"');
+        throw new UsageError(`unexpected argument ${JSON.stringify(gdbArgs[0])}`, 'arguments for gdb go after --, e.g. corepack-crash replay BUNDLE -- -ex "info registers"');
       }
       const { replayCommand } = await import('./replay.js');
       const { normalizeGdbArgs, normalizeReplayOptions } = await import('./options.js');

@@ -236,7 +236,7 @@ export async function runBatch(launch: GdbLaunch, opts: { afterLibraries?: reado
 
 /** lldb is missing. */
 function lldbMissing(detail: string): MissingToolError {
-  return new MissingToolError('lldb', ['lldb'], 'lldb', 'apt-get install lldb', { how: 'use gdb (the default)', choices: ['corepack replay without --lldb'] }, detail);
+  return new MissingToolError('lldb', ['lldb'], 'lldb', 'apt-get install lldb', { how: 'use gdb (the default)', choices: ['corepack-crash replay without --lldb'] }, detail);
 }
 
 /** The lldb to run, or MissingToolError. */

@@ -12,8 +12,8 @@ import { hex } from '../util/text.js';
 import type { GdbFrames, GdbThread } from './frames.js';
 import { addressMap } from './map.js';
 import { REPORT_SCHEMA, type BuildIdState, type CrashReport, type DebugState, type Provenance, type ReportFrame, type ReportModule, type ReportThread } from './model.js';
-import { foldRepeats, groupThreads, signatureOf, whereFrame } from './stacks.js';
-import { verdictOf, type MemorySegment } from './verdict.js';
+import { callerFrame, canonicalFunction, foldRepeats, groupThreads, signatureOf, whereFrame } from './stacks.js';
+import { verdictOf, type MemorySegment, type Verdict } from './verdict.js';
 import { oneLine } from './lines.js';
 
 export interface ModuleState {
@@ -121,15 +121,31 @@ export async function readAbortMessage(memory: CoreMemory, symbol: bigint, shape
   return msg === undefined || msg === '' ? undefined : msg;
 }
 
+/** "crash_here at a.c:5 (a+0x1139)": a frame as the where line names it. */
+function frameText(f: ReportFrame): string {
+  const mod = f.module ? `${f.module}+${f.offset === null ? '?' : hex(f.offset)}` : `pc ${hex(f.pc)}, in no module`;
+  if (f.function === null) return `${mod} (no symbols)`;
+  const at = f.file !== null ? ` at ${f.file}${f.line !== null ? `:${f.line}` : ''}` : '';
+  return `${f.function}${at} (${mod})`;
+}
+
 function whereText(t: ReportThread | null): string {
   if (!t) return 'no thread recorded the crash';
   const f = whereFrame(t.frames);
   const thread = `thread ${t.tid}${t.name ? ` "${oneLine(t.name)}"` : ''}`;
   if (!f) return `in ${thread} (no frames)`;
-  const mod = f.module ? `${f.module}+${f.offset === null ? '?' : hex(f.offset)}` : `pc ${hex(f.pc)}, in no module`;
-  if (f.function === null) return `at ${mod} (no symbols), ${thread}`;
-  const at = f.file !== null ? ` at ${f.file}${f.line !== null ? `:${f.line}` : ''}` : '';
-  return `in ${f.function}${at} (${mod}), ${thread}`;
+  const caller = callerFrame(t.frames, f);
+  if (caller && f.function !== null) {
+    // The library's own file and line (strlen-evex.S:79) say nothing about the bug: the caller's do.
+    return `in ${canonicalFunction(f.function, f.module)} (${f.module}+${f.offset === null ? '?' : hex(f.offset)}) called from ${frameText(caller)}, ${thread}`;
+  }
+  return `${f.function === null ? 'at' : 'in'} ${frameText(f)}, ${thread}`;
+}
+
+/** The verdict's title, where, and its detail: one sentence. */
+function headlineOf(v: Verdict, where: string, crashed: ReportThread | null): string {
+  if (!crashed) return v.sentence;
+  return `${v.title} ${where}${v.detail ? `: ${v.detail}` : ''}.`;
 }
 
 export async function buildReport(inp: ReportInputs): Promise<CrashReport> {
@@ -163,10 +179,12 @@ export async function buildReport(inp: ReportInputs): Promise<CrashReport> {
   if (!gdb) notes.push(`Symbols come with gdb: this report has each thread's PC as module+offset only (${'why' in inp.debugger ? inp.debugger.why : ''}).`);
   if (s.signal?.name === 'SIGABRT' && abortMessage === undefined) notes.push(gdb ? "glibc's __abort_msg holds no message (abort() called directly, or not glibc)." : "glibc's abort message is read with gdb's help (the address of __abort_msg): run with gdb to see it.");
   const sig = s.signal;
+  const where = whereText(crashed);
   return {
     schema: REPORT_SCHEMA,
     verdict,
-    where: whereText(crashed),
+    where,
+    headline: headlineOf(verdict, where, crashed),
     signal: sig ? { signo: sig.signo, name: sig.name ?? null, code: sig.code ?? null, codeName: sig.codeName ?? null, addr: sig.addr } : null,
     process: { pid: s.process.pid ?? null, command: s.process.psargs || s.process.fname || null, executable: s.executable ?? null, arch: s.arch, os: s.os },
     crashed,

@@ -19,7 +19,7 @@ const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em auto;max-width:1100px;padding:0 1em;color:#1b1f24;background:#fff}
 h1{font-size:1.35em;margin:.2em 0}h2{font-size:1.1em;margin:1.4em 0 .4em;border-bottom:1px solid #d0d7de}
 .verdict{border-left:5px solid #cf222e;background:#fff5f5;padding:.6em 1em;margin:.5em 0}
-.verdict p{margin:.3em 0}.where{color:#57606a}
+.verdict p{margin:.3em 0}
 table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #d0d7de;padding:2px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa}code,pre,.frames{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
 ol.frames{list-style:none;padding-left:0;margin:.3em 0}ol.frames li{padding:1px 0}
@@ -112,7 +112,7 @@ export function addressSpaceSvg(map: readonly MapRegion[], markers: readonly Mar
 
 export function renderHtml(r: CrashReport): string {
   const B: string[] = [];
-  B.push(`<section class="verdict" id="verdict"><h1>${esc(r.verdict.title)}</h1><p>${esc(r.verdict.sentence)}</p><p class="where">${esc(r.where)}</p>${r.verdict.abortMessage ? `<p>Abort message: <code>${esc(r.verdict.abortMessage)}</code></p>` : ''}</section>`);
+  B.push(`<section class="verdict" id="verdict"><h1>${esc(r.headline)}</h1>${r.verdict.abortMessage ? `<p>Abort message: <code>${esc(r.verdict.abortMessage)}</code></p>` : ''}</section>`);
   B.push(`<table id="facts">${processLines(r).map(([k, v]) => `<tr><th>${esc(k)}</th><td><code>${esc(v)}</code></td></tr>`).join('')}</table>`);
   if (r.crashed) B.push(`<h2>Crashing ${esc(threadTitle(r.crashed))}</h2><div id="crashed">${frameList(r.crashed.frames, r.crashed.truncated)}</div>`);
   B.push(`<h2>Threads: ${r.threads.length} in ${r.groups.length} group${r.groups.length === 1 ? '' : 's'}</h2><div id="threads">`);

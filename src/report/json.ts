@@ -22,11 +22,13 @@ export function reportJson(r: CrashReport): { [key: string]: Json } {
     verdict: {
       cause: r.verdict.cause,
       title: r.verdict.title,
+      detail: r.verdict.detail,
       sentence: r.verdict.sentence,
       abortMessage: r.verdict.abortMessage ?? null,
       assertion: r.verdict.assertion ? { ...r.verdict.assertion } : null,
     },
     where: r.where,
+    headline: r.headline,
     signal: r.signal ? { signo: r.signal.signo, name: r.signal.name, code: r.signal.code, codeName: r.signal.codeName, addr: hex(r.signal.addr) } : null,
     process: { ...r.process },
     signature: { hash: r.signature.hash, frames: [...r.signature.frames], basis: r.signature.basis },

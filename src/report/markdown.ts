@@ -73,8 +73,7 @@ function stackBlock(frames: readonly ReportFrame[], max: number, truncated: bool
 
 function render(r: CrashReport, b: Budget, cutNote: string | null): string {
   const P: string[] = [];
-  P.push(`### ${mdText(r.verdict.title)}: ${mdText(r.where)}`);
-  P.push(`**${mdText(r.verdict.sentence)}**`);
+  P.push(`### ${mdText(r.headline)}`);
   if (r.verdict.abortMessage) P.push(`Abort message: ${mdCode(r.verdict.abortMessage)}`);
   if (cutNote) P.push(`> **Note:** ${cutNote}`);
   P.push(['| | |', '|---|---|', ...processLines(r).map(([k, v]) => `| ${k} | ${mdCode(v, true)} |`)].join('\n'));
@@ -111,7 +110,7 @@ export function renderMarkdown(r: CrashReport, limit = GITHUB_BODY_LIMIT): strin
   const full = render(r, BUDGETS[0]!, null);
   if (full.length <= limit) return full;
   const note = (b: Budget) =>
-    `cut to fit ${limit} characters: stacks to ${b.frames} frames, ${b.groups} thread group${b.groups === 1 ? '' : 's'} expanded, ${b.modules} modules. The whole report: \`corepack report --format html\` (or \`--format json\`).`;
+    `cut to fit ${limit} characters: stacks to ${b.frames} frames, ${b.groups} thread group${b.groups === 1 ? '' : 's'} expanded, ${b.modules} modules. The whole report: \`corepack-crash report --format html\` (or \`--format json\`).`;
   for (const b of BUDGETS.slice(1)) {
     const text = render(r, b, note(b));
     if (text.length <= limit) return text;

@@ -108,8 +108,14 @@ export interface Signature {
 export interface CrashReport {
   schema: typeof REPORT_SCHEMA;
   verdict: import('./verdict.js').Verdict;
-  /** "in crash_here at a.c:5 (module a), thread 1234 "name"". */
+  /**
+   * "in crash_here at a.c:5 (a+0x1139), thread 1234 "name""; a crash inside
+   * the C library is told through the program's frame: "in strlen
+   * (libc.so.6+0x167ad8) called from parse_line at a.c:12 (a+0x1151), …".
+   */
   where: string;
+  /** What the report says first, in one sentence: the verdict's title, where, and its detail. */
+  headline: string;
   signal: { signo: number; name: string | null; code: number | null; codeName: string | null; addr: bigint | undefined } | null;
   process: { pid: number | null; command: string | null; executable: string | null; arch: string; os: string };
   crashed: ReportThread | null;

@@ -29,6 +29,48 @@ export function plainFunction(name: string): string {
   return n;
 }
 
+/**
+ * The C library and the language runtimes: a crash inside one of them (strlen
+ * given NULL) is the caller's bug, told through the caller's frame.
+ */
+const RUNTIME_MODULE = /^(?:(?:libc|libm|libmvec|libpthread|libdl|librt|libresolv|libstdc\+\+|libgcc_s|libc\+\+|libc\+\+abi|libunwind)\.so(?:\.[\d.]+)?|ld-linux[\w.-]*\.so(?:\.[\d.]+)?|ld-musl-[\w.-]+\.so(?:\.[\d.]+)?|libc\.musl-[\w.-]+\.so(?:\.[\d.]+)?|ld64\.so(?:\.[\d.]+)?|ld\.so(?:\.[\d.]+)?)$/;
+
+export function isRuntimeModule(module: string | null): boolean {
+  return module !== null && RUNTIME_MODULE.test(module);
+}
+
+/**
+ * The CPU variants glibc's ifunc resolvers choose between: __strlen_avx2,
+ * __strlen_evex, __strlen_sse2 and __memmove_avx_unaligned_erms are strlen
+ * and memmove on one CPU or another (x86-64, AArch64, POWER, s390x names).
+ */
+const IFUNC_VARIANT = new Set([
+  'sse2', 'sse3', 'ssse3', 'sse4', 'sse42', '1', '2', 'avx', 'avx2', 'avx512', 'avx512f', 'avx512bw', 'evex', 'evex512', 'erms', 'rtm', 'fma', 'fma4', 'movbe', 'bmi2',
+  'unaligned', 'aligned', 'back', 'no', 'bsf', 'generic', 'asimd', 'sve', 'mte', 'nosimd', 'simd', 'thunderx', 'thunderx2', 'falkor', 'kunpeng', 'emag', 'a64fx', 'oryon1', 'zva64',
+  'power4', 'power5', 'power6', 'power7', 'power8', 'power9', 'power10', 'ppc', 'z900', 'z990', 'z10', 'z13', 'z15', 'z196', 'vx', 'arch13',
+]);
+
+/** "__strlen_avx2" → "strlen": one function whichever variant the CPU ran (undefined: not a variant's name). */
+export function ifuncBase(name: string): string | undefined {
+  if (!/^__[A-Za-z]/.test(name)) return undefined;
+  const words = name.slice(2).split('_');
+  // The shortest base whose rest is variant words only: "__strcasecmp_l_avx2" is strcasecmp_l.
+  for (let cut = 1; cut < words.length; cut++) {
+    if (words.slice(cut).every((w) => IFUNC_VARIANT.has(w.toLowerCase()))) return words.slice(0, cut).join('_');
+  }
+  return undefined;
+}
+
+/**
+ * A function as the signature and the labels name it: plainFunction, and in
+ * the C library and runtimes an ifunc variant as the function it implements,
+ * so the same bug on two CPUs has one signature.
+ */
+export function canonicalFunction(name: string, module: string | null): string {
+  const plain = plainFunction(name);
+  return isRuntimeModule(module) ? (ifuncBase(plain) ?? plain) : plain;
+}
+
 /** Glue by its plain name, with glibc's underscores ("___pthread_kill") stripped. */
 export function isGlue(f: ReportFrame): boolean {
   if (f.signalFrame) return true;
@@ -40,6 +82,19 @@ export function isGlue(f: ReportFrame): boolean {
 /** The innermost frame that is not glue: where the program went wrong. */
 export function whereFrame(frames: readonly ReportFrame[]): ReportFrame | undefined {
   return frames.find((f) => !isGlue(f)) ?? frames[0];
+}
+
+/**
+ * Where a crash inside the C library or a runtime (strlen given NULL) came
+ * from: the first frame outside them, past the glue and the threads'
+ * start-up frames. Undefined when `where` is the program's own code, or no
+ * frame of the program called it.
+ */
+export function callerFrame(frames: readonly ReportFrame[], where: ReportFrame | undefined): ReportFrame | undefined {
+  if (!where || !isRuntimeModule(where.module)) return undefined;
+  return frames
+    .slice(frames.indexOf(where) + 1)
+    .find((f) => f.module !== null && !isRuntimeModule(f.module) && !isGlue(f) && !(f.function !== null && BOTTOM.has(plainFunction(f.function))));
 }
 
 /** "libfoo.so.1.2.3" → "libfoo.so": a library's version changes with an upgrade, not with the bug. */
@@ -66,7 +121,7 @@ export const SIGNATURE_FRAMES = 5;
 function frameKey(f: ReportFrame, basis: Signature['basis']): string {
   const module = plainModule(f.module);
   if (basis === 'offsets' || f.function === null) return `${module}+${f.offset === null ? '?' : `0x${f.offset.toString(16)}`}`;
-  return `${plainFunction(f.function)} (${module})`;
+  return `${canonicalFunction(f.function, f.module)} (${module})`;
 }
 
 /**
@@ -88,7 +143,7 @@ function stackKey(t: ReportThread): string {
 }
 
 /** A name as the label shows it: glibc's internal "___pthread_cond_wait" is pthread_cond_wait to a reader. */
-const labelName = (fn: string) => plainFunction(fn).replace(/^___(?=[A-Za-z])/, '');
+const labelName = (fn: string, module: string | null) => canonicalFunction(fn, module).replace(/^___(?=[A-Za-z])/, '');
 
 /**
  * Outermost to innermost, without the thread's start-up frames and the abort
@@ -102,7 +157,7 @@ export function groupLabel(frames: readonly ReportFrame[]): string {
   if (outerFirst.length === 0) return frames[0] ? `${frames[0].module ?? '?'}` : '(no frames)';
   const cut = outerFirst.findIndex((f, i) => i > 0 && f.module !== outerFirst[i - 1]!.module);
   const shownFrames = cut > 0 ? outerFirst.slice(0, cut + 1) : outerFirst;
-  const names = shownFrames.map((f) => (f.function !== null ? labelName(f.function) : `${f.module ?? '?'}+0x${(f.offset ?? f.pc).toString(16)}`));
+  const names = shownFrames.map((f) => (f.function !== null ? labelName(f.function, f.module) : `${f.module ?? '?'}+0x${(f.offset ?? f.pc).toString(16)}`));
   const shown = names.length > 5 ? [...names.slice(0, 2), '…', ...names.slice(-2)] : names;
   return shown.join(' → ');
 }

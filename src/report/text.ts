@@ -7,8 +7,7 @@ const table = (rows: ReadonlyArray<readonly [string, string]>) => rows.map(([k, 
 
 export function renderText(r: CrashReport): string {
   const L: string[] = [];
-  L.push(`${r.verdict.title.toUpperCase()}: ${oneLine(r.verdict.sentence)}`);
-  L.push(`  ${oneLine(r.where)}`);
+  L.push(oneLine(r.headline));
   if (r.verdict.abortMessage) L.push(`  abort message: ${oneLine(r.verdict.abortMessage)}`);
   L.push('', ...table(processLines(r)));
   if (r.crashed) {

@@ -55,7 +55,12 @@ export interface Verdict {
   cause: VerdictCause;
   /** A few words: "NULL pointer dereference". */
   title: string;
-  /** The sentence: what happened, with the numbers that show it. */
+  /**
+   * What shows it, as a clause that does not repeat the title: "address
+   * 0x10, 16 bytes past NULL: …". Empty when the title says it all.
+   */
+  detail: string;
+  /** The verdict in one sentence: the title, then the detail ("NULL pointer dereference: address 0x10, …"). */
   sentence: string;
   /** glibc's message, as it was (no trailing newline). */
   abortMessage?: string;
@@ -89,6 +94,11 @@ function bytes(n: bigint): string {
   return `${(Number(n) / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/** A verdict whose sentence is its title, then its detail: the title is said once. */
+function verdict(cause: VerdictCause, title: string, detail: string, more: Pick<Verdict, 'abortMessage' | 'assertion'> = {}): Verdict {
+  return { cause, title, detail, sentence: detail ? `${title}: ${detail}.` : `${title}.`, ...more };
+}
+
 /**
  * A stack overflow: the fault lies in the gap (SEGV_MAPERR) or the guard page
  * (SEGV_ACCERR on a no-access page) just below a writable mapping, and the
@@ -103,22 +113,20 @@ function stackOverflow(inp: VerdictInput, addr: bigint): Verdict | undefined {
   const spNear = (inp.sp > addr ? inp.sp - addr : addr - inp.sp) <= SP_NEAR;
   if (!spNear) return undefined;
   const below = stack.start - addr;
-  return {
-    cause: 'stack-overflow',
-    title: 'Stack overflow',
-    sentence: `Stack overflow: the stack pointer (${hex(inp.sp)}) ran past the bottom of the thread's stack mapping (${hex(stack.start)}-${hex(stack.end)}); the fault at ${hex(addr)} is ${bytes(below)} below it — unbounded recursion, or a very large local variable.`,
-  };
+  return verdict(
+    'stack-overflow',
+    'Stack overflow',
+    `the stack pointer (${hex(inp.sp)}) ran past the bottom of the thread's stack mapping (${hex(stack.start)}-${hex(stack.end)}) and the fault at ${hex(addr)} is ${bytes(below)} below it (unbounded recursion, or a very large local variable)`,
+  );
 }
 
 function segv(inp: VerdictInput, code: string | undefined, addr: bigint | undefined): Verdict {
-  const at = addr === undefined ? '' : ` at ${hex(addr)}`;
-  if (addr === undefined) return { cause: 'invalid-access', title: 'Invalid memory access', sentence: `Invalid memory access (SIGSEGV${code ? `, ${code}` : ''}); the core records no fault address.` };
+  const sigCode = `SIGSEGV${code ? `, ${code}` : ''}`;
+  if (addr === undefined) return verdict('invalid-access', 'Invalid memory access', `the core records no fault address (${sigCode})`);
   if (code === 'SEGV_MAPERR' && addr < NULL_PAGE) {
-    return {
-      cause: 'null-dereference',
-      title: 'NULL pointer dereference',
-      sentence: `NULL pointer dereference: the program accessed address ${hex(addr)}, ${addr === 0n ? 'the NULL pointer itself' : `offset ${addr} (${hex(addr)}) from NULL — a field or element of a struct or array reached through a NULL pointer`}.`,
-    };
+    if (addr === 0n && inp.pc === 0n) return verdict('null-dereference', 'Call through a NULL function pointer', 'the program counter is 0');
+    const detail = addr === 0n ? 'address 0x0 is the NULL pointer itself' : `address ${hex(addr)} is ${addr} byte${addr === 1n ? '' : 's'} past NULL (a field of a struct or an element of an array reached through a NULL pointer)`;
+    return verdict('null-dereference', 'NULL pointer dereference', detail);
   }
   const overflow = code === 'SEGV_MAPERR' || code === 'SEGV_ACCERR' ? stackOverflow(inp, addr) : undefined;
   if (overflow) return overflow;
@@ -126,23 +134,17 @@ function segv(inp: VerdictInput, code: string | undefined, addr: bigint | undefi
   if (code === 'SEGV_ACCERR' && seg) {
     const range = `${hex(seg.start)}-${hex(seg.end)} ${perms(seg.flags)}`;
     if (inp.pc !== undefined && inp.pc === addr && !(seg.flags & PF.X)) {
-      return { cause: 'execute-non-executable', title: 'Jump to non-executable memory', sentence: `Jump to non-executable memory: the program counter is ${hex(addr)}, in a mapping that is not executable (${range}) — a corrupt function pointer or return address.` };
+      return verdict('execute-non-executable', 'Jump to non-executable memory', `the program counter ${hex(addr)} is in a mapping that is not executable (${range}; a corrupt function pointer or return address)`);
     }
-    if (seg.flags === 0) {
-      return { cause: 'no-access-page', title: 'Access to a no-access page', sentence: `Access to a no-access page${at} (${range}): a guard page or memory protected with PROT_NONE.` };
-    }
-    if (!(seg.flags & PF.W)) {
-      return { cause: 'write-to-read-only', title: 'Write to read-only memory', sentence: `Write to read-only memory${at} (${range}): a string literal, a constant, or code written through a pointer.` };
-    }
-    return { cause: 'invalid-access', title: 'Access denied', sentence: `Access denied${at} (${range}, SEGV_ACCERR).` };
+    if (seg.flags === 0) return verdict('no-access-page', 'Access to a no-access page', `address ${hex(addr)} is in a mapping with no access (${range}; a guard page, or memory protected with PROT_NONE)`);
+    if (!(seg.flags & PF.W)) return verdict('write-to-read-only', 'Write to read-only memory', `address ${hex(addr)} is in a read-only mapping (${range}; a string literal, a constant, or code written through a pointer)`);
+    return verdict('invalid-access', 'Access denied', `address ${hex(addr)} is in ${range} (SEGV_ACCERR)`);
   }
   if (code === 'SEGV_MAPERR' && inp.pc !== undefined && inp.pc === addr) {
-    return { cause: 'execute-non-executable', title: 'Jump to unmapped memory', sentence: `Jump to unmapped memory: the program counter is ${hex(addr)}, where nothing is mapped — a corrupt function pointer or return address.` };
+    return verdict('execute-non-executable', 'Jump to unmapped memory', `the program counter ${hex(addr)} is where nothing is mapped (a corrupt function pointer or return address)`);
   }
-  if (code === 'SEGV_MAPERR') {
-    return { cause: 'unmapped-address', title: 'Access to unmapped memory', sentence: `Access to unmapped memory at ${hex(addr)}: a wild or dangling pointer (nothing is mapped there).` };
-  }
-  return { cause: 'invalid-access', title: 'Invalid memory access', sentence: `Invalid memory access${at} (SIGSEGV${code ? `, ${code}` : ''}).` };
+  if (code === 'SEGV_MAPERR') return verdict('unmapped-address', 'Access to unmapped memory', `nothing is mapped at ${hex(addr)} (a wild or dangling pointer)`);
+  return verdict('invalid-access', 'Invalid memory access', `address ${hex(addr)} (${sigCode})`);
 }
 
 /** glibc's assert message: "PROG: FILE:LINE: FUNCTION: Assertion `EXPR' failed." */
@@ -156,18 +158,10 @@ function abort(inp: VerdictInput): Verdict {
   const msg = inp.abortMessage?.replace(/\s+$/, '');
   if (msg) {
     const assertion = parseAssertion(msg);
-    if (assertion) {
-      return {
-        cause: 'assertion',
-        title: 'Assertion failed',
-        sentence: `Assertion failed: \`${assertion.expression}\` in ${assertion.function} at ${assertion.file}:${assertion.line}.`,
-        abortMessage: msg,
-        assertion,
-      };
-    }
-    return { cause: 'abort-message', title: 'Aborted by the C library', sentence: `The program aborted with the message "${msg}".`, abortMessage: msg };
+    if (assertion) return verdict('assertion', 'Assertion failed', `\`${assertion.expression}\` is false`, { abortMessage: msg, assertion });
+    return verdict('abort-message', 'Aborted by the C library', `"${msg}"`, { abortMessage: msg });
   }
-  return { cause: 'abort', title: 'Aborted', sentence: 'The program called abort() (SIGABRT) and left no abort message in glibc\'s __abort_msg.' };
+  return verdict('abort', 'Aborted', "the program called abort() (SIGABRT) and left no message in glibc's __abort_msg");
 }
 
 const BUS: Record<string, string> = {
@@ -203,13 +197,13 @@ function byCode(cause: VerdictCause, title: string, table: Record<string, string
   const what = sig.codeName ? table[sig.codeName] : undefined;
   const at = sig.addr !== undefined ? ` at ${hex(sig.addr)}` : '';
   const code = sig.codeName ?? (sig.code !== undefined ? `code ${sig.code}` : undefined);
-  return { cause, title, sentence: `${title}${what ? `: ${what}` : ''}${at} (${sig.name ?? `signal ${sig.signo}`}${code ? `, ${code}` : ''}).` };
+  return verdict(cause, title, `${what ?? 'the signal'}${at} (${sig.name ?? `signal ${sig.signo}`}${code ? `, ${code}` : ''})`);
 }
 
 /** The verdict for a crash. */
 export function verdictOf(inp: VerdictInput): Verdict {
   const sig = inp.signal;
-  if (!sig) return { cause: 'no-signal', title: 'No signal recorded', sentence: 'The core records no signal: it was probably taken from a running process (gcore), not written at a crash.' };
+  if (!sig) return verdict('no-signal', 'No signal recorded', 'the core was probably taken from a running process (gcore), not written at a crash');
   switch (sig.name) {
     case 'SIGSEGV':
       return segv(inp, sig.codeName, sig.addr);
@@ -224,8 +218,8 @@ export function verdictOf(inp: VerdictInput): Verdict {
     case 'SIGTRAP':
       return byCode('trap', 'Trap', TRAP, sig);
     default: {
-      const from = sig.codeName === 'SI_USER' || sig.codeName === 'SI_TKILL' ? ', sent by a process (kill, or the program itself)' : '';
-      return { cause: 'signal', title: `Killed by ${sig.name ?? `signal ${sig.signo}`}`, sentence: `The process was killed by ${sig.name ?? `signal ${sig.signo}`}${from}.` };
+      const from = sig.codeName === 'SI_USER' || sig.codeName === 'SI_TKILL' ? 'sent by a process (kill, or the program itself)' : '';
+      return verdict('signal', `Killed by ${sig.name ?? `signal ${sig.signo}`}`, from);
     }
   }
 }
