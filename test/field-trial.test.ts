@@ -166,6 +166,56 @@ describe('defect 4: a damaged part of an encrypted split set is named', () => {
   });
 });
 
+describe('defect 7: what is unpacked is judged by what is written, the same for every form', () => {
+  async function withTmpfs<T>(dir: string, size: string, skip: (why: string) => void, fn: (at: string) => Promise<T>): Promise<T | undefined> {
+    await fs.mkdir(dir);
+    const m = await execa('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { reject: false });
+    if (m.exitCode !== 0) {
+      console.warn(`SKIPPED: cannot mount a tmpfs (${String(m.stderr).trim()})`);
+      skip('cannot mount a tmpfs');
+      return undefined;
+    }
+    try {
+      return await fn(dir);
+    } finally {
+      await execa('umount', [dir], { reject: false });
+    }
+  }
+
+  it('a core of 48 MiB, mostly zeros, unpacks into a 4 MiB TMPDIR as .zst and .lz4 stating their size, and as .xz; one too big for it is exit 7, nothing left', async (ctx) => {
+    const dir = await scratch('space');
+    // The kernel core with 48 MiB of zeros after it (a hole): what the stream states is far more than what is written.
+    const padded = path.join(dir, 'core.padded');
+    await fs.copyFile(env.crash.core, padded);
+    await fs.truncate(padded, 48 * 1024 * 1024);
+    const forms = {
+      zst: ['zstd', '-q', '-o', `${padded}.zst`, padded],
+      lz4: ['lz4', '-q', '--content-size', padded, `${padded}.lz4`],
+      xz: ['xz', '-q', '-k', '-0', padded],
+    };
+    for (const cmd of Object.values(forms)) await execa(cmd[0]!, cmd.slice(1));
+    const allocated = (await fs.stat(env.crash.core)).blocks * 512;
+    expect(allocated).toBeLessThan(3 * 1024 * 1024);
+    await withTmpfs(path.join(dir, 'tmp'), '4m', (why) => ctx.skip(why), async (tmp) => {
+      for (const ext of Object.keys(forms)) {
+        const run = await corepack(['inspect', `${padded}.${ext}`, '--json'], { env: { ...process.env, TMPDIR: tmp } as Record<string, string> });
+        expect(run.exitCode, `${ext}: ${run.stderr}`).toBe(0);
+        expect(JSON.parse(run.stdout).process.pid).toBe(env.crash.pid);
+        expect(await fs.readdir(tmp)).toEqual([]);
+      }
+    });
+    // Smaller than the core's own data: it cannot fit, whatever the form says.
+    await withTmpfs(path.join(dir, 'tiny'), String(Math.floor(allocated / 2 / 4096) * 4096), (why) => ctx.skip(why), async (tmp) => {
+      for (const ext of Object.keys(forms)) {
+        const run = await corepack(['inspect', `${padded}.${ext}`, '--json'], { env: { ...process.env, TMPDIR: tmp } as Record<string, string> });
+        expect(run.exitCode, `${ext}: ${run.stderr}`).toBe(7);
+        expect(expectOneLineError(run)).toBe(`corepack: error: no space left in ${tmp} while unpacking the core; nothing was left behind`);
+        expect(await fs.readdir(tmp)).toEqual([]);
+      }
+    });
+  });
+});
+
 describe('defect 10: a --root hint only on evidence of another root', () => {
   it('an executable and a plugin moved away after the crash: named MISSING, no container hint', async () => {
     const dir = await scratch('moved');

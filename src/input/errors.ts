@@ -58,17 +58,11 @@ export class NoSpaceError extends Error {
   override readonly name = 'NoSpaceError';
   constructor(
     readonly dir: string,
-    /** Bytes needed, when known. */
-    readonly needed: number | undefined,
+    /** Bytes free there once the write failed, when known. */
     readonly available: number | undefined,
     options?: { cause?: unknown },
   ) {
-    super(
-      needed !== undefined && available !== undefined
-        ? `not enough free space in ${dir} to unpack the core: it needs ${needed} bytes, ${available} are free; nothing was left behind`
-        : `no space left in ${dir} while unpacking the core; nothing was left behind`,
-      options,
-    );
+    super(`no space left in ${dir} while unpacking the core; nothing was left behind`, options);
   }
 }
 

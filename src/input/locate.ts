@@ -11,7 +11,7 @@ import { open, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { readAbrtDir } from './abrt.js';
 import { apportCoreStream, scanApport } from './apport.js';
-import { decompressFile, statedSize, type PlainStream } from './decompress.js';
+import { decompressFile, type PlainStream } from './decompress.js';
 import { UnknownFormError } from './errors.js';
 import { compressedFormOf, sniffForm, SNIFF_BYTES, type CompressedForm, type CoreForm } from './form.js';
 import { emptyOrigin, intOrNull, isoOrNull, type CoreOrigin } from './origin.js';
@@ -137,8 +137,8 @@ function abrtOrigin(dir: string, fields: Record<string, string>, compression: Co
 // ---------------------------------------------------------------------------
 // Openers
 
-async function unpack(stream: PlainStream, path: string, form: string, size: number | undefined, origin: CoreOrigin, opts: LocateOptions): Promise<LocatedCore> {
-  const u = await unpackToTemp(stream, { path, form, size, tmpBase: opts.tmpBase, signal: opts.signal });
+async function unpack(stream: PlainStream, path: string, form: string, origin: CoreOrigin, opts: LocateOptions): Promise<LocatedCore> {
+  const u = await unpackToTemp(stream, { path, form, tmpBase: opts.tmpBase, signal: opts.signal });
   return { file: u.file, unpacked: true, origin, dispose: u.dispose };
 }
 
@@ -160,7 +160,7 @@ const compressedOpener: Opener = {
   async open(p, opts) {
     const form = p.form as CompressedForm;
     const origin = await fileOrigin(p.path, form);
-    return unpack(decompressFile(p.path, form), p.path, form, statedSize(form, p.head), origin, opts);
+    return unpack(decompressFile(p.path, form), p.path, form, origin, opts);
   },
   async peek(p) {
     const form = p.form as CompressedForm;
@@ -179,7 +179,7 @@ const apportOpener: Opener = {
   takes: (p) => !p.isDir && p.form === 'apport',
   async open(p, opts) {
     const { stream, scan } = apportCoreStream(p.path);
-    const located = await unpack(stream, p.path, 'apport CoreDump', undefined, emptyOrigin(p.path, 'apport', 'apport'), opts);
+    const located = await unpack(stream, p.path, 'apport CoreDump', emptyOrigin(p.path, 'apport', 'apport'), opts);
     const r = await scan;
     located.origin = apportOrigin(p.path, r.fields, embeddedCompression(r.coreHead));
     return located;

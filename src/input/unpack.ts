@@ -5,7 +5,10 @@
  * - Sparse: cores are mostly zero pages (untouched heap, guard areas); blocks
  *   of zeros are skipped with positional writes and the file is extended with
  *   ftruncate at the end, so they become holes and cost no disk.
- * - The free space is checked first when the stream states its size.
+ * - No free-space check up front: a stream's stated size counts the zero
+ *   runs, which cost nothing here, so it would refuse cores that fit (a 48 MiB
+ *   core with 2 MiB of data). A full disk is found by the write that fails
+ *   (ENOSPC), the same for every form, and nothing is left.
  * - Removed on every exit path: errors and aborts here; Ctrl-C through the
  *   AbortSignal the CLI passes; and, as a last resort, a synchronous removal
  *   when the process exits.
@@ -69,8 +72,6 @@ export interface UnpackOptions {
   /** The file the user named and its form, for messages. */
   path: string;
   form: string;
-  /** Uncompressed size when the stream states it. */
-  size?: number | undefined;
   /** Where the temporary directory goes (default: TMPDIR). */
   tmpBase?: string | undefined;
   signal?: AbortSignal | undefined;
@@ -97,13 +98,6 @@ async function freeBytes(dir: string): Promise<number | undefined> {
 
 export async function unpackToTemp(stream: PlainStream, opts: UnpackOptions): Promise<Unpacked> {
   const base = opts.tmpBase ?? tmpdir();
-  if (opts.size !== undefined) {
-    const free = await freeBytes(base);
-    if (free !== undefined && free < opts.size) {
-      stream.stop();
-      throw new NoSpaceError(base, opts.size, free);
-    }
-  }
   if (opts.signal?.aborted) {
     stream.stop();
     throw abortReason(opts.signal);
@@ -168,7 +162,7 @@ export async function unpackToTemp(stream: PlainStream, opts: UnpackOptions): Pr
     // ("Premature close"): what happened is the interrupt.
     const err = opts.signal?.aborted ? abortReason(opts.signal) : caught;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT') throw new NoSpaceError(base, opts.size, await freeBytes(base), { cause: err });
+    if (code === 'ENOSPC' || code === 'EDQUOT') throw new NoSpaceError(base, await freeBytes(base), { cause: err });
     throw err;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
