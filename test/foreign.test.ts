@@ -128,6 +128,34 @@ describe.skipIf(skip)('qemu-aarch64 cores (no NT_FILE, no ELF headers in memory)
     expect(j.files.every((f: { status: string }) => f.status === 'ok')).toBe(true);
   });
 
+  it('a guest library outside the guest root (issue 18, defect 11): found at the host path as qemu -L did, recorded per file, exact, replayed', async () => {
+    // qemu -L looks /…/outside/libplugin.so up under the root, and opens the host's own file when the root lacks it.
+    const outside = path.join(g.top, 'outside plugins', 'libplugin.so');
+    await fs.mkdir(path.dirname(outside), { recursive: true });
+    await fs.copyFile(path.join(g.root, g.plugin), outside);
+    const core = await qemuCore(AARCH64, g, g.exes['xcrash-pie']!, [outside]);
+    const out = path.join(g.top, 'outside.tbz2');
+    const run = await corepack(['collect', core, '--root', g.root, '-o', out, '--json']);
+    expect(run.exitCode, run.stdout).toBe(0);
+    const j = JSON.parse(run.stdout);
+    const byPath = new Map(j.files.map((f: { path: string }) => [f.path, f]));
+    expect(byPath.get(outside)).toMatchObject({ status: 'ok', bundled: true });
+    const m = JSON.parse((await corepack(['inspect', out, '--json'])).stdout);
+    expect(m.rootLookup).toBe('qemu');
+    const looked = Object.fromEntries(m.files.map((f: { path: string; lookedUp: string }) => [f.path, f.lookedUp]));
+    // The guest's own libc under the root, never the host's /lib/libc.so.6 (another machine's).
+    expect(looked).toEqual({ [outside]: 'host', '/lib/libc.so.6': 'root', '/lib/ld-linux-aarch64.so.1': 'root', '/lib/libthread_db.so.1': 'root', [g.lib]: 'root', '/opt/app/bin/xcrash-pie': 'root' });
+    const shown = JSON.parse((await corepack(['inspect', core, '--root', g.root, '--json'])).stdout);
+    expect(shown.writer).toBe('qemu-user');
+    expect(shown.modules.find((m: { linkMapName?: string }) => m.linkMapName === outside)).toMatchObject({ kind: 'library', headersInCore: false });
+    const text = await corepack(['collect', core, '--root', g.root, '-o', path.join(g.top, 'outside-text.tbz2')]);
+    expect(text.stderr).toContain(`root: a qemu-user core: every path was looked up under ${g.root} first, then at this machine's own path, as qemu -L does (5 found under it, 1 on this machine`);
+    const replay = await corepack(['replay', out, '--batch', '--dir', path.join(g.top, 'replay-outside')]);
+    expect(replay.exitCode, replay.stderr).toBe(0);
+    expect(section(replay.stdout, 'shared libraries')).toContain(`/bundle/sysroot${outside}`);
+    expect(frames(section(replay.stdout, 'crashed thread')).slice(0, 4)).toEqual(['foo_crash', 'foo_crash', 'foo_crash', 'worker']);
+  });
+
   it('gdb-multiarch alone cannot place the PIE (frames are ??): the control for the next test', async () => {
     const dir = path.join(g.top, 'replay-pie');
     const r = await execa(

@@ -69,6 +69,12 @@ export interface ManifestFile {
   sources: FileSource[];
   /** Human explanation for any status other than ok. */
   message: string | null;
+  /**
+   * collect --root: where the file was found. 'root' under the root; 'host'
+   * at this machine's own path, which only a qemu-user core's lookup falls
+   * back to (qemu -L). Absent without --root, and for a file not found.
+   */
+  lookedUp?: 'root' | 'host';
 }
 
 export interface ManifestLink {
@@ -111,6 +117,8 @@ export interface Manifest {
   miniCore?: ManifestMiniCore;
   /** collect --root: the directory the process saw as `/`, on the collecting machine; null for the host's own root. */
   root?: string | null;
+  /** With root: 'qemu' when the core was qemu-user's (under root, then this machine's own path, as qemu -L); 'chroot' otherwise. */
+  rootLookup?: 'chroot' | 'qemu';
   /** Why the bundle is not exact besides file statuses (a loaded object with no file). Absent in older bundles. */
   gaps?: string[];
   /** collect --attach: the customer's logs and configuration, under attachments/ (never in the sysroot). */
@@ -380,6 +388,7 @@ export function parseManifest(text: string): Manifest {
       status,
       sources: Array.isArray(r.sources) ? (r.sources.filter((s) => typeof s === 'string') as FileSource[]) : [],
       message: typeof r.message === 'string' ? r.message : null,
+      ...(r.lookedUp === 'root' || r.lookedUp === 'host' ? { lookedUp: r.lookedUp } : {}),
     };
   });
   const links: ManifestLink[] = (Array.isArray(m.links) ? m.links : []).map((l: unknown, i: number) => {
@@ -421,6 +430,7 @@ export function parseManifest(text: string): Manifest {
     ...optional('truncation', parseTruncation(m.truncation)),
     ...optional('miniCore', parseMiniCore(m.miniCore)),
     root: typeof m.root === 'string' ? m.root : null,
+    ...(m.rootLookup === 'chroot' || m.rootLookup === 'qemu' ? { rootLookup: m.rootLookup } : {}),
     gaps: Array.isArray(m.gaps) ? m.gaps.filter((g): g is string => typeof g === 'string') : [],
     ...optional('attachments', parseAttachments(m.attachments)),
     ...optional('capture', parseCapture(m.capture)),

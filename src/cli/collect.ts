@@ -127,7 +127,10 @@ export function formatResult(r: CollectResult, key: KeyNeed = null): string {
   }
   for (const g of m.gaps ?? []) if (!m.warnings.includes(g)) lines.push(`  NOT EXACT: ${g}`);
   for (const w of m.warnings) lines.push(`  warning: ${w}`);
-  if (m.root) lines.push(`  root: every path from the core was looked up under ${m.root}`);
+  if (m.root && m.rootLookup === 'qemu') {
+    const found = (where: 'root' | 'host') => m.files.filter((f) => f.lookedUp === where).length;
+    lines.push(`  root: a qemu-user core: every path was looked up under ${m.root} first, then at this machine's own path, as qemu -L does (${found('root')} found under it, ${found('host')} on this machine; the manifest says which for each)`);
+  } else if (m.root) lines.push(`  root: every path from the core was looked up under ${m.root}`);
   if (r.suggestRoot) lines.push(ROOT_HINT);
   const replay = replayCommand(r.output, key);
   lines.push(

@@ -180,7 +180,7 @@ export function formatBundle(m: Manifest, bundlePath: string, format: string, si
     for (const w of m.warnings) lines.push(`  - ${w}`);
   }
   for (const g of m.gaps ?? []) lines.push(`  - not bundled: ${g}`);
-  if (m.root && !m.capture) lines.push(`root:        collected with --root ${m.root}`);
+  if (m.root && !m.capture) lines.push(`root:        collected with --root ${m.root}${m.rootLookup === 'qemu' ? ", a qemu-user core: looked up under it, then at this machine's own path (as qemu -L)" : ''}`);
   const exact = isExact(m);
   lines.push('', exact ? 'every file matched the crash when it was collected.' : 'NOT exact: the files marked above were missing or different when it was collected.');
   lines.push(`replay it with: ${replayCommand(bundlePath, key, ['--batch'])}`);

@@ -20,7 +20,7 @@ import { compressTo, outputErrnoOf } from '../bundle/sink.js';
 import { hasLayers, layeredName, openBundleOutput, type OutputLayers } from '../bundle/output.js';
 import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
-import { planBundle, type PlannedFile } from './plan.js';
+import { planBundle, rootLookupOf, type PlannedFile } from './plan.js';
 import { planAttachments, sha256Prefix, type AttachOptions } from './attach.js';
 import { describeTruncation } from '../core/truncation.js';
 import { originWarnings, type CoreOrigin } from '../input/origin.js';
@@ -223,6 +223,7 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     ...(attached.files.length ? { attachments: attached.files.map((a) => ({ path: a.path, bundlePath: a.bundlePath, size: a.size, sha256: a.sha256!, linkTarget: a.linkTarget })) } : {}),
     ...(mini ? { miniCore: miniCoreManifest(mini, opts.miniCore!) } : {}),
     root: processRoot,
+    ...(processRoot ? { rootLookup: rootLookupOf(summary) } : {}),
     gaps: plan.gaps,
   };
 

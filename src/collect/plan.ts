@@ -26,7 +26,7 @@ import type { CollectOptions } from './collect.js';
 import { WrongExecutableError } from './errors.js';
 import { buildIdDebugPath, debugLinkCandidates, firstDebugLinkMatch, isRegularFile } from '../util/debugfiles.js';
 import { hex } from '../util/text.js';
-import { hostPathOf, resolveInRoot, RootResolveError } from '../util/rootfs.js';
+import { hostPathOf, resolveInRoot, resolveUnder, RootResolveError, type RootLookup } from '../util/rootfs.js';
 import { HOST_MACHINE } from '../elf/arch.js';
 
 export interface PlannedFile extends ManifestFile {
@@ -126,6 +126,8 @@ interface Want {
 
 interface FileContext {
   root: string;
+  /** qemu-user's cores: under the root, then this machine's own path. */
+  lookup: RootLookup;
   /** e_machine of the core. */
   machine: number;
 }
@@ -149,10 +151,11 @@ async function inspectFile(w: Want, ctx: FileContext): Promise<PlannedFile> {
   };
   let real: string;
   let host: string;
-  const where = ctx.root === '/' || w.onHost ? '' : ` under ${ctx.root}`;
+  let from: 'root' | 'host' = 'host';
+  const where = ctx.root === '/' || w.onHost ? '' : ctx.lookup === 'qemu' ? ` under ${ctx.root} or on this machine` : ` under ${ctx.root}`;
   try {
     if (w.onHost) real = host = await realpath(w.path);
-    else ({ guest: real, host } = await resolveInRoot(ctx.root, w.path));
+    else ({ guest: real, host, from } = await resolveUnder(ctx.root, w.path, ctx.lookup));
   } catch (err) {
     const code = err instanceof RootResolveError ? err.code : (err as NodeJS.ErrnoException).code;
     if (w.deletedAtCrash) {
@@ -184,6 +187,7 @@ async function inspectFile(w: Want, ctx: FileContext): Promise<PlannedFile> {
     executableBit: (st.mode & 0o111) !== 0,
     mtimeMs: mtimeOf(st),
     ctimeMs: st.ctimeMs,
+    ...(ctx.root === '/' ? {} : { lookedUp: from }),
   };
   if (machine !== ctx.machine) {
     // Useless to a debugger of this core: not bundled.
@@ -229,12 +233,17 @@ function sourcesOf(m: Module): FileSource[] {
 /** Relative link_map names ("./libplugin.so"): gdb resolves them against its own cwd. */
 const isRelativeName = (n: string | undefined): n is string => n !== undefined && n !== '' && !n.startsWith('/');
 
+/** How --root is looked up for this core: as qemu -L did for qemu-user's cores, as a chroot otherwise. */
+export function rootLookupOf(summary: CoreSummary): RootLookup {
+  return summary.writer === 'qemu-user' ? 'qemu' : 'chroot';
+}
+
 export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promise<CollectPlan> {
   const warnings: string[] = [];
   const gaps: string[] = [];
   const wants: Want[] = [];
   const root = opts.root ?? '/';
-  const ctx: FileContext = { root, machine: summary.machine };
+  const ctx: FileContext = { root, lookup: rootLookupOf(summary), machine: summary.machine };
   /** A core path that is already a host path inside the root (qemu-user's AT_EXECFN) becomes the process's path. */
   const asGuest = (p: string): string => (root !== '/' && p.startsWith(`${root}/`) ? p.slice(root.length) : p);
 

@@ -1,11 +1,13 @@
 /**
  * The files the module builder may read for objects whose headers a core
  * leaves out (qemu-user and gcore cores): the executable (-e, or AT_EXECFN)
- * and the files link_map names, looked up inside the process's root only.
+ * and the files link_map names, looked up inside the process's root only
+ * (for a core qemu-user wrote: under it, then on this machine, as qemu -L did).
  */
 import { readFileImage, type FileImage } from './image.js';
 import type { ModuleFiles } from './modules.js';
-import { resolveInRoot } from '../util/rootfs.js';
+import { resolveUnder } from '../util/rootfs.js';
+import type { CoreWriter } from './writer.js';
 
 export interface FileLookup {
   /** The executable's file on this machine (-e). */
@@ -26,12 +28,12 @@ async function open(hostPath: string): Promise<FileImage | undefined> {
  * Nowhere unless the caller named a root or an executable, so `inspect CORE`
  * alone never reads this machine's files as if they were the process's.
  */
-export function moduleFiles(lookup: FileLookup): ModuleFiles | undefined {
+export function moduleFiles(lookup: FileLookup, writer?: CoreWriter): ModuleFiles | undefined {
   if (lookup.root === undefined && lookup.executable === undefined) return undefined;
   const root = lookup.root ?? '/';
   const inRoot = async (name: string): Promise<FileImage | undefined> => {
     try {
-      return await open((await resolveInRoot(root, name)).host);
+      return await open((await resolveUnder(root, name, writer === 'qemu-user' ? 'qemu' : 'chroot')).host);
     } catch {
       return undefined;
     }

@@ -83,6 +83,7 @@ export function summaryJson(s: CoreSummary, corePath?: string): { [key: string]:
     mappings: s.mappings.map((m) => ({ start: hex(m.start), end: hex(m.end), fileOffset: hex(m.fileOffset), path: m.path, deleted: m.deleted, protection: m.protection ?? null })),
     auxv: s.auxv.map((a) => ({ type: a.a_type, name: a.name ?? null, value: hex(a.a_val) })),
     warnings: s.warnings,
+    ...(s.writer ? { writer: s.writer } : {}),
     ...(s.miniCore ? { miniCore: { cutFrom: { ...s.miniCore.cutFrom }, ranges: s.miniCore.ranges, bytes: s.miniCore.bytes, stackCap: s.miniCore.stackCap } } : {}),
   };
 }

@@ -7,6 +7,7 @@
  */
 
 import type { OsName } from '../elf/os.js';
+import type { CoreWriter } from './writer.js';
 import type { MiniCoreNote } from './minicore.js';
 
 export type { OsName };
@@ -132,4 +133,6 @@ export interface CoreSummary {
   warnings: string[];
   /** Present when this core is a mini core (collect --stacks-only): what it was cut from. */
   miniCore?: MiniCoreNote;
+  /** Present when the notes show who wrote the core other than the kernel (writer.ts). */
+  writer?: CoreWriter;
 }

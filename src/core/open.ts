@@ -14,6 +14,8 @@ import { CoreMemory } from './memory.js';
 import type { CoreSummary } from './model.js';
 import { summarize } from './summary.js';
 import { moduleFiles } from './files.js';
+import { coreWriter } from './writer.js';
+import { coreOsOf } from './os/table.js';
 
 export interface OpenOptions {
   /**
@@ -31,7 +33,8 @@ export interface OpenOptions {
   /**
    * The directory the process saw as `/` (a container's root, qemu -L). When
    * set (or with `executable`), link_map names the core's memory cannot place
-   * are looked up there, and only there.
+   * are looked up there, and only there; for a core qemu-user wrote, under it
+   * first and then on this machine, as qemu -L does.
    */
   root?: string | undefined;
 }
@@ -78,7 +81,9 @@ export class CoreFile {
       notes.push(...parseNotes(elf.decoder(bytes, ph.p_offset, 'PT_NOTE segment')));
     }
     const memory = new CoreMemory(elf);
-    const summary = await summarize(elf, notes, memory, moduleFiles(opts));
+    // qemu-user's cores are looked up as qemu -L did (files.ts).
+    const writer = coreWriter(coreOsOf(elf.header.ei_osabi, notes).os, notes);
+    const summary = await summarize(elf, notes, memory, moduleFiles(opts, writer));
     return new CoreFile(elf, memory, notes, summary);
   }
 

@@ -13,6 +13,7 @@ import type { AuxvEntry, CoreSummary } from './model.js';
 import { coreOsOf } from './os/table.js';
 import { firstPrStatusSize } from './os/linux.js';
 import { findMiniCoreNote } from './minicore.js';
+import { coreWriter } from './writer.js';
 
 export async function summarize(elf: ElfFile, notes: readonly Note[], memory: CoreMemory, files?: ModuleFiles): Promise<CoreSummary> {
   const h = elf.header;
@@ -26,6 +27,7 @@ export async function summarize(elf: ElfFile, notes: readonly Note[], memory: Co
   const built = await buildModules({ elf, memory, os, auxv, mappings: decoded.mappings, files });
   warnings.push(...built.warnings);
   const miniCore = findMiniCoreNote(notes);
+  const writer = coreWriter(os, notes);
 
   return {
     os,
@@ -43,6 +45,7 @@ export async function summarize(elf: ElfFile, notes: readonly Note[], memory: Co
     unplaced: built.unplaced,
     warnings,
     ...(miniCore ? { miniCore } : {}),
+    ...(writer ? { writer } : {}),
   };
 }
 

@@ -7,7 +7,7 @@
  * resolves to a file outside DIR, so the host's own /lib/libc.so.6 cannot
  * stand in for the container's.
  */
-import { lstat, readlink } from 'node:fs/promises';
+import { access, lstat, readlink, realpath } from 'node:fs/promises';
 import { posix } from 'node:path';
 
 /** The kernel's limit on symlinks followed in one lookup (MAXSYMLINKS). */
@@ -18,6 +18,8 @@ export interface RootedPath {
   guest: string;
   /** Where that file is on this machine: root + guest. */
   host: string;
+  /** Where it was found: under the root, or (qemu -L only) at the host's own path. */
+  from: 'root' | 'host';
 }
 
 export class RootResolveError extends Error {
@@ -74,5 +76,35 @@ export async function resolveInRoot(root: string, path: string): Promise<RootedP
     pending.unshift(...parts);
   }
   const guest = `/${done.join('/')}`;
-  return { guest, host: hostPathOf(root, guest) };
+  return { guest, host: hostPathOf(root, guest), from: 'root' };
+}
+
+/**
+ * Resolves absolute `path` the way qemu-user with `-L root` opened it
+ * (util/path.c): root + path when that exists on this machine (followed as
+ * the host follows it), else path itself on this machine. Throws
+ * RootResolveError when neither exists.
+ */
+export async function resolveQemuStyle(root: string, path: string): Promise<RootedPath> {
+  if (!path.startsWith('/')) throw new RootResolveError(path, root, 'ENOENT');
+  const under = hostPathOf(root, path);
+  const exists = await access(under).then(() => true, () => false);
+  const chosen = exists ? under : path;
+  let host: string;
+  try {
+    host = await realpath(chosen);
+  } catch (err) {
+    throw new RootResolveError(path, root, (err as NodeJS.ErrnoException).code ?? 'ENOENT', { cause: err });
+  }
+  if (!exists) return { guest: host, host, from: 'host' };
+  // The guest's name for it: inside the root when its links stay there, else the name it asked for.
+  const guest = root === '/' ? host : host.startsWith(`${root}/`) ? host.slice(root.length) : path;
+  return { guest, host, from: 'root' };
+}
+
+/** How paths under a root are looked up: a chroot's rules (containers), or qemu -L's. */
+export type RootLookup = 'chroot' | 'qemu';
+
+export function resolveUnder(root: string, path: string, lookup: RootLookup): Promise<RootedPath> {
+  return lookup === 'qemu' && root !== '/' ? resolveQemuStyle(root, path) : resolveInRoot(root, path);
 }
