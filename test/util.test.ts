@@ -10,7 +10,7 @@ import { hasControlChar, hasLineBreaker, hex } from '../src/util/text.js';
 import { errnoReason, InterruptedError, OutputWriteError } from '../src/util/errors.js';
 import { crc32File } from '../src/util/digest.js';
 import { lastAtOrBelow } from '../src/util/search.js';
-import { resolveInRoot, RootResolveError } from '../src/util/rootfs.js';
+import { resolveInRoot, resolveQemuStyle, RootResolveError } from '../src/util/rootfs.js';
 
 let work: string;
 beforeAll(async () => {
@@ -133,7 +133,7 @@ describe('paths resolved inside a root (collect --root)', () => {
     await fs.symlink('loop', path.join(root, 'loop'));
 
     const r = await resolveInRoot(root, '/lib64-dir/abs');
-    expect(r).toEqual({ guest: '/usr/lib/x86_64-linux-gnu/libz.so.1.2.13', host: path.join(root, 'usr/lib/x86_64-linux-gnu/libz.so.1.2.13') });
+    expect(r).toEqual({ guest: '/usr/lib/x86_64-linux-gnu/libz.so.1.2.13', host: path.join(root, 'usr/lib/x86_64-linux-gnu/libz.so.1.2.13'), from: 'root' });
     expect((await resolveInRoot(root, '/lib/x86_64-linux-gnu/../x86_64-linux-gnu/libz.so.1')).guest).toBe('/usr/lib/x86_64-linux-gnu/libz.so.1.2.13');
     // "../../.." stops at the root: /etc/passwd inside it, which does not exist, not the host's.
     await expect(resolveInRoot(root, '/lib64-dir/escape')).rejects.toMatchObject({ code: 'ENOENT' });
@@ -141,5 +141,19 @@ describe('paths resolved inside a root (collect --root)', () => {
     await expect(resolveInRoot(root, '/usr/lib/x86_64-linux-gnu/libz.so.1/x')).rejects.toBeInstanceOf(RootResolveError);
     // With / as the root it is realpath: the link's absolute target is the host's zlib (zlib1g, in .ci/run).
     expect((await resolveInRoot('/', path.join(root, 'lib64-dir/abs'))).guest).toBe(await fs.realpath(path.join(root, 'lib64-dir/abs')));
+  });
+
+  it('qemu -L\'s lookup: under the root when the file is there (as the host follows it), else the host\'s own path', async () => {
+    const root = await fs.realpath(await fs.mkdtemp(path.join(work, 'qroot-')));
+    const outside = await fs.realpath(await fs.mkdtemp(path.join(work, 'outside-')));
+    await fs.mkdir(path.join(root, 'lib'));
+    await fs.writeFile(path.join(root, 'lib/libc.so.6'), 'guest libc');
+    await fs.writeFile(path.join(outside, 'libplugin.so'), 'guest plugin, outside the root');
+    expect(await resolveQemuStyle(root, '/lib/libc.so.6')).toEqual({ guest: '/lib/libc.so.6', host: path.join(root, 'lib/libc.so.6'), from: 'root' });
+    const plugin = path.join(outside, 'libplugin.so');
+    expect(await resolveQemuStyle(root, plugin)).toEqual({ guest: plugin, host: plugin, from: 'host' });
+    // Under chroot rules the same name is not found: the root has no such path.
+    await expect(resolveInRoot(root, plugin)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(resolveQemuStyle(root, '/lib/nothing.so')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
