@@ -67,6 +67,11 @@ function runDecompressor(form: CompressedForm, path: string, input: { inputFile:
   // An unobserved rejection must not crash the process before the consumer awaits it.
   done.catch(() => undefined);
   const stdout = child.stdout as Readable;
+  // With buffer: false, execa resumes a stdout nobody reads yet on the next turn
+  // of the loop, and what the program writes meanwhile is dropped: the consumer
+  // (unpackToTemp, after mkdtemp and open) then starts mid-core. Paused, it
+  // keeps every byte until the consumer reads (execa leaves a paused stream be).
+  stdout.pause();
   return {
     child,
     stream: {
