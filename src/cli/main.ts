@@ -9,7 +9,7 @@ import { describeError, UsageError } from './errors.js';
 import type { CollectFlags, ReplayFlags } from './options.js';
 import type { InspectFlags } from './inspect.js';
 import type { ReportFlags } from './report.js';
-import { VERSION } from '../version.js';
+import { versionText } from '../version.js';
 import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
 import { collectValues, IDENTITY_ENV } from './keys.js';
 import { DEFAULT_ATTACH_MAX_BYTES } from '../collect/limits.js';
@@ -26,7 +26,8 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   program
     .name('corepack-crash')
     .description('Make a crash debuggable anywhere: bundle a core with the exact executable and libraries it had mapped, and replay it in gdb.')
-    .version(VERSION)
+    // --version is answered in main() before commander parses: it may ask git, which start-up never does.
+    .option('-V, --version', 'print the version, the commit it was built from and the Node.js it runs on')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
@@ -313,6 +314,10 @@ Examples:
 export async function main(argv: string[]): Promise<number> {
   // bin/corepack.js did it first; another entry (the single executable) may not have.
   exitOnEarlyInterrupt();
+  if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) {
+    process.stdout.write(`${versionText()}\n`);
+    return 0;
+  }
   const program = buildProgram(argv);
   try {
     await program.parseAsync(argv);
