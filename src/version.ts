@@ -54,8 +54,9 @@ function checkoutCommit(): string | null {
 /** `--version`: "corepack-crash 0.1.0 (commit …, built …), Node.js v24.… (built in)". */
 export function versionText(): string {
   // A checkout's own git answers first: its dist/build-info.json may be from an older build.
-  const commit = (isSingleExecutable() ? null : checkoutCommit()) ?? BUILD.commit;
-  const built = [`commit ${commit ?? 'unknown'}`, ...(BUILD.builtAt ? [`built ${BUILD.builtAt}`] : [])].join(', ');
+  const live = isSingleExecutable() ? null : checkoutCommit();
+  const commit = live ?? BUILD.commit;
+  const built = [`commit ${commit ?? 'unknown'}`, ...(BUILD.builtAt && !live ? [`built ${BUILD.builtAt}`] : [])].join(', ');
   const node = `Node.js ${process.version} (${isSingleExecutable() ? 'built in: a single executable' : process.execPath})`;
   return `corepack-crash ${VERSION} (${built}), ${node}`;
 }
