@@ -195,6 +195,29 @@ Examples:
     });
 
   program
+    .command('doctor')
+    .description('What this machine can do: compressors, free space, core_pattern, ulimit -c, crash stores, pipe handlers; gdb, gdb-multiarch, lldb, the sandbox, debuginfod. Each missing thing names its Debian and RHEL package.')
+    .option('--json', 'print { version, canCollect, checks: [{ area, name, status, text, install, data }] } as JSON')
+    .option('--probe', 'find out whether the kernel runs core_pattern programs: as root, sets core_pattern to a test handler for a moment, crashes a shell, and puts it back')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 this machine can collect (a writable directory with room for a
+bundle: gzip is built in, so some format can always be written); 6 it cannot
+(the lines marked missing say why). Lines marked warn or missing elsewhere
+name what to install.
+
+Examples:
+  $ corepack-crash doctor
+  $ corepack-crash doctor --json | jq '.checks[] | select(.status != "ok")'
+  $ sudo corepack-crash doctor --probe          # before: sudo corepack-crash handler install`,
+    )
+    .action(async (flags: { json?: boolean; probe?: boolean }) => {
+      const { doctorCommand } = await import('./doctor.js');
+      process.exitCode = await doctorCommand(flags);
+    });
+
+  program
     .command('report')
     .description('The crash as a person reads it: a one-sentence verdict, the crashing stack with source lines, threads grouped, modules, and a signature that finds the same crash in other tickets.')
     .argument('<input>', 'a bundle made by collect (any format, split or encrypted), or a core file (read with this machine\'s files)')
