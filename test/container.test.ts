@@ -75,6 +75,36 @@ describe.skipIf(!isRoot)('a chroot container core', () => {
     expect(withoutRoot.stderr).toMatch(/pass --root DIR/);
   });
 
+  it('collect --root --with-debug takes the root\'s own /usr/lib/debug, by build ID and by .gnu_debuglink (issue 18)', async () => {
+    // The container's libz has its debug file under the container's /usr/lib/debug/.build-id;
+    // libxfoo is stripped with a .gnu_debuglink to the container's /usr/lib/debug/opt/app/lib/.
+    const id = await buildId(c.containerLibz);
+    const byId = path.join(c.root, 'usr/lib/debug/.build-id', id.slice(0, 2), `${id.slice(2)}.debug`);
+    await fs.mkdir(path.dirname(byId), { recursive: true });
+    await execa('objcopy', ['--only-keep-debug', c.containerLibz, byId]);
+    const xfoo = path.join(c.root, 'opt/app/lib/libxfoo.so.1');
+    const xfooDebugDir = path.join(c.root, 'usr/lib/debug/opt/app/lib');
+    await fs.mkdir(xfooDebugDir, { recursive: true });
+    const saved = path.join(c.top, 'libxfoo.so.1.orig');
+    await fs.copyFile(xfoo, saved);
+    try {
+      await execa('objcopy', ['--only-keep-debug', xfoo, path.join(xfooDebugDir, 'libxfoo.so.1.debug')]);
+      // objcopy --add-gnu-debuglink wants the debug file by its name in the working directory.
+      await execa('objcopy', ['--strip-debug', '--add-gnu-debuglink=libxfoo.so.1.debug', xfoo], { cwd: xfooDebugDir });
+      const out = path.join(c.top, 'with-debug.tbz2');
+      const run = await corepack(['collect', c.core, '--root', c.root, '--with-debug', '-o', out, '--json']);
+      expect(run.exitCode, run.stdout).toBe(0);
+      const debug = (JSON.parse((await corepack(['inspect', out, '--json'])).stdout) as Manifest).files.filter((f) => f.role === 'debug');
+      expect(debug.map((f) => [f.path, f.bundlePath]).sort()).toEqual([
+        ['/usr/lib/debug/opt/app/lib/libxfoo.so.1.debug', 'sysroot/opt/app/lib/.debug/libxfoo.so.1.debug'],
+        [`/usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`, `debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`],
+      ].sort());
+    } finally {
+      await fs.copyFile(saved, xfoo);
+      await fs.rm(path.join(c.root, 'usr/lib/debug'), { recursive: true, force: true });
+    }
+  });
+
   it('--root naming no directory: a usage error, exit 2', async () => {
     const run = await corepack(['collect', c.core, '--root', path.join(c.top, 'nope'), '-o', path.join(c.top, 'x.tbz2')]);
     expect(run.exitCode).toBe(2);

@@ -13,7 +13,7 @@ import { EXIT } from '../src/cli/exit.js';
 describe('collect options', () => {
   it('fills every default and resolves every path against the working directory', () => {
     const { collect, json } = normalizeCollectOptions('dumps/core.42', {}, '/work/x');
-    expect(collect).toMatchObject({ core: '/work/x/dumps/core.42', executable: null, output: '/work/x/core.42.tbz2', withDebug: false, debugDir: DEFAULT_DEBUG_DIR });
+    expect(collect).toMatchObject({ core: '/work/x/dumps/core.42', executable: null, output: '/work/x/core.42.tbz2', withDebug: false, debugDir: null });
     expect(collect.format.format).toBe('bzip2');
     expect(json).toBe(false);
   });

@@ -136,7 +136,7 @@ export async function writeCaptureBundle(input: CaptureBundleInput, onProgress?:
   const host = hostInfo();
   host.catch(() => undefined);
   const root = `${live.proc}/root`;
-  const plan = await planBundle(summary, { core: `${live.proc} (core_pattern)`, executable: null, withDebug: false, debugDir: '/usr/lib/debug', root });
+  const plan = await planBundle(summary, { core: `${live.proc} (core_pattern)`, executable: null, withDebug: false, debugDir: null, root });
   const mapWarnings = await takeFilesFromMappings(plan.files, summary, live.proc);
   const links = missingLinks(plan.files, plan.links);
   // Messages about paths "under /proc/PID/root" mean the process's own root.

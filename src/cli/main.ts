@@ -81,7 +81,7 @@ Examples:
     .option('--root <dir>', "the directory the process saw as / (a container's merged root, a chroot, qemu -L): every path from the core is looked up there, never on this machine")
     .option('-o, --output <bundle>', 'bundle to write; the extension picks the format: .tbz2/.tar.bz2, .tar.gz/.tgz, .tar.zst/.tzst (default: <core>.tbz2)')
     .option('--with-debug', 'also bundle separate debug files found for the build IDs (under --debug-dir: .build-id/, and by .gnu_debuglink)')
-    .option('--debug-dir <dir>', `where --with-debug looks for .build-id/ (default: ${DEFAULT_DEBUG_DIR})`)
+    .option('--debug-dir <dir>', `where --with-debug looks for .build-id/ (default: ${DEFAULT_DEBUG_DIR}, the one under --root DIR when given)`)
     .option('--encrypt-to <recipient>', "encrypt the bundle for this age recipient (age1…, the vendor's public key; repeatable); the output gets .age", collectValues)
     .option('--recipients-file <file>', 'encrypt for every age1… recipient in FILE (one per line, # comments; repeatable)', collectValues)
     .option('--passphrase', 'encrypt with a passphrase typed on the terminal (asked twice) instead of recipients')

@@ -68,7 +68,7 @@ export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: 
   const corePath = path.resolve(cwd, core);
   // The bundle is named for the core as it was found, less the suffix of the form it was stored in.
   const coreName = withoutStoredSuffix(path.basename(corePath));
-  const { exe, root, output = `${coreName}${DEFAULT_EXTENSION}`, withDebug = false, debugDir = DEFAULT_DEBUG_DIR, json = false, stacksOnly = false, stackCap, encryptTo = [], recipientsFile = [], attachMax } = flags;
+  const { exe, root, output = `${coreName}${DEFAULT_EXTENSION}`, withDebug = false, debugDir, json = false, stacksOnly = false, stackCap, encryptTo = [], recipientsFile = [], attachMax } = flags;
   const passphrase = passphraseSource(flags, cwd);
   if (passphrase && (encryptTo.length || recipientsFile.length)) {
     throw new BadOptionError('--passphrase', '', 'age encrypts either to recipients or with a passphrase, not both', 'pass --encrypt-to/--recipients-file, or --passphrase');
@@ -91,7 +91,8 @@ export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: 
       output: out,
       format,
       withDebug,
-      debugDir: path.resolve(cwd, debugDir),
+      // Unnamed: the root's own /usr/lib/debug (the host's without --root), chosen once the root is known.
+      debugDir: debugDir === undefined ? null : path.resolve(cwd, debugDir),
       attach: { patterns: flags.attach ?? [], maxBytes: attachMax === undefined ? DEFAULT_ATTACH_MAX_BYTES : sizeOption('--attach-max', attachMax, 0), cwd },
       miniCore,
       layers,

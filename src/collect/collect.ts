@@ -44,8 +44,8 @@ export interface CollectOptions {
   /** The format the output's name asks for. */
   format: FormatInfo;
   withDebug: boolean;
-  /** Where --with-debug looks for .build-id/ and debuglink targets, absolute. */
-  debugDir: string;
+  /** Where --with-debug looks for .build-id/ and debuglink targets, absolute; null: /usr/lib/debug of the process's root. */
+  debugDir: string | null;
   /** --attach: patterns, the per-file cap, and what relative patterns are relative to. */
   attach: AttachOptions;
   /** The byte layers between the compressor and the disk (--encrypt-to, --split). */

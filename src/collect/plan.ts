@@ -24,7 +24,7 @@ import {
 import { runLdd } from './ldd.js';
 import type { CollectOptions } from './collect.js';
 import { WrongExecutableError } from './errors.js';
-import { buildIdDebugPath, debugLinkCandidates, firstDebugLinkMatch, isRegularFile } from '../util/debugfiles.js';
+import { buildIdDebugPath, DEFAULT_DEBUG_DIR, debugLinkCandidates, firstDebugLinkMatch, isRegularFile } from '../util/debugfiles.js';
 import { hex } from '../util/text.js';
 import { hostPathOf, resolveInRoot, resolveUnder, RootResolveError, type RootLookup } from '../util/rootfs.js';
 import { HOST_MACHINE } from '../elf/arch.js';
@@ -360,7 +360,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
     for (const link of await symlinks.linksTo(f.path)) if (!f.aliases.includes(link) && link !== f.path) f.aliases.push(link);
   }
 
-  if (opts.withDebug) files.push(...(await findDebugFiles(files, opts.debugDir, warnings)));
+  if (opts.withDebug) files.push(...(await findDebugFiles(files, opts.debugDir ?? hostPathOf(root, DEFAULT_DEBUG_DIR), root, warnings)));
 
   // Bundle locations and alias links; anything whose name is unsafe is left out with a warning.
   const taken = new Set<string>();
@@ -425,7 +425,7 @@ function otherRootEvidence(files: readonly PlannedFile[], machine: number, crash
  * in its .debug/ directory, then under the debug directory at the object's
  * path. The CRC must match, as gdb requires.
  */
-async function findDebugLinkTarget(object: string, debugDir: string): Promise<string | undefined> {
+async function findDebugLinkTarget(object: string, debugDir: string, customerDir: string): Promise<string | undefined> {
   let link;
   try {
     const reader = await FileReader.open(object);
@@ -438,7 +438,7 @@ async function findDebugLinkTarget(object: string, debugDir: string): Promise<st
     return undefined; // no sections to read: nothing links anywhere
   }
   if (!link) return undefined;
-  const candidates = debugLinkCandidates(dirname(object), link.file, [{ dir: debugDir, from: 'host' }], 'host').filter((c) => c.file !== object);
+  const candidates = debugLinkCandidates(dirname(object), link.file, [{ dir: debugDir, from: 'host' }], 'host', customerDir).filter((c) => c.file !== object);
   return (await firstDebugLinkMatch(candidates, link.crc))?.file;
 }
 
@@ -448,13 +448,14 @@ async function findDebugLinkTarget(object: string, debugDir: string): Promise<st
  * (bundled in the object's .debug/ directory in the sysroot, where gdb and
  * replay look first).
  */
-async function findDebugFiles(files: PlannedFile[], debugDir: string, warnings: string[]): Promise<PlannedFile[]> {
+async function findDebugFiles(files: PlannedFile[], debugDir: string, root: string, warnings: string[]): Promise<PlannedFile[]> {
   const out: PlannedFile[] = [];
   const debugFile = async (source: string, bundlePath: string, via: 'build-id-dir' | 'debuglink', forPath: string): Promise<PlannedFile> => {
     const real = await realpath(source);
     const s = await stat(real);
     return {
-      path: real,
+      // A file under the root is named as the process's machine names it.
+      path: root !== '/' && real.startsWith(`${root}/`) ? real.slice(root.length) : real,
       bundlePath,
       role: 'debug',
       aliases: [],
@@ -478,7 +479,7 @@ async function findDebugFiles(files: PlannedFile[], debugDir: string, warnings: 
       out.push({ ...(await debugFile(join(debugDir, rel), `debug/${rel}`, 'build-id-dir', f.path)), buildIdOnDisk: id });
       continue;
     }
-    const linked = await findDebugLinkTarget(f.source, debugDir);
+    const linked = await findDebugLinkTarget(f.source, debugDir, posix.dirname(f.path));
     if (linked) out.push(await debugFile(linked, `${sysrootPath(posix.dirname(f.path))}/.debug/${basename(linked)}`, 'debuglink', f.path));
   }
   if (out.length === 0) warnings.push(`--with-debug: no separate debug files found (by build ID under ${debugDir}/.build-id, or by .gnu_debuglink) for the bundled files`);
