@@ -3,6 +3,7 @@
  * the test program: the command as a new user types it, and what must come out.
  */
 import * as fs from 'node:fs/promises';
+import { watch } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -213,6 +214,35 @@ describe('defect 7: what is unpacked is judged by what is written, the same for 
         expect(await fs.readdir(tmp)).toEqual([]);
       }
     });
+  });
+});
+
+describe('left open: collect --stacks-only writes no plaintext mini core beside the output', () => {
+  it('every name created in the output directory while it runs is the bundle or its own temporary, encrypted or not', async () => {
+    for (const encrypt of [false, true]) {
+      const dir = await scratch('mini');
+      const args = ['collect', env.crash.core, '-o', path.join(dir, 'm.tbz2'), '--stacks-only'];
+      if (encrypt) {
+        const key = path.join(env.work, `mini-key-${Date.now()}.txt`);
+        await execa('age-keygen', ['-o', key]);
+        args.push('--encrypt-to', (await execa('age-keygen', ['-y', key])).stdout.trim());
+      }
+      // inotify sees every name made in the directory, however briefly it lived.
+      const seen = new Set<string>();
+      const watcher = watch(dir, (_event, name) => {
+        if (name) seen.add(String(name));
+      });
+      try {
+        const run = await corepack(args);
+        expect(run.exitCode, run.stderr).toBe(0);
+        await new Promise((r) => setTimeout(r, 100)); // the last events
+      } finally {
+        watcher.close();
+      }
+      const out = encrypt ? 'm.tbz2.age' : 'm.tbz2';
+      expect([...seen].filter((n) => n !== out && !n.startsWith(`.${out}.corepack-tmp-`))).toEqual([]);
+      expect(await fs.readdir(dir)).toEqual([out]);
+    }
   });
 });
 

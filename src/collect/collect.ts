@@ -22,7 +22,8 @@ import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
 import { planBundle, rootLookupOf, type PlannedFile } from './plan.js';
 import { planAttachments, sha256Prefix, type AttachOptions } from './attach.js';
-import { describeTruncation } from '../core/truncation.js';
+import { describeTruncation, type Truncation } from '../core/truncation.js';
+import type { CoreSummary } from '../core/model.js';
 import { originWarnings, type CoreOrigin } from '../input/origin.js';
 import { withoutStoredSuffix } from '../input/form.js';
 import { makeMiniCore, type MadeMiniCore, type MiniCoreOptions } from './minicore/make.js';
@@ -132,22 +133,18 @@ const MAX_ATTEMPTS = 3;
 export async function collect(opts: CollectOptions, hooks: CollectHooks = {}): Promise<CollectResult> {
   const notes: string[] = [];
   for (let attempt = 1; ; attempt++) {
-    // Files collectOnce makes on the side (the mini core), removed whatever happens.
-    const temporaries: string[] = [];
     try {
-      return await collectOnce(opts, hooks, notes, temporaries);
+      return await collectOnce(opts, hooks, notes);
     } catch (err) {
       if (!(err instanceof FileChangedError) || attempt >= MAX_ATTEMPTS) throw err;
       // Start over from the core: the new plan sees the file as it is now
       // (a replaced library then shows up as a build-ID mismatch).
       notes.push(`${err.summary}; collected again (attempt ${attempt + 1})`);
-    } finally {
-      for (const t of temporaries) await unlink(t).catch(() => undefined);
     }
   }
 }
 
-async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: string[], temporaries: string[]): Promise<CollectResult> {
+async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: string[]): Promise<CollectResult> {
   const { core: corePath, output, format: fmt } = opts;
   const foundAt = opts.origin?.path ?? corePath;
   const { signal, onProgress } = hooks;
@@ -160,8 +157,8 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   // A core cut short with complete notes is still worth sending: bundled, with a warning, and not exact.
   const processRoot = opts.root === null ? null : await rootDirectory(opts.root);
   const core = await CoreFile.open(corePath, { allowTruncated: true, executable: opts.executable ?? undefined, root: processRoot ?? '/' });
-  let summary;
-  let truncation;
+  let summary: CoreSummary;
+  let truncation: Truncation | undefined;
   try {
     summary = core.summary;
     truncation = describeTruncation(core.elf, summary.threads);
@@ -176,129 +173,134 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   const codec = await codecFor(fmt.format, 'compress');
 
   // --stacks-only: a mini core takes the full core's place in the bundle (the full core is only read).
-  let mini: MadeMiniCore | undefined;
-  if (opts.miniCore) {
-    const miniPath = join(dirname(output), `.${basename(output)}.mini-core${TMP_MARK}${process.pid}`);
-    temporaries.push(miniPath);
-    mini = await makeMiniCore(corePath, foundAt, miniPath, opts.miniCore, { signal });
-  }
-  const bundledCore = mini?.path ?? corePath;
-  const coreStat = await stat(bundledCore);
-  const bundled = plan.files.filter((f): f is PlannedFile & { source: string } => f.source !== null);
-  // --attach: the customer's logs and configuration, never collect's own output.
-  // (The bundle, its .age, its parts and index, and their temporaries all start with its name.)
-  const attached = await planAttachments(opts.attach, (p) => dirname(p) === dirname(output) && basename(p).replace(/^\./, '').startsWith(basename(output)));
-  const total = coreStat.size + bundled.reduce((a, f) => a + (f.size ?? 0), 0) + attached.files.reduce((a, f) => a + f.size, 0);
-
-  // No pass over the files before writing: the manifest (the first entry)
-  // says everything known before reading them, and the checksums, computed
-  // as the bytes go into the tar stream, are the last entry (SHA256SUMS).
-  let done = 0;
-  const tick = (n: number): void => {
-    done += n;
-    onProgress?.('write', done, total);
-  };
-
-  // Attachments alone are hashed before writing, so the manifest can carry their sha256 (they are small:
-  // capped by --attach-max); what is written is checked against it.
-  for (const a of attached.files) a.sha256 = await sha256Prefix(a.source, a.size);
-
-  const root = bundleRootName(output);
-  const coreName = `core/${withoutStoredSuffix(basename(foundAt)).replace(/[^A-Za-z0-9._+-]/g, '_') || 'core'}`;
-  const manifest: Manifest = {
-    format: MANIFEST_FORMAT,
-    schema: MANIFEST_SCHEMA,
-    corepackVersion: VERSION,
-    createdAt: new Date().toISOString(),
-    host: await host,
-    core: { bundlePath: coreName, originalPath: foundAt, size: coreStat.size },
-    checksums: CHECKSUMS_NAME,
-    executable: plan.executable,
-    summary: summaryJson(summary),
-    files: plan.files.map(toManifestFile),
-    links: plan.links,
-    warnings: [...inputWarnings, ...summary.warnings, ...plan.warnings, ...attached.warnings, ...notes, ...(mini?.warnings ?? [])],
-    ...(opts.origin ? { origin: opts.origin } : {}),
-    ...(truncation ? { truncation } : {}),
-    ...(attached.files.length ? { attachments: attached.files.map((a) => ({ path: a.path, bundlePath: a.bundlePath, size: a.size, sha256: a.sha256!, linkTarget: a.linkTarget })) } : {}),
-    ...(mini ? { miniCore: miniCoreManifest(mini, opts.miniCore!) } : {}),
-    root: processRoot,
-    ...(processRoot ? { rootLookup: rootLookupOf(summary) } : {}),
-    gaps: plan.gaps,
-  };
-
-  const dir = dirname(output);
-  await removeStaleTemporaries(dir);
-  const tempFor = (final: string): string => join(dir, `.${basename(final)}${TMP_MARK}${process.pid}`);
-  const tmp = tempFor(output);
-  const sums = new Map<string, string>();
-  // ONE target for the compressed bytes: the temporary file, which the compressor writes itself
-  // (compressTo: no relay through Node); or, with --encrypt-to or --split, the output's
-  // byte layers (output.ts: ciphertext only ever reaches the disk), which write their own temporaries.
-  const layered = hasLayers(opts.layers) ? await openBundleOutput(output, opts.layers, tempFor) : null;
-  const file = layered
-    ? null
-    : await open(tmp, 'wx', 0o644).catch((err: unknown) => {
-        throw new OutputWriteError(output, errnoOf(err), undefined, { cause: err });
-      });
-  const compressed = compressTo(codec, layered ? { stream: layered.writable } : { fd: file!.fd }, signal);
-  let files: string[] = [output];
-  const tar = new TarWriter(compressed.tar);
-  const onAbort = (): void => {
-    compressed.abort();
-    tar.abort();
-  };
-  signal?.addEventListener('abort', onAbort);
+  // It is streamed into the bundle from the full core: no file of its own, so no plaintext beside an encrypted output.
+  const mini = opts.miniCore ? await makeMiniCore(corePath, foundAt, opts.miniCore, { signal }) : undefined;
   try {
-    try {
-      await writeEntries(tar);
-    } finally {
-      await tar.close();
-    }
-    // If the file cannot be written (disk full, size limit) the compressor says so and exits.
-    await compressed.finish();
-    if (layered) {
-      await layered.written;
-      files = await layered.commit();
-    } else await syncAndRename(file!, tmp, output);
-  } catch (err) {
-    compressed.abort();
-    if (layered) await layered.discard();
-    else {
-      await file!.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
-    }
-    if (signal?.aborted) throw abortReason(signal);
-    // Out of space shows up wherever the next write happened to be: the compressor's own write, too.
-    const code = outputErrnoOf(err);
-    if (!(err instanceof OutputWriteError) && code !== undefined && OUT_OF_SPACE_CODES.has(code)) throw new OutputWriteError(layeredName(output, opts.layers), code, undefined, { cause: err });
-    throw err;
+    return await writeBundle(mini);
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    await mini?.close();
   }
 
-  /** Every entry, in bundle order: the manifest first, SHA256SUMS (hashed as the bytes went out) last. */
-  async function writeEntries(tar: TarWriter): Promise<void> {
-    sums.set(MANIFEST_NAME, await tar.addBuffer(`${root}/${MANIFEST_NAME}`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)));
-    sums.set(coreName, await tar.addFile(`${root}/${coreName}`, bundledCore, coreStat.size, false, tick));
-    await checkUnchanged(bundledCore, coreStat.size, Math.floor(coreStat.mtimeMs));
-    for (const f of bundled) {
-      sums.set(f.bundlePath!, await tar.addFile(`${root}/${f.bundlePath}`, f.source, f.size ?? 0, f.executableBit, tick));
-      // The hash is of the bytes written; a file rewritten in place while read has a new mtime.
-      await checkUnchanged(f.source, f.size ?? 0, f.mtimeMs);
+  async function writeBundle(mini: MadeMiniCore | undefined): Promise<CollectResult> {
+    const coreStat = await stat(corePath);
+    const coreSize = mini ? mini.size : coreStat.size;
+    const bundled = plan.files.filter((f): f is PlannedFile & { source: string } => f.source !== null);
+    // --attach: the customer's logs and configuration, never collect's own output.
+    // (The bundle, its .age, its parts and index, and their temporaries all start with its name.)
+    const attached = await planAttachments(opts.attach, (p) => dirname(p) === dirname(output) && basename(p).replace(/^\./, '').startsWith(basename(output)));
+    const total = coreSize + bundled.reduce((a, f) => a + (f.size ?? 0), 0) + attached.files.reduce((a, f) => a + f.size, 0);
+
+    // No pass over the files before writing: the manifest (the first entry)
+    // says everything known before reading them, and the checksums, computed
+    // as the bytes go into the tar stream, are the last entry (SHA256SUMS).
+    let done = 0;
+    const tick = (n: number): void => {
+      done += n;
+      onProgress?.('write', done, total);
+    };
+
+    // Attachments alone are hashed before writing, so the manifest can carry their sha256 (they are small:
+    // capped by --attach-max); what is written is checked against it.
+    for (const a of attached.files) a.sha256 = await sha256Prefix(a.source, a.size);
+
+    const root = bundleRootName(output);
+    const coreName = `core/${withoutStoredSuffix(basename(foundAt)).replace(/[^A-Za-z0-9._+-]/g, '_') || 'core'}`;
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      schema: MANIFEST_SCHEMA,
+      corepackVersion: VERSION,
+      createdAt: new Date().toISOString(),
+      host: await host,
+      core: { bundlePath: coreName, originalPath: foundAt, size: coreSize },
+      checksums: CHECKSUMS_NAME,
+      executable: plan.executable,
+      summary: summaryJson(summary),
+      files: plan.files.map(toManifestFile),
+      links: plan.links,
+      warnings: [...inputWarnings, ...summary.warnings, ...plan.warnings, ...attached.warnings, ...notes, ...(mini?.warnings ?? [])],
+      ...(opts.origin ? { origin: opts.origin } : {}),
+      ...(truncation ? { truncation } : {}),
+      ...(attached.files.length ? { attachments: attached.files.map((a) => ({ path: a.path, bundlePath: a.bundlePath, size: a.size, sha256: a.sha256!, linkTarget: a.linkTarget })) } : {}),
+      ...(mini ? { miniCore: miniCoreManifest(mini, opts.miniCore!) } : {}),
+      root: processRoot,
+      ...(processRoot ? { rootLookup: rootLookupOf(summary) } : {}),
+      gaps: plan.gaps,
+    };
+
+    const dir = dirname(output);
+    await removeStaleTemporaries(dir);
+    const tempFor = (final: string): string => join(dir, `.${basename(final)}${TMP_MARK}${process.pid}`);
+    const tmp = tempFor(output);
+    const sums = new Map<string, string>();
+    // ONE target for the compressed bytes: the temporary file, which the compressor writes itself
+    // (compressTo: no relay through Node); or, with --encrypt-to or --split, the output's
+    // byte layers (output.ts: ciphertext only ever reaches the disk), which write their own temporaries.
+    const layered = hasLayers(opts.layers) ? await openBundleOutput(output, opts.layers, tempFor) : null;
+    const file = layered
+      ? null
+      : await open(tmp, 'wx', 0o644).catch((err: unknown) => {
+          throw new OutputWriteError(output, errnoOf(err), undefined, { cause: err });
+        });
+    const compressed = compressTo(codec, layered ? { stream: layered.writable } : { fd: file!.fd }, signal);
+    let files: string[] = [output];
+    const tar = new TarWriter(compressed.tar);
+    const onAbort = (): void => {
+      compressed.abort();
+      tar.abort();
+    };
+    signal?.addEventListener('abort', onAbort);
+    try {
+      try {
+        await writeEntries(tar);
+      } finally {
+        await tar.close();
+      }
+      // If the file cannot be written (disk full, size limit) the compressor says so and exits.
+      await compressed.finish();
+      if (layered) {
+        await layered.written;
+        files = await layered.commit();
+      } else await syncAndRename(file!, tmp, output);
+    } catch (err) {
+      compressed.abort();
+      if (layered) await layered.discard();
+      else {
+        await file!.close().catch(() => undefined);
+        await unlink(tmp).catch(() => undefined);
+      }
+      if (signal?.aborted) throw abortReason(signal);
+      // Out of space shows up wherever the next write happened to be: the compressor's own write, too.
+      const code = outputErrnoOf(err);
+      if (!(err instanceof OutputWriteError) && code !== undefined && OUT_OF_SPACE_CODES.has(code)) throw new OutputWriteError(layeredName(output, opts.layers), code, undefined, { cause: err });
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
-    for (const a of attached.files) {
-      // A log is taken as long as it was when matched; one rewritten in place since then is read again.
-      const sha = await tar.addFile(`${root}/${a.bundlePath}`, a.source, a.size, false, tick, true);
-      if (sha !== a.sha256) throw new FileChangedError(a.path, a.size, 'changed');
-      sums.set(a.bundlePath, sha);
+
+    /** Every entry, in bundle order: the manifest first, SHA256SUMS (hashed as the bytes went out) last. */
+    async function writeEntries(tar: TarWriter): Promise<void> {
+      sums.set(MANIFEST_NAME, await tar.addBuffer(`${root}/${MANIFEST_NAME}`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)));
+      sums.set(coreName, mini ? await tar.addStream(`${root}/${coreName}`, mini.size, mini.stream(), tick) : await tar.addFile(`${root}/${coreName}`, corePath, coreSize, false, tick));
+      // The mini core was read from the full core: that must not have changed meanwhile either.
+      await checkUnchanged(corePath, coreStat.size, Math.floor(coreStat.mtimeMs));
+      for (const f of bundled) {
+        sums.set(f.bundlePath!, await tar.addFile(`${root}/${f.bundlePath}`, f.source, f.size ?? 0, f.executableBit, tick));
+        // The hash is of the bytes written; a file rewritten in place while read has a new mtime.
+        await checkUnchanged(f.source, f.size ?? 0, f.mtimeMs);
+      }
+      for (const a of attached.files) {
+        // A log is taken as long as it was when matched; one rewritten in place since then is read again.
+        const sha = await tar.addFile(`${root}/${a.bundlePath}`, a.source, a.size, false, tick, true);
+        if (sha !== a.sha256) throw new FileChangedError(a.path, a.size, 'changed');
+        sums.set(a.bundlePath, sha);
+      }
+      for (const l of plan.links) await tar.addSymlink(`${root}/${l.path}`, l.target);
+      await tar.addBuffer(`${root}/${CHECKSUMS_NAME}`, Buffer.from(formatChecksums(sums)));
+      await tar.finish();
     }
-    for (const l of plan.links) await tar.addSymlink(`${root}/${l.path}`, l.target);
-    await tar.addBuffer(`${root}/${CHECKSUMS_NAME}`, Buffer.from(formatChecksums(sums)));
-    await tar.finish();
+    const size = layered ? layered.size : (await stat(output)).size;
+    return { output: files[0]!, files, size, format: fmt.format, compressor: codec.program, manifest, checksums: sums, exact: isExact(manifest), suggestRoot: plan.suggestRoot };
   }
-  const size = layered ? layered.size : (await stat(output)).size;
-  return { output: files[0]!, files, size, format: fmt.format, compressor: codec.program, manifest, checksums: sums, exact: isExact(manifest), suggestRoot: plan.suggestRoot };
 }
 
 /** When the process crashed: the store's record, else when the core was written. */
@@ -351,7 +353,7 @@ async function syncAndRename(file: FileHandle, tmp: string, output: string): Pro
 }
 
 /** The manifest's account of a mini core: what it was cut from, and every range kept with why. */
-export function miniCoreManifest(mini: Omit<MadeMiniCore, 'path' | 'size'>, opts: MiniCoreOptions): ManifestMiniCore {
+export function miniCoreManifest(mini: Pick<MadeMiniCore, 'cutFrom' | 'ranges' | 'bytes' | 'warnings'>, opts: MiniCoreOptions): ManifestMiniCore {
   return {
     cutFrom: mini.cutFrom,
     stackCap: opts.stackCap,
