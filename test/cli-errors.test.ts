@@ -98,17 +98,17 @@ describe('layers', () => {
     codec: ['util'],
     elf: ['util'],
     core: ['elf', 'util'],
-    input: ['core', 'elf', 'util'],
-    bundle: ['core', 'elf', 'util'],
-    collect: ['bundle', 'core', 'elf', 'input', 'util'],
-    replay: ['bundle', 'core', 'elf', 'util'],
-    bench: ['bundle', 'core', 'elf', 'util'],
+    input: ['codec', 'core', 'elf', 'util'],
+    bundle: ['codec', 'core', 'elf', 'util'],
+    collect: ['codec', 'bundle', 'core', 'elf', 'input', 'util'],
+    replay: ['codec', 'bundle', 'core', 'elf', 'util'],
+    bench: ['codec', 'bundle', 'core', 'elf', 'util'],
     // The crash-time handler: at collect's level, using collect's planning and bundle writing; only the CLI imports it.
-    capture: ['bundle', 'collect', 'core', 'elf', 'input', 'util'],
+    capture: ['codec', 'bundle', 'collect', 'core', 'elf', 'input', 'util'],
     // The crash report: above replay (its setup, its sandboxed gdb), below the CLI.
-    report: ['bundle', 'core', 'elf', 'replay', 'util'],
+    report: ['codec', 'bundle', 'core', 'elf', 'replay', 'util'],
     // doctor reads the codec table for the compressors it lists.
-    cli: ['bundle', 'capture', 'codec', 'collect', 'core', 'elf', 'input', 'replay', 'report', 'util'],
+    cli: ['codec', 'bundle', 'capture', 'collect', 'core', 'elf', 'input', 'replay', 'report', 'util'],
   };
 
   it('each layer imports only from the layers below it', async () => {

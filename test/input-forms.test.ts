@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +62,7 @@ describe('a decompressor whose output is read late', () => {
       const file = join(env.work, `late.${form}`);
       const prog = { xz: ['xz', '-q', '-c', '-0'], zstd: ['zstd', '-q', '-c'], lz4: ['lz4', '-q', '-c'] }[form];
       await execa(prog[0]!, prog.slice(1), { inputFile: env.crash.core, stdout: { file } });
-      const stream = decompressFile(file, form);
+      const stream = await decompressFile(file, form);
       await new Promise((r) => setTimeout(r, 300));
       const hash = createHash('sha256');
       for await (const chunk of stream.bytes) hash.update(chunk);
@@ -231,6 +231,24 @@ describe('bad compressed input', () => {
       expect(line, cmd).not.toMatch(/holds no entries|\d+,\d+,\d+,\d+/);
     }
     await expectNoTemporaries();
+  });
+});
+
+describe('a compressed core whose decompressor is not installed', () => {
+  it('names the program and its package, exit 6, nothing left; the same core reads once it is there', async () => {
+    const core = join(store, (await readdir(store)).find((n) => n.endsWith('.xz'))!);
+    // A PATH holding every program of this machine but xz.
+    const bin = join(env.work, 'bin-without-xz');
+    await mkdir(bin, { recursive: true });
+    for (const n of await readdir('/usr/bin')) if (n !== 'xz') await symlink(join('/usr/bin', n), join(bin, n)).catch(() => undefined);
+    const without = await corepack(['inspect', core], { env: { TMPDIR: tmp, PATH: bin } });
+    expect(without.exitCode).toBe(6);
+    expect(expectOneLineError(without)).toMatch(/no xz program is installed \(looked for xz\)/);
+    expect(without.stderr).toMatch(/xz-utils/);
+    expect(without.stderr).toMatch(/decompress the core yourself/);
+    await expectNoTemporaries();
+    const withIt = await run(['inspect', core]);
+    expect(withIt.exitCode, withIt.stderr).toBe(0);
   });
 });
 

@@ -105,7 +105,7 @@ export function apportCoreStream(path: string): { stream: PlainStream; scan: Pro
       if (pending.length < 4) return;
       const form = compressedFormOf(pending);
       if (form === 'gzip') dec = feedZlib(path, 'gzip');
-      else if (form === 'zstd') dec = feedDecompressor(path, 'zstd');
+      else if (form === 'zstd') dec = await feedDecompressor(path, 'zstd');
       else if (pending[0] === 0x78) dec = feedZlib(path, 'zlib');
       else throw new ReportError(path, `CoreDump is neither gzip, zlib nor zstd data (it starts ${pending.subarray(0, 4).toString('hex')})`);
       decReady(dec);

@@ -4,29 +4,20 @@
  * file keeps only its bytes.
  */
 
-export type CompressedForm = 'zstd' | 'lz4' | 'xz' | 'gzip' | 'bzip2';
+import { compressionOf, HEAD_BYTES, isElf, type Compression } from '../codec/magic.js';
+
+export type CompressedForm = Compression;
 export type CoreForm = 'raw' | CompressedForm | 'apport' | 'abrt';
 
-const ELF = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
-const MAGIC: ReadonlyArray<[CompressedForm, Buffer]> = [
-  ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
-  ['lz4', Buffer.from([0x04, 0x22, 0x4d, 0x18])],
-  ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
-  ['gzip', Buffer.from([0x1f, 0x8b])],
-  ['bzip2', Buffer.from('BZh', 'latin1')],
-];
-
 /** Bytes to read from the start of a file for sniffForm. */
-export const SNIFF_BYTES = 512;
+export const SNIFF_BYTES = HEAD_BYTES;
 
+/** The compression a head starts with: the codec layer's one table of magic numbers. */
 export function compressedFormOf(head: Buffer): CompressedForm | undefined {
-  for (const [form, magic] of MAGIC) if (head.length >= magic.length && head.subarray(0, magic.length).equals(magic)) return form;
-  return undefined;
+  return compressionOf(head);
 }
 
-export function isElf(head: Buffer): boolean {
-  return head.length >= 4 && head.subarray(0, 4).equals(ELF);
-}
+export { isElf };
 
 /**
  * An apport report starts with RFC 822-style "Key: value" lines; the first
@@ -46,15 +37,6 @@ export function sniffForm(head: Buffer): Exclude<CoreForm, 'abrt'> | undefined {
   if (looksLikeApportReport(head)) return 'apport';
   return undefined;
 }
-
-/** The Debian/Ubuntu package holding each decompressor, named when one is missing. */
-export const DECOMPRESSORS: Readonly<Record<CompressedForm, { program: string; args: readonly string[]; debianPackage: string }>> = {
-  zstd: { program: 'zstd', args: ['-d', '-c', '-q'], debianPackage: 'zstd' },
-  lz4: { program: 'lz4', args: ['-d', '-c', '-q'], debianPackage: 'lz4' },
-  xz: { program: 'xz', args: ['-d', '-c', '-q'], debianPackage: 'xz-utils' },
-  gzip: { program: 'gzip', args: ['-d', '-c', '-q'], debianPackage: 'gzip' },
-  bzip2: { program: 'bzip2', args: ['-d', '-c', '-q'], debianPackage: 'bzip2' },
-};
 
 /** The suffixes stores give cores (systemd-coredump's .zst/.lz4/.xz, apport's .crash, hand-compressed .gz/.bz2): dropped where a name is made from the core's. */
 export function withoutStoredSuffix(name: string): string {

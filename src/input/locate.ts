@@ -160,11 +160,11 @@ const compressedOpener: Opener = {
   async open(p, opts) {
     const form = p.form as CompressedForm;
     const origin = await fileOrigin(p.path, form);
-    return unpack(decompressFile(p.path, form), p.path, form, origin, opts);
+    return unpack(await decompressFile(p.path, form), p.path, form, origin, opts);
   },
   async peek(p) {
     const form = p.form as CompressedForm;
-    const prefix = await readNotesPrefix(decompressFile(p.path, form), { path: p.path, form });
+    const prefix = await readNotesPrefix(await decompressFile(p.path, form), { path: p.path, form });
     return { origin: await fileOrigin(p.path, form), core: { prefix }, storedSize: p.size };
   },
 };
@@ -244,7 +244,7 @@ export async function peekCore(path: string): Promise<PeekedCore> {
 export async function plainHead(path: string, n = 512): Promise<Buffer | undefined> {
   const p = await probe(resolve(path));
   if (p.isDir || p.form === undefined || p.form === 'raw' || p.form === 'apport') return undefined;
-  const stream = decompressFile(p.path, p.form);
+  const stream = await decompressFile(p.path, p.form);
   const parts: Buffer[] = [];
   let have = 0;
   try {
