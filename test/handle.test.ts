@@ -13,6 +13,7 @@ import { buildCrashProgram, type CrashProgram } from './helpers/crash.js';
 import { makeHandlerSandbox, stopAtFault, type HandlerSandbox, type StoppedProcess } from './helpers/handler.js';
 import { frames, section } from './helpers/gdbOutput.js';
 import { writeInstallRecord } from '../src/capture/state.js';
+import { handleCrash } from '../src/capture/handle.js';
 
 let program: CrashProgram;
 let stopped: StoppedProcess;
@@ -116,6 +117,24 @@ describe('corepack handle, the core on stdin and the process stopped at its faul
       // Nothing half-written: no temporary left in the spool either.
       expect(await fs.readdir(sb.spool).catch(() => [])).toEqual([]);
     }
+  });
+
+  it('a deadline that passes while the head is read: the core passed on is still byte for byte the kernel\'s', async () => {
+    // The head arrives in two pieces with a pause longer than the deadline between
+    // them, as on a loaded machine: the reader that gave up on the head must not
+    // go on reading beside the one that passes the rest on (it did, and swapped chunks).
+    const sb = await sandbox({ timeoutSeconds: 0.05 });
+    const core = await fs.readFile(stopped.core);
+    async function* slowHead(): AsyncGenerator<Buffer> {
+      yield core.subarray(0, 32);
+      await new Promise((r) => setTimeout(r, 300));
+      for (let at = 32; at < core.length; at += 4096) yield core.subarray(at, Math.min(core.length, at + 4096));
+    }
+    const argv = [`P=${stopped.pid}`, `p=${stopped.pid}`, `i=${stopped.pid}`, 's=11', 'c=18446744073709551615', 'd=1', `t=${Math.floor(Date.now() / 1000)}`, 'u=0', 'g=0', 'e=crashme'];
+    const out = await handleCrash(argv, { stateDir: sb.stateDir, input: slowHead(), log: async () => undefined });
+    expect(out.outcome).toBe('failed');
+    expect(out.line).toMatch(/took longer than 50 ms/);
+    await expectPassedOn();
   });
 
   it('a full spool (a 256 KiB tmpfs): the bundle fails with nothing left behind, and the core is passed on', async (ctx) => {

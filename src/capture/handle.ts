@@ -216,22 +216,30 @@ export async function handleCrash(argv: readonly string[], env: HandleEnvironmen
   let head: CoreHead | null = null;
   let headBuf = Buffer.alloc(0);
   let streamDone = false;
-  try {
-    await within('reading the core\'s head', timeoutMs, (async () => {
-      while (headBytesNeeded(headBuf) > 0) {
-        const r = await it.next();
-        if (r.done) {
-          streamDone = true;
-          throw new CoreStreamError(`the core ended after ${headBuf.length} bytes, inside its head`);
-        }
-        headBuf = Buffer.concat([headBuf, r.value]);
-        if (!chainAlways) held.push(r.value);
-        await forward(r.value);
+  // Set when the deadline gives up on the head: the loop then stops after the read it waits on.
+  let headGivenUp = false;
+  const readHead = (async () => {
+    while (!headGivenUp && headBytesNeeded(headBuf) > 0) {
+      const r = await it.next();
+      if (r.done) {
+        streamDone = true;
+        throw new CoreStreamError(`the core ended after ${headBuf.length} bytes, inside its head`);
       }
-      head = decodeCoreHead(headBuf);
-    })());
+      headBuf = Buffer.concat([headBuf, r.value]);
+      if (!chainAlways) held.push(r.value);
+      await forward(r.value);
+    }
+    if (!headGivenUp) head = decodeCoreHead(headBuf);
+  })();
+  try {
+    await within('reading the core\'s head', timeoutMs, readHead);
   } catch (err) {
+    headGivenUp = true;
     problems.push(`the core cannot be read: ${(err as Error).message}`);
+    // One reader of the stream at a time: the chunk it waits for is passed on
+    // by it, in order, before the rest is read below (a waiting stdin is
+    // ended by the hard stop, as any other read would be).
+    await readHead.catch(() => undefined);
   }
 
   // 3. Whether to bundle at all.
