@@ -177,8 +177,22 @@ describe('rate limit and the streamed head', () => {
     expect(b.filter((x) => x === 'ok')).toHaveLength(2);
     expect(b.filter((x) => x === 'overall')).toHaveLength(1);
     expect(b.filter((x) => x === 'per-executable')).toHaveLength(1);
-    // The next window starts afresh.
+    // A window later, slots are free again.
     expect(await takeRateSlot(stateDir, '/srv/a', limits, now + 60_000)).toBe('ok');
+  });
+
+  it('the window slides: a storm across a minute boundary still gets only perExecutable captures in any 60 s', async () => {
+    const stateDir = path.join(dir, 'rate-sliding');
+    const limits = { perExecutable: 3, overall: 10, windowSeconds: 60 };
+    // 59.5 s into a minute, then one second later: with fixed windows, each side had 3 (6 in one second).
+    const t0 = Math.floor(Date.now() / 60_000) * 60_000 + 59_500;
+    const before = await Promise.all(Array.from({ length: 5 }, () => takeRateSlot(stateDir, '/srv/storm', limits, t0)));
+    const after = await Promise.all(Array.from({ length: 5 }, () => takeRateSlot(stateDir, '/srv/storm', limits, t0 + 1000)));
+    expect([...before, ...after].filter((x) => x === 'ok')).toHaveLength(3);
+    // 60 s after the first three, they are free again; not a moment before.
+    expect(await takeRateSlot(stateDir, '/srv/storm', limits, t0 + 59_000)).toBe('per-executable');
+    const later = await Promise.all(Array.from({ length: 5 }, () => takeRateSlot(stateDir, '/srv/storm', limits, t0 + 60_000)));
+    expect(later.filter((x) => x === 'ok')).toHaveLength(3);
   });
 
   it('knows how much of the stream it needs before the head decodes, and the core size from the program headers', () => {

@@ -10,7 +10,8 @@
  *                        with mkdir, which is atomic, so concurrent handlers
  *                        never take more slots than the limit allows
  */
-import { appendFile, mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { appendFile, link, mkdir, open, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomically } from '../util/atomic.js';
 import { DEFAULT_STATE_DIR } from './config.js';
@@ -119,27 +120,61 @@ export async function recentCaptures(dir: string, n: number): Promise<CaptureRec
 
 /**
  * Takes one rate-limit slot for a capture of `key` (the executable), or says
- * which limit is reached. Windows are fixed (floor(now / window)); a slot is
- * a directory, taken by mkdir, so concurrent handlers in a crash storm count
- * exactly. Old windows are removed by whoever comes next.
+ * which limit is reached. The window slides: a slot is a file stamped with
+ * its time and taken by link(2) (so concurrent handlers in a crash storm
+ * count exactly); one older than the window is reclaimed by a rename, which
+ * only one handler wins. Fixed windows (floor(now / window)) let a storm
+ * across a boundary through twice.
  */
 export async function takeRateSlot(dir: string, key: string, limits: { perExecutable: number; overall: number; windowSeconds: number }, now = Date.now()): Promise<'ok' | 'per-executable' | 'overall'> {
-  const window = Math.floor(now / 1000 / limits.windowSeconds);
   const base = join(dir, 'rate');
-  const here = join(base, String(window));
-  await mkdir(here, { recursive: true, mode: 0o700 });
+  await mkdir(base, { recursive: true, mode: 0o700 });
+  // Fixed windows of earlier versions lived in numbered directories.
   for (const old of await readdir(base).catch(() => [] as string[])) {
-    if (old !== String(window) && /^\d+$/.test(old)) await rm(join(base, old), { recursive: true, force: true }).catch(() => undefined);
+    if (/^\d+$/.test(old)) await rm(join(base, old), { recursive: true, force: true }).catch(() => undefined);
   }
   const safeKey = key.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100) || 'unknown';
-  const take = async (name: string, limit: number): Promise<number | null> => {
+  const windowMs = limits.windowSeconds * 1000;
+  const unique = (): string => `${process.pid}-${randomBytes(4).toString('hex')}`;
+  // A slot is a file made whole (its time set) under another name, then linked
+  // into place: link(2) fails if the slot exists, and no one sees it unstamped.
+  const claim = async (slot: string): Promise<boolean> => {
+    const fresh = `${slot}.new-${unique()}`;
+    await writeFile(fresh, '', { flag: 'wx', mode: 0o600 });
+    try {
+      await utimes(fresh, now / 1000, now / 1000);
+      await link(fresh, slot);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    } finally {
+      await rm(fresh, { force: true });
+    }
+  };
+  const take = async (name: string, limit: number): Promise<string | null> => {
     for (let i = 0; i < limit; i++) {
+      const slot = join(base, `${name}.${i}`);
+      if (await claim(slot)) return slot;
+      const taken = await stat(slot).catch(() => undefined);
+      if (!taken || now - taken.mtimeMs < windowMs) continue;
+      const expired = `${slot}.expired-${unique()}`;
       try {
-        await mkdir(join(here, `${name}.${i}`));
-        return i;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        await rename(slot, expired);
+      } catch {
+        continue; // another handler reclaimed it first
       }
+      const moved = await stat(expired).catch(() => undefined);
+      if (moved && moved.ino !== taken.ino) {
+        // Between our stat and our rename another handler reclaimed it and took it
+        // anew: put its slot back (if a third took the free name meanwhile, the
+        // storm gets one capture more than the limit, never fewer).
+        await link(expired, slot).catch(() => undefined);
+        await rm(expired, { force: true });
+        continue;
+      }
+      await rm(expired, { force: true });
+      if (await claim(slot)) return slot;
     }
     return null;
   };
@@ -147,7 +182,7 @@ export async function takeRateSlot(dir: string, key: string, limits: { perExecut
   if (mine === null) return 'per-executable';
   if ((await take('all', limits.overall)) === null) {
     // Give the per-executable slot back: this capture does not happen.
-    await rm(join(here, `exe-${safeKey}.${mine}`), { recursive: true, force: true });
+    await rm(mine, { force: true });
     return 'overall';
   }
   return 'ok';
