@@ -2,6 +2,7 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { which } from '../src/util/which.js';
 import { replaceSymlink, writeFileAtomically } from '../src/util/atomic.js';
@@ -155,5 +156,37 @@ describe('paths resolved inside a root (collect --root)', () => {
     // Under chroot rules the same name is not found: the root has no such path.
     await expect(resolveInRoot(root, plugin)).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(resolveQemuStyle(root, '/lib/nothing.so')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('a compressor program\'s output read late (Node drops unread stdout of a child that has exited)', () => {
+  // A child that writes less than a pipe holds exits at once; Node then resumes its
+  // stdout with nobody listening, and the bytes were gone before unpacking read them.
+  it('every byte reaches a consumer that starts 300 ms after the program ended, from both runners', async () => {
+    const { codecFor: inputCodec } = await import('../src/codec/run.js');
+    const { codecFor: bundleCodec } = await import('../src/bundle/formats.js');
+    const plain = Buffer.from('a small output, written and done before anyone reads it\n'.repeat(40));
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'corepack-late-'));
+    try {
+      const gz = path.join(dir, 'small.gz');
+      await fs.writeFile(gz, zlib.gzipSync(plain));
+      for (const make of [() => inputCodec('gzip', 'decompress'), () => bundleCodec('gzip', 'decompress')]) {
+        const codec = await make();
+        expect(codec.readsFiles).toBe(true); // a program (pigz or gzip), not zlib in process
+        const fh = await fs.open(gz, 'r');
+        try {
+          const run = codec.stream({ fromFd: fh.fd });
+          await run.done;
+          await new Promise((r) => setTimeout(r, 300));
+          const parts: Buffer[] = [];
+          for await (const chunk of run.output!) parts.push(chunk as Buffer);
+          expect(Buffer.concat(parts).equals(plain)).toBe(true);
+        } finally {
+          await fh.close();
+        }
+      }
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

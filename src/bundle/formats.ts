@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { spawn } from 'node:child_process';
 import { MissingToolError } from '../util/errors.js';
 import { which } from '../util/which.js';
+import { retainedStdout } from '../util/childout.js';
 import { CodecError, type CodecMode } from './errors.js';
 import type { Format } from './magic.js';
 
@@ -165,9 +166,10 @@ function processCodec(program: string, path: string, args: readonly string[], mo
           reject(new CodecError(program, mode, `${why}${detail ? `: ${detail}` : ''}`, undefined, errno));
         });
       });
+      const output = toFd === undefined ? retainedStdout(child) : null;
       return {
         input: fromFd === undefined ? child.stdin! : null,
-        output: toFd === undefined ? child.stdout! : null,
+        output,
         done,
         kill: () => {
           child.kill('SIGKILL');

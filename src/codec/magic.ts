@@ -54,33 +54,3 @@ export function compressionOf(head: Buffer): Compression | undefined {
   const m = magicOf(head);
   return m !== undefined && COMPRESSIONS.has(m) ? (m as Compression) : undefined;
 }
-
-/**
- * The uncompressed size when the stream's header states it: a zstd frame's
- * Frame_Content_Size, an lz4 frame's content size. Otherwise undefined.
- */
-export function statedSize(c: Compression, head: Buffer): number | undefined {
-  if (c === 'zstd' && head.length >= 6) {
-    const fhd = head[4]!;
-    const fcsFlag = fhd >> 6;
-    const single = (fhd >> 5) & 1;
-    const didFlag = fhd & 3;
-    const at = 5 + (single ? 0 : 1) + [0, 1, 2, 4][didFlag]!;
-    const len = [single ? 1 : 0, 2, 4, 8][fcsFlag]!;
-    if (len === 0 || head.length < at + len) return undefined;
-    if (len === 1) return head[at];
-    if (len === 2) return head.readUInt16LE(at) + 256;
-    if (len === 4) return head.readUInt32LE(at);
-    return safeNumber(head.readBigUInt64LE(at));
-  }
-  if (c === 'lz4' && head.length >= 14) {
-    const flg = head[4]!;
-    if (!(flg & 0x08)) return undefined; // no content size
-    return safeNumber(head.readBigUInt64LE(6));
-  }
-  return undefined;
-}
-
-function safeNumber(v: bigint): number | undefined {
-  return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : undefined;
-}

@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { MissingToolError } from '../util/errors.js';
 import { trace } from '../util/trace.js';
 import { which } from '../util/which.js';
+import { retainedStdout } from '../util/childout.js';
 import { CODECS, packagesText, programsFor, type BuiltinCodec } from './codecs.js';
 import { CodecError, type CodecMode } from './errors.js';
 import type { Compression } from './magic.js';
@@ -109,11 +110,13 @@ export function programCodec(program: string, path: string, args: readonly strin
       done.catch(() => undefined); // observed by the caller; never an unhandled rejection meanwhile
       // EPIPE when the program stops reading (it failed, or was stopped): `done` says why.
       child.stdin?.on('error', () => undefined);
+      const output = toFd === undefined ? retainedStdout(child) : null;
       return {
         input: fromFd === undefined ? child.stdin! : null,
-        output: toFd === undefined ? child.stdout! : null,
+        output,
         done,
         kill: () => {
+          output?.destroy();
           child.stdout?.destroy();
           child.kill('SIGKILL');
         },
