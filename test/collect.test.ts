@@ -5,7 +5,7 @@
  * path, and four threads. GNU tar and gdb are the oracles.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, stat, truncate, copyFile, unlink, lstat, readlink } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, truncate, copyFile, unlink, lstat, readlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -131,6 +131,18 @@ describe('collect writes a bundle gdb can use anywhere', () => {
       const { manifest: m } = await unpack(out, flag);
       expect(m.files.length).toBe(manifest.files.length);
     }
+  });
+});
+
+describe('collect of a core that names its files', () => {
+  it('does not run ldd: the core says what was mapped, ldd only what this machine would load now', async () => {
+    // An ldd first on PATH that records each run, then does what ldd does.
+    const bin = await mkdtemp(join(env.work, 'bin-'));
+    const log = join(bin, 'ldd.log');
+    await writeFile(join(bin, 'ldd'), `#!/bin/sh\necho "$@" >> '${log}'\nexec /usr/bin/ldd "$@"\n`, { mode: 0o755 });
+    const run = await corepack(['collect', env.crash.core, '-e', env.program.exe, '-o', join(env.work, 'no-ldd.tar.zst')], { env: { PATH: `${bin}:${process.env.PATH}` } });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(await readFile(log, 'utf8').catch(() => '')).toBe('');
   });
 });
 

@@ -305,21 +305,23 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
     gaps.push('the executable is not known from the core');
   }
 
-  // ldd: the fallback for cores that record no file mappings, a cross-check otherwise.
+  // ldd: the fallback for cores that record no file mappings. Where the core
+  // names its files, ldd (the loader run three times, ~30 ms) would only tell
+  // what this machine's loader finds now, which the core already says better.
   // It runs this machine's loader on this machine's files: never for another root or machine.
   const exePath = executable?.path;
-  if (exePath && root === '/' && summary.machine === HOST_MACHINE) {
+  const noMappings = summary.mappings.length === 0 && !summary.modules.some((m) => m.kind === 'library' && m.sources.includes('link_map'));
+  if (noMappings && exePath && root === '/' && summary.machine === HOST_MACHINE) {
     const ldd = await runLdd(exePath);
     if (ldd) {
-      const noMappings = summary.mappings.length === 0 && !summary.modules.some((m) => m.kind === 'library' && m.sources.includes('link_map'));
       for (const e of ldd) {
         if (!e.path) continue;
         const real = await realpath(e.path).catch(() => e.path!);
         const w = wants.find((x) => x.path === e.path || x.path === real || x.aliases.includes(e.path!));
         if (w) w.sources.push('ldd');
-        else if (noMappings) wants.push({ path: e.path, role: 'library', buildIdInCore: undefined, sources: ['ldd'], aliases: [], deletedAtCrash: false });
+        else wants.push({ path: e.path, role: 'library', buildIdInCore: undefined, sources: ['ldd'], aliases: [], deletedAtCrash: false });
       }
-      if (noMappings) warnings.push('the core records no file mappings: libraries were taken from ldd, which cannot see dlopen\'ed libraries and reflects this machine now, not the crash');
+      warnings.push('the core records no file mappings: libraries were taken from ldd, which cannot see dlopen\'ed libraries and reflects this machine now, not the crash');
     }
   }
 
