@@ -5,6 +5,7 @@
  * zstd path throws on Node 20).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
+import * as zlib from 'node:zlib';
 import { createGzip, createGunzip, constants as zlibConstants } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -102,12 +103,20 @@ export interface CodecStream {
   kill(): void;
 }
 
-function zlibCodec(mode: CodecMode): Codec {
+/** zstd in Node's zlib, where this Node has it (Node ≥ 22.15; the single executable's Node 24). */
+const zlibZstd = zlib as unknown as { createZstdCompress?: () => Transform; createZstdDecompress?: () => Transform };
+export const ZLIB_HAS_ZSTD = typeof zlibZstd.createZstdCompress === 'function' && typeof zlibZstd.createZstdDecompress === 'function';
+
+function zlibCodec(mode: CodecMode, format: 'gzip' | 'zstd' = 'gzip'): Codec {
+  const make = (): Transform => {
+    if (format === 'zstd') return mode === 'compress' ? zlibZstd.createZstdCompress!() : zlibZstd.createZstdDecompress!();
+    return mode === 'compress' ? createGzip({ level: 6 }) : createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  };
   return {
-    program: 'zlib',
+    program: format === 'zstd' ? 'zlib zstd' : 'zlib',
     readsFiles: false,
     stream({ toFd, fromFd }: CodecIo = {}): CodecStream {
-      const t: Transform = mode === 'compress' ? createGzip({ level: 6 }) : createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH });
+      const t: Transform = make();
       if (fromFd !== undefined) {
         const source = createReadStream('', { fd: fromFd, autoClose: false, highWaterMark: 1 << 20 });
         source.on('error', (err) => t.destroy(err));
@@ -190,6 +199,7 @@ export async function codecFor(format: Format, mode: CodecMode): Promise<Codec> 
     if (path) return processCodec(cmd, path, mode === 'compress' ? cArgs : dArgs, mode);
   }
   if (format === 'gzip') return zlibCodec(mode);
+  if (format === 'zstd' && ZLIB_HAS_ZSTD) return zlibCodec(mode, 'zstd');
   const looked = info.programs.map((p) => p[0]);
   throw new MissingToolError(
     `a ${format} program`,
@@ -201,11 +211,26 @@ export async function codecFor(format: Format, mode: CodecMode): Promise<Codec> 
   );
 }
 
+/**
+ * The bundle name's extension when -o does not choose one: .tbz2 where a
+ * bzip2 program is installed; else zstd (its program, or Node's zlib where it
+ * has zstd), else gzip (Node's zlib is always there), with the one line that
+ * says so. -o NAME.tbz2 still insists on bzip2.
+ */
+export async function defaultBundleExtension(): Promise<{ extension: string; note: string | null }> {
+  const bzip2 = FORMATS.find((f) => f.format === 'bzip2')!;
+  for (const [cmd] of bzip2.programs) if (await which(cmd)) return { extension: DEFAULT_EXTENSION, note: null };
+  const none = `no bzip2 program is installed (${bzip2.programs.map((p) => p[0]).join(', ')})`;
+  if (await which('zstd')) return { extension: '.tar.zst', note: `${none}: writing the bundle as .tar.zst with zstd instead` };
+  if (ZLIB_HAS_ZSTD) return { extension: '.tar.zst', note: `${none}: writing the bundle as .tar.zst with Node's built-in zstd instead` };
+  return { extension: '.tar.gz', note: `${none}: writing the bundle as .tar.gz with ${(await which('pigz')) ? 'pigz' : (await which('gzip')) ? 'gzip' : "Node's built-in gzip"} instead` };
+}
+
 /** Extensions of the formats this machine can write right now. */
 export async function availableFormats(): Promise<string[]> {
   const out: string[] = [];
   for (const f of FORMATS) {
-    let ok = f.format === 'gzip';
+    let ok = f.format === 'gzip' || (f.format === 'zstd' && ZLIB_HAS_ZSTD);
     for (const [cmd] of f.programs) if (!ok && (await which(cmd))) ok = true;
     if (ok) out.push(f.extensions[0]!);
   }

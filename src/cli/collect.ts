@@ -1,6 +1,7 @@
 /** `corepack collect CORE [-e EXE] [-o OUT]`: the customer-site bundle. */
 import { basename } from 'node:path';
 import { collect, type CollectResult } from '../collect/collect.js';
+import { defaultBundleExtension } from '../bundle/formats.js';
 import { EXIT } from './exit.js';
 import { UsageError } from './errors.js';
 import { normalizeCollectOptions, type CollectFlags, type EncryptionRequest } from './options.js';
@@ -28,7 +29,10 @@ async function latestCorePath(latest: boolean | string): Promise<string> {
 export async function collectCommand(named: string | undefined, flags: CollectFlags): Promise<number> {
   const given = named ?? (flags.latest ? await latestCorePath(flags.latest) : undefined);
   if (given === undefined) throw new UsageError('name the core to collect, or pass --latest', 'corepack list shows the cores found on this machine');
-  const opts = normalizeCollectOptions(given, flags);
+  // Without -o, a machine with no bzip2 program still writes a bundle: zstd or gzip, said in one line.
+  const fallback = flags.output === undefined ? await defaultBundleExtension() : null;
+  const opts = normalizeCollectOptions(given, flags, process.cwd(), fallback?.extension);
+  if (fallback?.note) process.stderr.write(`corepack: ${fallback.note} (-o NAME.tbz2 insists on bzip2)\n`);
   // What the user named and cannot be used is a usage error now, before anything is written.
   if (opts.collect.executable !== null) await checkGivenExecutable(opts.collect.executable);
   // Keys are read and checked before the long part: a typo fails now.

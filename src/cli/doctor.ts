@@ -250,9 +250,18 @@ async function gdbCheck(): Promise<Check> {
   return { ...c, data: { ...c.data, python: true } };
 }
 
+/** os.homedir() throws where there is no HOME and no passwd entry (a bare chroot). */
+function homeDir(): string | null {
+  try {
+    return os.homedir();
+  } catch {
+    return null;
+  }
+}
+
 function debuginfodCheck(): Check {
   const urls = (process.env.DEBUGINFOD_URLS ?? '').split(/\s+/).filter(Boolean);
-  const cache = process.env.DEBUGINFOD_CACHE_PATH ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'debuginfod_client');
+  const cache = process.env.DEBUGINFOD_CACHE_PATH ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homeDir() ?? '$HOME', '.cache'), 'debuginfod_client');
   if (!urls.length) return { area: 'replay', name: 'debuginfod', status: 'info', text: `debuginfod: DEBUGINFOD_URLS is not set — replay --debuginfod URL (or DEBUGINFOD_URLS=https://debuginfod.debian.net) fetches missing debug info; cache ${cache}`, data: { urls, cache } };
   return { area: 'replay', name: 'debuginfod', status: 'ok', text: `debuginfod: ${urls.join(' ')} (timeout ${process.env.DEBUGINFOD_TIMEOUT ?? '10'} s); cache ${cache}`, data: { urls, cache } };
 }

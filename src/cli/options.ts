@@ -64,11 +64,11 @@ export interface EncryptionRequest {
   passphrase: PassphraseSource | null;
 }
 
-export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: string = process.cwd()): CollectCommandOptions {
+export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: string = process.cwd(), defaultExtension: string = DEFAULT_EXTENSION): CollectCommandOptions {
   const corePath = path.resolve(cwd, core);
   // The bundle is named for the core as it was found, less the suffix of the form it was stored in.
   const coreName = withoutStoredSuffix(path.basename(corePath));
-  const { exe, root, output = `${coreName}${DEFAULT_EXTENSION}`, withDebug = false, debugDir, json = false, stacksOnly = false, stackCap, encryptTo = [], recipientsFile = [], attachMax } = flags;
+  const { exe, root, output = `${coreName}${defaultExtension}`, withDebug = false, debugDir, json = false, stacksOnly = false, stackCap, encryptTo = [], recipientsFile = [], attachMax } = flags;
   const passphrase = passphraseSource(flags, cwd);
   if (passphrase && (encryptTo.length || recipientsFile.length)) {
     throw new BadOptionError('--passphrase', '', 'age encrypts either to recipients or with a passphrase, not both', 'pass --encrypt-to/--recipients-file, or --passphrase');

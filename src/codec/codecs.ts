@@ -4,9 +4,10 @@
  * (src/input) and the bundle writer and reader (src/bundle) choose from.
  *
  * A compression may also have a built-in implementation in Node's zlib,
- * used when none of its programs is installed (gzip today; zstd where Node's
- * zlib has it is a `builtin` entry away).
+ * used when none of its programs is installed: gzip always, zstd where
+ * Node's zlib has it (Node ≥ 22.15, and the single executable).
  */
+import * as zlib from 'node:zlib';
 import { createGunzip, createGzip, createInflate } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import type { CodecMode } from './errors.js';
@@ -43,6 +44,13 @@ export const ZLIB_GZIP: BuiltinCodec = {
   transform: (mode) => (mode === 'compress' ? createGzip({ level: 6 }) : createGunzip()),
 };
 
+/** zstd in Node's zlib (Node ≥ 22.15; the single executable's Node 24): absent from older Node's zlib, so looked up, not imported. */
+const zlibZstd = zlib as unknown as { createZstdCompress?: () => Transform; createZstdDecompress?: () => Transform };
+export const ZLIB_ZSTD: BuiltinCodec | null =
+  typeof zlibZstd.createZstdCompress === 'function' && typeof zlibZstd.createZstdDecompress === 'function'
+    ? { name: 'zlib', transform: (mode) => (mode === 'compress' ? zlibZstd.createZstdCompress!() : zlibZstd.createZstdDecompress!()) }
+    : null;
+
 /** A bare zlib (RFC 1950) stream, as old apport reports embed: no magic of its own, so no table entry. */
 export const ZLIB_INFLATE: BuiltinCodec = {
   name: 'zlib',
@@ -65,7 +73,7 @@ export const CODECS: Readonly<Record<Compression, CodecInfo>> = {
   zstd: {
     name: 'zstd',
     programs: [{ program: 'zstd', compress: ['-c', '-q', '-T0', '-6'], decompress: ['-d', '-c', '-q'], debianPackage: 'zstd' }],
-    builtin: null,
+    builtin: ZLIB_ZSTD,
   },
   gzip: {
     name: 'gzip',

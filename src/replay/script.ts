@@ -32,10 +32,12 @@ import { fileURLToPath } from 'node:url';
 import { BadOptionError } from '../util/errors.js';
 import { replaceSymlink, writeFileAtomically } from '../util/atomic.js';
 import { hasLineBreaker } from '../util/text.js';
+import { runsAsSea, seaTemplateDir } from '../util/sea.js';
 import { VERSION } from '../version.js';
 import { UnsafeScriptPathError } from './errors.js';
 
-export const TEMPLATE_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
+/** templates/ of the package; in the single executable, its assets written out once (util/sea.ts). */
+export const TEMPLATE_DIR = runsAsSea() ? seaTemplateDir() : fileURLToPath(new URL('../../templates/', import.meta.url));
 
 /** Throws unless `p` can go into a script line: absolute, no control characters. */
 export function checkScriptPath(p: string, what: string): string {
