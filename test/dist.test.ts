@@ -4,8 +4,8 @@
  *  - x64: in a chroot holding only it, its `ldd` libraries, a real kernel core
  *    and the crashed program with its libraries at their paths — no tar, no
  *    compressor, no elfutils, no /proc — collect writes a bundle (Node's
- *    built-in zstd, said in one line), inspect reads it, doctor names what is
- *    missing; outside, the bundle replays with gdb to the crashing function;
+ *    built-in zstd, said in one line), inspect reads it, list finds the core,
+ *    doctor names what is missing; outside, the bundle replays with gdb to the crashing function;
  *  - arm64: under qemu-aarch64 -L /usr/aarch64-linux-gnu, on a qemu-aarch64
  *    core of a program of the test's own: collect --root writes a bundle that
  *    replays outside with gdb-multiarch to the crashing function.
@@ -131,6 +131,14 @@ describe('the x64 executable in a chroot with nothing else', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain('SIGSEGV');
     expect(r.stdout).toContain(crash.exe);
+  });
+
+  it('list finds the core inside', async () => {
+    const r = await inChroot(['list', '/work', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const cores = (JSON.parse(r.stdout) as { cores: Array<{ path: string; pid: number | null }> }).cores;
+    expect(cores.map((c) => c.path)).toEqual(['/work/core']);
+    expect(cores[0]!.pid).toBe(crash.pid);
   });
 
   it('doctor names what is missing and can collect', async () => {
