@@ -246,6 +246,31 @@ describe('left open: collect --stacks-only writes no plaintext mini core beside 
   });
 });
 
+describe('one probe of every input: inspect reads an input through each layer once', () => {
+  /** The costly steps a command took, from COREPACK_TRACE. */
+  async function traced(args: string[]): Promise<string[]> {
+    const file = path.join(await scratch('trace'), 'trace.log');
+    const run = await corepack(args, { env: { ...process.env, COREPACK_TRACE: file } as Record<string, string> });
+    expect(run.exitCode, run.stderr).toBe(0);
+    return (await fs.readFile(file, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).map((l) => l.replace(/^\d+ /, ''));
+  }
+
+  it('inspect of a zstd core starts one decompressor; of an encrypted bundle, decrypts once', async () => {
+    const dir = await scratch('probe');
+    const core = path.join(dir, 'core.zst');
+    await execa('zstd', ['-q', '-o', core, env.crash.core]);
+    expect(await traced(['inspect', core])).toEqual(['decompress zstd (core)']);
+
+    const key = path.join(dir, 'key.txt');
+    await execa('age-keygen', ['-o', key]);
+    const pub = (await execa('age-keygen', ['-y', key])).stdout.trim();
+    expect((await corepack(['collect', env.crash.core, '-o', path.join(dir, 'e.tbz2'), '--encrypt-to', pub])).exitCode).toBe(0);
+    const steps = await traced(['inspect', path.join(dir, 'e.tbz2.age'), '--identity', key]);
+    expect(steps.filter((s) => s.startsWith('decrypt'))).toEqual(['decrypt age']);
+    expect(steps.filter((s) => s.startsWith('decompress'))).toHaveLength(1);
+  });
+});
+
 describe('defect 10: a --root hint only on evidence of another root', () => {
   it('an executable and a plugin moved away after the crash: named MISSING, no container hint', async () => {
     const dir = await scratch('moved');

@@ -17,6 +17,7 @@ import { Duplex, PassThrough, Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { DecryptError, EncryptedBundleError, IdentityFileError, PartSetError, PASSPHRASE_TRIED, type AgeRecipients } from './errors.js';
 import { MissingToolError } from '../util/errors.js';
+import { trace } from '../util/trace.js';
 
 export const AGE_MAGIC = 'age-encryption.org/v1\n';
 /** The output's extension, as the age CLI names its files. */
@@ -208,6 +209,7 @@ export async function decryptStream(file: string, stream: Readable, head: Buffer
     throw err;
   }
   let out: ReadableStream<Uint8Array>;
+  trace('decrypt age');
   try {
     out = await d.decrypt(Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>);
   } catch (err) {

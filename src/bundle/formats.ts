@@ -10,6 +10,7 @@ import { createGzip, createGunzip, constants as zlibConstants } from 'node:zlib'
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { spawn } from 'node:child_process';
+import { trace } from '../util/trace.js';
 import { MissingToolError } from '../util/errors.js';
 import { which } from '../util/which.js';
 import { retainedStdout } from '../util/childout.js';
@@ -116,6 +117,7 @@ function zlibCodec(mode: CodecMode, format: 'gzip' | 'zstd' = 'gzip'): Codec {
     program: format === 'zstd' ? 'zlib zstd' : 'zlib',
     readsFiles: false,
     stream({ toFd, fromFd }: CodecIo = {}): CodecStream {
+      trace(`${mode} ${format === 'zstd' ? 'zlib zstd' : 'zlib'}`);
       const t: Transform = make();
       if (fromFd !== undefined) {
         const source = createReadStream('', { fd: fromFd, autoClose: false, highWaterMark: 1 << 20 });
@@ -159,6 +161,7 @@ function processCodec(program: string, path: string, args: readonly string[], mo
     program,
     readsFiles: true,
     stream({ toFd, fromFd }: CodecIo = {}): CodecStream {
+      trace(`${mode} ${program} (bundle)`);
       const child = spawn(path, [...args], { stdio: [fromFd ?? 'pipe', toFd ?? 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr!.setEncoding('utf8');

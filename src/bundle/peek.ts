@@ -11,13 +11,14 @@ import { NotABundleError } from './errors.js';
 import { codecFor, type Format } from './formats.js';
 import type { Manifest } from './manifest.js';
 import { decompressFrom, type Decompressed } from './sink.js';
-import { isLayerError, openLayeredSource, type SourceOptions } from './source.js';
+import { isLayerError, openLayeredSource, type BundleSource, type SourceOptions } from './source.js';
 import { decideEntry, manifestFromBytes, type ExtractionSoFar } from './policy.js';
 
-export async function readBundleManifest(path: string, format: Format, opts: SourceOptions = {}): Promise<Manifest> {
+export async function readBundleManifest(path: string, format: Format, opts: SourceOptions & { source?: BundleSource | undefined } = {}): Promise<Manifest> {
   const codec = await codecFor(format, 'decompress');
-  // A split set or an encrypted bundle comes through its byte layers (source.ts) as a stream.
-  const layered = await openLayeredSource(path, opts);
+  // A split set or an encrypted bundle comes through its byte layers (source.ts) as a stream:
+  // the caller's, when it opened them already (one decryption), else opened here.
+  const layered = opts.source ?? (await openLayeredSource(path, opts));
   if (layered) return readManifestFrom(decompressFrom(codec, { stream: layered.stream }), path);
   const fh = await open(path, 'r');
   try {

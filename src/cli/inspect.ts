@@ -6,7 +6,9 @@ import { locate, moduleLabel, summaryJson } from '../core/json.js';
 import type { CoreSummary } from '../core/model.js';
 import { realpath } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { encryptedFor, sniffBundleSource, storedSize } from '../bundle/source.js';
+import { encryptedFor, openLayeredSource, storedSize, type BundleSource } from '../bundle/source.js';
+import { detectFormat, sniffBundle, type Format } from '../bundle/magic.js';
+import { locateCore, locateCoreOrTar, type LocatedInput } from '../input/locate.js';
 import { findPartSet } from '../bundle/split.js';
 import { EncryptedBundleError, type AgeRecipients } from '../bundle/errors.js';
 import { keyNeedOf, replayCommand, type KeyNeed } from './replay-command.js';
@@ -17,9 +19,8 @@ import { decryptKeys, normalizeKeySources, type KeyFlags, type KeySources } from
 import { hasControlChar, hex } from '../util/text.js';
 import { signalText } from './signal-text.js';
 import { humanBytes } from './progress.js';
-import { originJson, originText, readLocatedCore, withLocatedCore } from './located.js';
+import { originJson, originText, readLocatedCore } from './located.js';
 import { interruptible } from './signals.js';
-import { isCompressedCore } from './located.js';
 
 export interface InspectFlags extends KeyFlags {
   json?: boolean | undefined;
@@ -44,31 +45,29 @@ export function normalizeInspectOptions(flags: InspectFlags, cwd: string = proce
 
 export async function inspectCommand(corePath: string, opts: InspectOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   // A bundle describes itself: show its manifest without unpacking it.
-  // A directory (ABRT) or a missing file: locateCore below names it.
-  // Any part of a split bundle too (source.ts joins them), and an encrypted one: a missing part,
-  // or a bundle encrypted for someone else, is named here. A missing file or a directory: locateCore names it.
+  // A split set or an encrypted file is opened once (decrypted once): a missing part, or a bundle
+  // encrypted for someone else, is named here, and a bundle's manifest is read from that same stream.
   const keys = decryptKeys(opts.keys);
-  const format = await sniffBundleSource(corePath, { keys }).catch((err: unknown) => {
-    if (isErrnoError(err)) return undefined;
+  const layered = await openLayeredSource(corePath, { keys }).catch((err: unknown) => {
+    if (isErrnoError(err)) return null; // a missing file or a directory: locateCore names it
     throw err;
   });
-  // systemd-coredump's .zst cores share the bundles' compressions: the plain content decides.
-  if (format && !(await isCompressedCore(corePath))) {
-    // Loaded only for bundles: reading a core needs none of the tar machinery.
-    const { readBundleManifest } = await import('../bundle/peek.js');
-    const manifest = await readBundleManifest(corePath, format, { keys });
-    if (opts.json) out.write(`${JSON.stringify(manifest, null, 2)}\n`);
-    else {
-      const age = await encryptedFor(corePath);
-      out.write(formatBundle(manifest, corePath, format, await storedSize(corePath), await layersText(corePath, age), keyNeedOf(age?.types)));
-    }
-    return 0;
+  if (layered) {
+    const format = detectFormat(layered.head);
+    if (format) return showBundle(corePath, format, layered, opts, out);
+    layered.stream.destroy();
   }
-  // -e naming nothing usable is a usage error, as in collect.
-  const given = opts.exe === undefined ? undefined : await checkGivenExecutable(opts.exe);
+  // A plain file that starts like a compressed bundle may be one, or a core stored compressed
+  // (systemd-coredump's .zst): its plain content decides, in the decompression that unpacks a core.
+  const compressed = layered ? undefined : await sniffBundle(corePath).catch(() => undefined);
   // Compressed cores, apport reports and ABRT directories: unpacked to a temporary file, removed on every exit path.
-  return interruptible((signal) =>
-    withLocatedCore(corePath, signal, async (located) => {
+  return interruptible(async (signal) => {
+    const found: LocatedInput = compressed ? await locateCoreOrTar(corePath, { signal }) : { kind: 'core', core: await locateCore(corePath, { signal }) };
+    if (found.kind === 'tar') return showBundle(corePath, compressed!, undefined, opts, out);
+    const located = found.core;
+    try {
+      // -e naming nothing usable is a usage error, as in collect.
+      const given = opts.exe === undefined ? undefined : await checkGivenExecutable(opts.exe);
       const { summary: s, truncation } = await readLocatedCore(located, { executable: opts.exe, root: opts.root === undefined ? undefined : await realpath(opts.root) });
       const exeModule = s.modules.find((m) => m.kind === 'executable' && !m.sources.includes('file_headers'));
       const mismatch = given && opts.exe ? givenExecutableWarning(opts.exe, given, exeModule?.buildId) : undefined;
@@ -76,8 +75,23 @@ export async function inspectCommand(corePath: string, opts: InspectOptions, out
       if (opts.json) out.write(`${JSON.stringify({ ...summaryJson(s, corePath), origin: originJson(located.origin), truncation: truncation ?? null }, null, 2)}\n`);
       else out.write(formatSummary(s, corePath, originText(located.origin)));
       return 0;
-    }),
-  );
+    } finally {
+      await located.dispose();
+    }
+  });
+}
+
+/** The manifest of the bundle at `path`, read from `source` when its layers were opened already. */
+async function showBundle(path: string, format: Format, source: BundleSource | undefined, opts: InspectOptions, out: NodeJS.WritableStream): Promise<number> {
+  // Loaded only for bundles: reading a core needs none of the tar machinery.
+  const { readBundleManifest } = await import('../bundle/peek.js');
+  const manifest = await readBundleManifest(path, format, { keys: decryptKeys(opts.keys), source });
+  if (opts.json) out.write(`${JSON.stringify(manifest, null, 2)}\n`);
+  else {
+    const age = source?.encrypted ?? (await encryptedFor(path));
+    out.write(formatBundle(manifest, path, format, await storedSize(path), await layersText(path, age), keyNeedOf(age?.types)));
+  }
+  return 0;
 }
 
 export { signalText };

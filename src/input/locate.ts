@@ -228,6 +228,60 @@ export async function locateCore(path: string, opts: LocateOptions = {}): Promis
   return openerFor(p).open(p, opts);
 }
 
+/** What a path holds, when a compressed stream may be a core or a bundle. */
+export type LocatedInput = { kind: 'core'; core: LocatedCore } | { kind: 'tar' };
+
+/**
+ * locateCore, except that a compressed file whose plain content is not a core
+ * but a tar archive (a .tar.zst bundle, say), or that does not decompress, is
+ * answered { kind: 'tar' } and not unpacked: inspect tells a systemd .zst
+ * core from a compressed bundle by the very decompression that unpacks the
+ * core, so a compressed core is decompressed once.
+ */
+export async function locateCoreOrTar(path: string, opts: LocateOptions = {}): Promise<LocatedInput> {
+  const p = await probe(resolve(path));
+  if (p.isDir || p.form === undefined || p.form === 'raw' || p.form === 'apport') return { kind: 'core', core: await openerFor(p).open(p, opts) };
+  const form = p.form;
+  const peeked = await readHead(decompressFile(p.path, form), TAR_HEAD_BYTES);
+  if (!peeked) return { kind: 'tar' }; // the bundle reader names the decompressor's failure
+  if (peeked.head.length === 0 || startsLikeTar(peeked.head)) {
+    peeked.rest.stop();
+    return { kind: 'tar' };
+  }
+  return { kind: 'core', core: await unpack(peeked.rest, p.path, form, await fileOrigin(p.path, form), opts) };
+}
+
+/** Enough of a tar header to see its "ustar" magic. */
+const TAR_HEAD_BYTES = 512;
+
+/** The first `n` bytes of `stream`, and the stream from its first byte again; undefined when it fails before them. */
+async function readHead(stream: PlainStream, n: number): Promise<{ head: Buffer; rest: PlainStream } | undefined> {
+  const it = stream.bytes[Symbol.asyncIterator]();
+  const first: Buffer[] = [];
+  let have = 0;
+  let ended = false;
+  try {
+    while (have < n) {
+      const r = await it.next();
+      if (r.done) {
+        ended = true;
+        break;
+      }
+      first.push(r.value);
+      have += r.value.length;
+    }
+  } catch {
+    stream.stop();
+    return undefined;
+  }
+  async function* bytes(): AsyncGenerator<Buffer> {
+    yield* first;
+    if (ended) return;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  }
+  return { head: Buffer.concat(first).subarray(0, n), rest: { bytes: bytes(), done: stream.done, stop: () => stream.stop() } };
+}
+
 /** The origin and the headers-and-notes of the core behind `path`, reading as little as possible. */
 export async function peekCore(path: string): Promise<PeekedCore> {
   const abs = resolve(path);
