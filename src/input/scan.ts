@@ -12,6 +12,7 @@ import { BufferReader } from '../elf/reader.js';
 import { peekCore } from './locate.js';
 import { sniffForm, SNIFF_BYTES, type CoreForm } from './form.js';
 import type { CoreStore } from './origin.js';
+import { PT } from '../elf/constants.js';
 
 export const STORE_DIRS = ['/var/lib/systemd/coredump', '/var/lib/apport/coredump', '/var/crash', '/var/spool/abrt'] as const;
 
@@ -75,7 +76,7 @@ async function listOne(path: string): Promise<ListedCore | undefined> {
   const core = 'file' in peeked.core ? await CoreFile.open(peeked.core.file, { allowTruncated: true }) : await CoreFile.fromReader(new BufferReader(peeked.core.prefix), { allowTruncated: true });
   try {
     const s = core.summary;
-    const truncated = 'file' in peeked.core && core.elf.progs.some((p) => p.p_type === 1 && p.p_filesz > 0n && p.p_offset + p.p_filesz > BigInt(core.elf.reader.size));
+    const truncated = 'file' in peeked.core && core.elf.progs.some((p) => p.p_type === PT.PT_LOAD && p.p_filesz > 0n && p.p_offset + p.p_filesz > BigInt(core.elf.reader.size));
     return {
       path,
       form: origin.form,

@@ -17,8 +17,10 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, open, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeHeader } from '../elf/file.js';
-import { ET } from '../elf/constants.js';
+import { decodeHeader, decodeProgHeaders } from '../elf/file.js';
+import { ET, PT } from '../elf/constants.js';
+import { Decoder } from '../elf/decoder.js';
+import { ELF_LAYOUT } from '../elf/layout.js';
 import { DecompressError, NoSpaceError } from './errors.js';
 import { abortReason } from '../util/errors.js';
 import type { PlainStream } from './decompress.js';
@@ -193,21 +195,14 @@ export async function readNotesPrefix(stream: PlainStream, opts: { path: string;
         if (stage === 'ehdr') {
           checkCoreHeader(b, opts.path, opts.form);
           const h = decodeHeader(b);
-          const entsize = h.elfClass === 64 ? 56 : 32;
-          need = Number(h.e_phoff) + Math.max(h.e_phentsize, entsize) * h.e_phnum;
+          need = Number(h.e_phoff) + Math.max(h.e_phentsize, ELF_LAYOUT[h.elfClass].phdr.size) * h.e_phnum;
           stage = 'phdr';
         } else if (stage === 'phdr') {
           const h = decodeHeader(b);
+          const table = new Decoder(b.subarray(Number(h.e_phoff)), h.byteOrder, h.elfClass, Number(h.e_phoff), 'program header table');
           let end = need;
-          for (let i = 0; i < h.e_phnum; i++) {
-            const o = Number(h.e_phoff) + i * h.e_phentsize;
-            const le = h.byteOrder === 'little';
-            const u32 = (x: number) => (le ? b.readUInt32LE(x) : b.readUInt32BE(x));
-            const word = (x: number) => (h.elfClass === 64 ? Number(le ? b.readBigUInt64LE(x) : b.readBigUInt64BE(x)) : u32(x));
-            if (u32(o) !== 4 /* PT_NOTE */) continue;
-            const off = h.elfClass === 64 ? word(o + 8) : word(o + 4);
-            const sz = h.elfClass === 64 ? word(o + 32) : word(o + 16);
-            end = Math.max(end, off + sz);
+          for (const ph of decodeProgHeaders(table, h.e_phnum, h.e_phentsize)) {
+            if (ph.p_type === PT.PT_NOTE) end = Math.max(end, Number(ph.p_offset + ph.p_filesz));
           }
           need = end;
           stage = 'notes';
