@@ -67,7 +67,10 @@ export function missingNamesWarning(n: number): string {
 
 /**
  * Walks r_debug.r_map → l_next. Stops, with a warning, at memory that is not
- * in the core, a repeated entry (a cycle) or an implausibly long chain.
+ * in the core, a repeated entry (a cycle) or an implausibly long chain. A
+ * name not in the core is '' in its entry: the caller, which may know the
+ * name from elsewhere (PT_INTERP), counts what is still missing
+ * (missingNamesWarning).
  */
 export async function walkLinkMap(ctx: Ctx, rDebug: bigint): Promise<{ entries: LinkMapEntry[]; warnings: string[] }> {
   const w = ELF_LAYOUT[ctx.elfClass].wordSize;
@@ -78,7 +81,6 @@ export async function walkLinkMap(ctx: Ctx, rDebug: bigint): Promise<{ entries: 
   // struct r_debug { int r_version; struct link_map *r_map; ... }: r_map is word-aligned.
   let next = words(ctx, head, rDebug, 'r_debug').word(w);
   const seen = new Set<bigint>();
-  let missingNames = 0;
   while (next !== 0n) {
     if (seen.has(next)) {
       warnings.push(`link_map chain loops back to 0x${next.toString(16)}; stopped after ${entries.length} entries`);
@@ -97,12 +99,8 @@ export async function walkLinkMap(ctx: Ctx, rDebug: bigint): Promise<{ entries: 
     const d = words(ctx, buf, next, 'link_map');
     const namePtr = d.word(w);
     const name = namePtr === 0n ? '' : await ctx.mem.readCString(namePtr, 4096);
-    // The first entry is the executable, whose empty name often lives in the
-    // loader's text, which the kernel does not dump; that is not worth a warning.
-    if (name === undefined && entries.length > 0) missingNames++;
     entries.push({ addr: next, l_addr: d.word(0), l_name: name ?? '', l_ld: d.word(2 * w) });
     next = d.word(3 * w);
   }
-  if (missingNames > 0) warnings.push(missingNamesWarning(missingNames));
   return { entries, warnings };
 }

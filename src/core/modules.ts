@@ -239,7 +239,7 @@ class ModuleBuilder {
     const loaderEntry = this.interpName ? walked.entries.findIndex((e, i) => i > 0 && e.l_name === '' && this.isInterpreterBias(e.l_addr)) : -1;
     if (loaderEntry > 0) walked.entries[loaderEntry] = { ...walked.entries[loaderEntry]!, l_name: this.interpName! };
     const missing = walked.entries.filter((e, i) => i > 0 && e.l_name === '').length;
-    this.warnings.push(...walked.warnings.filter((w) => !w.endsWith('named by their mapped file only')), ...(missing > 0 ? [missingNamesWarning(missing)] : []));
+    this.warnings.push(...walked.warnings, ...(missing > 0 ? [missingNamesWarning(missing)] : []));
 
     const byDynamic = new Map<bigint, Candidate>();
     const byBias = new Map<bigint, Candidate>();
