@@ -51,11 +51,14 @@ function writeCoreSettings(s: KernelCoreSettings): void {
   writeFileSync(PIPE_LIMIT, s.pipeLimit);
 }
 
-/** Holds the locks until release() (a flock process waiting on its stdin). */
-async function holdLocks(): Promise<{ release(): Promise<void> }> {
+/**
+ * Holds the locks until release() (a flock process waiting on its stdin):
+ * exclusively to change the pattern, shared to read it and crash by it.
+ */
+async function holdLocks(mode: '-x' | '-s' = '-x'): Promise<{ release(): Promise<void> }> {
   const locks = [SUITE_CORE_PATTERN_LOCK, ...(existsSync(path.dirname(TEAM_LOCK)) ? [TEAM_LOCK] : [])];
   const argv: string[] = [];
-  for (const l of locks) argv.push('flock', '-x', '-w', String(LOCK_WAIT_S), l);
+  for (const l of locks) argv.push('flock', mode, '-w', String(LOCK_WAIT_S), l);
   const holder: ResultPromise = execa(argv[0]!, [...argv.slice(1), 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false });
   await new Promise<void>((resolve, reject) => {
     holder.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
@@ -67,6 +70,19 @@ async function holdLocks(): Promise<{ release(): Promise<void> }> {
       await holder;
     },
   };
+}
+
+/**
+ * Runs `fn` holding the locks shared: core_pattern read meanwhile stays what
+ * it is until `fn` is done (a crash helper reads it, then crashes by it).
+ */
+export async function withCorePatternRead<T>(fn: () => Promise<T>): Promise<T> {
+  const lock = await holdLocks('-s');
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
 }
 
 /**

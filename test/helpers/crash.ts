@@ -24,7 +24,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { crashLockPrefix } from './corepattern.js';
+import { crashLockPrefix, withCorePatternRead } from './corepattern.js';
 
 export type CrashMode = 'segv-main' | 'segv-thread' | 'segv-thread-lib' | 'abort-plugin';
 export type CoreMethod = 'kernel' | 'gcore';
@@ -261,7 +261,14 @@ async function snapshot(dir: string): Promise<Map<string, string>> {
   return files;
 }
 
-async function kernelCore(cmd: string[], opts: MakeCoreOptions & { cwd: string }): Promise<CoreResult | undefined> {
+// The pattern is read under the shared lock too: read before it, it could be another
+// checkout's test handler (a |pipe, set under the exclusive lock), and the crash then
+// fell back to gcore (minicore.test's alternate-stack case stopped at SIGSEGV, not SIGABRT).
+function kernelCore(cmd: string[], opts: MakeCoreOptions & { cwd: string }): Promise<CoreResult | undefined> {
+  return withCorePatternRead(() => kernelCoreLocked(cmd, opts));
+}
+
+async function kernelCoreLocked(cmd: string[], opts: MakeCoreOptions & { cwd: string }): Promise<CoreResult | undefined> {
   const pattern = await readProcSys('core_pattern');
   const usesPid = (await readProcSys('core_uses_pid').catch(() => '0')) === '1';
   // The file name depends on the pid; its directory does not.
