@@ -161,7 +161,7 @@ function processCodec(program: string, path: string, args: readonly string[], mo
     program,
     readsFiles: true,
     stream({ toFd, fromFd }: CodecIo = {}): CodecStream {
-      trace(`${mode} ${program} (bundle)`);
+      trace(`${mode} ${program}`);
       const child = spawn(path, [...args], { stdio: [fromFd ?? 'pipe', toFd ?? 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr!.setEncoding('utf8');

@@ -242,7 +242,7 @@ export async function locateCoreOrTar(path: string, opts: LocateOptions = {}): P
   const p = await probe(resolve(path));
   if (p.isDir || p.form === undefined || p.form === 'raw' || p.form === 'apport') return { kind: 'core', core: await openerFor(p).open(p, opts) };
   const form = p.form;
-  const peeked = await readHead(decompressFile(p.path, form), TAR_HEAD_BYTES);
+  const peeked = await readHead(await decompressFile(p.path, form), TAR_HEAD_BYTES);
   if (!peeked) return { kind: 'tar' }; // the bundle reader names the decompressor's failure
   if (peeked.head.length === 0 || startsLikeTar(peeked.head)) {
     peeked.rest.stop();
