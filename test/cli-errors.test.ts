@@ -135,3 +135,22 @@ describe('layers', () => {
     expect(rows).toEqual(Object.values(EXIT_CODES).map(({ code, help }) => ({ code, help })));
   });
 });
+
+describe('commands the messages tell the user to run', () => {
+  it("handler status names corepack-crash, not Node's corepack", async () => {
+    const { formatStatus } = await import('../src/cli/handler.js');
+    const text = formatStatus({
+      installed: true,
+      active: false,
+      corePattern: 'core',
+      pipeLimit: 16,
+      record: { previousPattern: '|/usr/lib/systemd/systemd-coredump %P', previousPipeLimit: 0, pattern: '|/usr/local/bin/corepack-crash handle', pipeLimit: 16, config: '/etc/corepack/handler.json', installedAt: '2026-12-03T10:00:00Z', corepackVersion: '0.1.0' },
+      config: { path: '/etc/corepack/handler.json', ok: true, problem: null, spool: '/var/lib/corepack/spool' },
+      spool: { bundles: 2, bytes: 4096 },
+      captures: [],
+    });
+    expect(text).toContain('corepack-crash handler uninstall --force restores');
+    expect(text).toContain('(corepack-crash list /var/lib/corepack/spool shows them)');
+    expect(text).not.toMatch(/\bcorepack (?:handler|list)\b/);
+  });
+});

@@ -91,12 +91,12 @@ export async function handlerUninstallCommand(flags: { force?: boolean; json?: b
 export function formatStatus(s: HandlerStatus): string {
   const lines: string[] = [];
   if (s.active) lines.push(`installed: core_pattern = ${s.corePattern}`);
-  else if (s.installed) lines.push(`installed, but core_pattern was changed since (it is ${JSON.stringify(s.corePattern)}); corepack handler uninstall --force restores ${JSON.stringify(s.record!.previousPattern)}`);
+  else if (s.installed) lines.push(`installed, but core_pattern was changed since (it is ${JSON.stringify(s.corePattern)}); corepack-crash handler uninstall --force restores ${JSON.stringify(s.record!.previousPattern)}`);
   else lines.push(`not installed: core_pattern = ${JSON.stringify(s.corePattern)}`);
   if (s.record) lines.push(`  previous core_pattern: ${JSON.stringify(s.record.previousPattern)}, core_pipe_limit ${s.record.previousPipeLimit} (uninstall restores them); installed ${s.record.installedAt}`);
   lines.push(`  core_pipe_limit: ${s.pipeLimit}${s.pipeLimit === 0 ? ' (0: the process may be gone before the handler reads it)' : ''}`);
   lines.push(`  configuration: ${s.config.path}: ${s.config.ok ? 'ok' : `BROKEN: ${s.config.problem} (crashes are passed on, not bundled)`}`);
-  if (s.spool) lines.push(`  spool: ${s.config.spool}: ${s.spool.bundles} bundles, ${humanBytes(s.spool.bytes)} (corepack list ${s.config.spool} shows them)`);
+  if (s.spool) lines.push(`  spool: ${s.config.spool}: ${s.spool.bundles} bundles, ${humanBytes(s.spool.bytes)} (corepack-crash list ${s.config.spool} shows them)`);
   if (s.captures.length === 0) lines.push('  no captures yet');
   else {
     lines.push(`last ${s.captures.length} captures:`);
