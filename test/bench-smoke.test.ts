@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { formatBytes, formatRatio, formatSeconds, formatStats, GiB, median, MiB, parseSize, parseSizeList, ratio, summarize } from '../src/bench/stats.js';
-import { detailLine, evaluateGoals, LIMITS, peakBytes, verdict } from '../src/bench/goals.js';
+import { detailLine, evaluateGoals, LIMITS, peakBytes, sizeDifference, verdict } from '../src/bench/goals.js';
+import { replayAvailable } from '../src/bench/scenarios.js';
 import { parseTimeOutput } from '../src/bench/measure.js';
 import { layoutFor } from '../src/bench/workload.js';
 import { table } from '../src/bench/report.js';
@@ -195,5 +196,21 @@ describe('goal verdicts', () => {
     expect(peakBytes(m('x', 1, 1000, { treeRssKiB: { n: 1, median: 3000, min: 3000, max: 3000 } }))).toBe(3000 * 1024);
     expect(peakBytes(m('x', 1, null))).toBeNull();
     expect(LIMITS.peakMemoryBytes).toBe(200 * MiB);
+  });
+});
+
+describe('what the bench reports about a goal missed by little', () => {
+  it('a size ratio shown as 1.00× says by how many bytes it is over', () => {
+    expect(sizeDifference(24_500_000 + 7373, 24_500_000)).toBe(' (+7.2 KiB, +0.03%)');
+    expect(sizeDifference(1000, 1000)).toBe('');
+    expect(sizeDifference(null, 1000)).toBe('');
+  });
+});
+
+describe('the bench finds the commands it measures', () => {
+  // Its probe matched "Usage: corepack replay" and said replay was "not available
+  // in this build" once the command was named corepack-crash.
+  it('replay is available in this build (its --help is read as the CLI prints it)', async () => {
+    expect(await replayAvailable()).toBe(true);
   });
 });

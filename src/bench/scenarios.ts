@@ -80,7 +80,7 @@ export async function compressors(): Promise<Compressor[]> {
 export async function replayAvailable(): Promise<boolean> {
   try {
     const r = await run({ argv: [process.execPath, BIN, 'replay', '--help'], captureStdout: true, env: BENCH_ENV, timeoutMs: 30_000 });
-    return /Usage: corepack replay/.test(r.stdout);
+    return /^Usage: corepack(-crash)? replay /m.test(r.stdout);
   } catch {
     return false;
   }
