@@ -15,23 +15,21 @@
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { CoreFile } from '../core/open.js';
-import { summaryJson } from '../core/json.js';
 import type { CoreSummary } from '../core/model.js';
 import { readFileElfInfo } from '../core/image.js';
 import { codecFor } from '../bundle/formats.js';
-import { CHECKSUMS_NAME, isExact, MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, relativeLinkTarget, sysrootPath, type Manifest, type ManifestCapture, type ManifestLink } from '../bundle/manifest.js';
+import { CHECKSUMS_NAME, isExact, MANIFEST_NAME, relativeLinkTarget, sysrootPath, type Manifest, type ManifestCapture, type ManifestLink } from '../bundle/manifest.js';
 import { formatChecksums } from '../bundle/checksums.js';
 import { TarWriter } from '../bundle/create.js';
 import { compressTo } from '../bundle/sink.js';
 import { hasLayers, openBundleOutput, type OutputLayers } from '../bundle/output.js';
-import { bundleRootName, miniCoreManifest, removeStaleTemporaries, TEMPORARY_MARK, toManifestFile } from '../collect/collect.js';
+import { bundleRootName, manifestHead, miniCoreManifest, removeStaleTemporaries, TEMPORARY_MARK } from '../collect/collect.js';
 import { hostInfo } from '../collect/host.js';
 import { planBundle, type PlannedFile } from '../collect/plan.js';
 import { planAttachments, sha256Prefix } from '../collect/attach.js';
 import { selectMiniCoreRanges } from '../collect/minicore/select.js';
 import { layOutMiniCore } from '../collect/minicore/write.js';
 import { abortReason } from '../util/errors.js';
-import { VERSION } from '../version.js';
 import type { HandlerConfig } from './config.js';
 
 export interface LiveProcess {
@@ -162,16 +160,7 @@ export async function writeCaptureBundle(input: CaptureBundleInput, onProgress?:
   const rootName = bundleRootName(output);
   const coreName = `core/core.${summary.process.pid ?? live.pid}`;
   const manifest: Manifest = {
-    format: MANIFEST_FORMAT,
-    schema: MANIFEST_SCHEMA,
-    corepackVersion: VERSION,
-    createdAt: new Date().toISOString(),
-    host: await host,
-    core: { bundlePath: coreName, originalPath: input.capture.coreFrom, size: coreSize },
-    checksums: CHECKSUMS_NAME,
-    executable: plan.executable,
-    summary: summaryJson(summary),
-    files: plan.files.map(toManifestFile),
+    ...manifestHead(await host, { bundlePath: coreName, originalPath: input.capture.coreFrom, size: coreSize }, summary, plan),
     links,
     warnings: [...summary.warnings, ...plan.warnings.map((w) => w.replaceAll(` under ${root}`, '')), ...mapWarnings, ...attached.warnings, ...(mini?.made.warnings ?? [])],
     ...(attached.files.length ? { attachments: attached.files.map((a) => ({ path: a.path, bundlePath: a.bundlePath, size: a.size, sha256: a.sha256!, linkTarget: a.linkTarget })) } : {}),

@@ -12,7 +12,7 @@ import { CoreFile } from '../core/open.js';
 import { summaryJson } from '../core/json.js';
 import { abortReason, OUT_OF_SPACE_CODES, OutputWriteError, errnoOf } from '../util/errors.js';
 import { codecFor, formatForName, type Format, type FormatInfo } from '../bundle/formats.js';
-import { CHECKSUMS_NAME, isExact, MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type Manifest, type ManifestFile, type ManifestMiniCore } from '../bundle/manifest.js';
+import { CHECKSUMS_NAME, isExact, MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type HostInfo, type Manifest, type ManifestFile, type ManifestMiniCore } from '../bundle/manifest.js';
 import { RootDirectoryError } from './errors.js';
 import { formatChecksums } from '../bundle/checksums.js';
 import { FileChangedError, TarWriter } from '../bundle/create.js';
@@ -20,7 +20,7 @@ import { compressTo, outputErrnoOf } from '../bundle/sink.js';
 import { hasLayers, layeredName, openBundleOutput, type OutputLayers } from '../bundle/output.js';
 import { VERSION } from '../version.js';
 import { hostInfo } from './host.js';
-import { planBundle, rootLookupOf, type PlannedFile } from './plan.js';
+import { planBundle, rootLookupOf, type CollectPlan, type PlannedFile } from './plan.js';
 import { planAttachments, sha256Prefix, type AttachOptions } from './attach.js';
 import { describeTruncation, type Truncation } from '../core/truncation.js';
 import type { CoreSummary } from '../core/model.js';
@@ -206,16 +206,7 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
     const root = bundleRootName(output);
     const coreName = `core/${withoutStoredSuffix(basename(foundAt)).replace(/[^A-Za-z0-9._+-]/g, '_') || 'core'}`;
     const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      schema: MANIFEST_SCHEMA,
-      corepackVersion: VERSION,
-      createdAt: new Date().toISOString(),
-      host: await host,
-      core: { bundlePath: coreName, originalPath: foundAt, size: coreSize },
-      checksums: CHECKSUMS_NAME,
-      executable: plan.executable,
-      summary: summaryJson(summary),
-      files: plan.files.map(toManifestFile),
+      ...manifestHead(await host, { bundlePath: coreName, originalPath: foundAt, size: coreSize }, summary, plan),
       links: plan.links,
       warnings: [...inputWarnings, ...summary.warnings, ...plan.warnings, ...attached.warnings, ...notes, ...(mini?.warnings ?? [])],
       ...(opts.origin ? { origin: opts.origin } : {}),
@@ -359,6 +350,22 @@ export function miniCoreManifest(mini: Pick<MadeMiniCore, 'cutFrom' | 'ranges' |
     stackCap: opts.stackCap,
     bytes: mini.bytes,
     ranges: mini.ranges.map((r) => ({ start: `0x${r.start.toString(16)}`, end: `0x${r.end.toString(16)}`, why: r.why })),
+  };
+}
+
+/** The fields every bundle's manifest starts with, whoever writes it (collect, or the crash-time handler). */
+export function manifestHead(host: HostInfo, core: Manifest['core'], summary: CoreSummary, plan: CollectPlan): Pick<Manifest, 'format' | 'schema' | 'corepackVersion' | 'createdAt' | 'host' | 'core' | 'checksums' | 'executable' | 'summary' | 'files'> {
+  return {
+    format: MANIFEST_FORMAT,
+    schema: MANIFEST_SCHEMA,
+    corepackVersion: VERSION,
+    createdAt: new Date().toISOString(),
+    host,
+    core,
+    checksums: CHECKSUMS_NAME,
+    executable: plan.executable,
+    summary: summaryJson(summary),
+    files: plan.files.map(toManifestFile),
   };
 }
 

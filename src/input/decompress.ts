@@ -36,7 +36,7 @@ export interface FedDecompressor {
 const WITHOUT_PROGRAM = async () => ({ how: 'or decompress the core yourself and pass', choices: ['the plain core'] });
 
 /** A running codec as a PlainStream; its failures name the core `path`. */
-function plainStream(run: CodecStream, form: string, path: string, onStop: () => void = () => undefined): PlainStream {
+function plainStream(run: CodecStream, form: string, path: string): PlainStream {
   let stopped = false;
   const done = run.done.catch((err: unknown) => {
     if (stopped) return;
@@ -54,7 +54,6 @@ function plainStream(run: CodecStream, form: string, path: string, onStop: () =>
     stop: () => {
       stopped = true;
       run.kill();
-      onStop();
     },
   };
 }
