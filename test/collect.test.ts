@@ -5,7 +5,7 @@
  * path, and four threads. GNU tar and gdb are the oracles.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, stat, truncate, copyFile, unlink, lstat, readlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, truncate, copyFile, unlink, lstat, readlink, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -233,6 +233,23 @@ describe('collect options and environment', () => {
     expect(run.stderr).toContain(`executable taken from the core: ${env.program.exe}`);
     const { manifest } = await unpack(out, '-z');
     expect(manifest.executable).toEqual({ path: env.program.exe, chosenBy: 'core' });
+  });
+
+  it('--root naming this machine\'s own / (directly or through a link) is no other root: the manifest says null, no "looked up under /"', async () => {
+    const slash = join(env.work, 'link-to-slash');
+    await symlink('/', slash).catch(() => undefined);
+    for (const given of ['/', slash]) {
+      const out = join(env.work, 'root-slash.tar.gz');
+      const run = await corepack(['collect', env.crash.core, '--root', given, '-o', out]);
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(run.stderr).not.toMatch(/root: /);
+      const { manifest } = await unpack(out, '-z');
+      expect(manifest.root, given).toBeNull();
+      expect(manifest).not.toHaveProperty('rootLookup');
+      expect(manifest.files.some((f) => 'lookedUp' in f)).toBe(false);
+      expect((await corepack(['inspect', out])).stdout).not.toMatch(/collected with --root/);
+      await unlink(out);
+    }
   });
 
   it('-e naming another program than the one that crashed: refused (exit 2), naming the core, its executable and build ID', async () => {

@@ -11,7 +11,7 @@ import { hasControlChar, hasLineBreaker, hex } from '../src/util/text.js';
 import { errnoReason, InterruptedError, OutputWriteError } from '../src/util/errors.js';
 import { crc32File } from '../src/util/digest.js';
 import { lastAtOrBelow } from '../src/util/search.js';
-import { resolveInRoot, resolveQemuStyle, RootResolveError } from '../src/util/rootfs.js';
+import { HOST_ROOT, resolveInRoot, resolveQemuStyle, rootAt, RootResolveError, type DirectoryRoot } from '../src/util/rootfs.js';
 
 let work: string;
 beforeAll(async () => {
@@ -122,35 +122,43 @@ describe('lastAtOrBelow', () => {
 });
 
 describe('paths resolved inside a root (collect --root)', () => {
+  it('one encoding of "no other root": / (however spelled) is HOST_ROOT, any other directory is itself', () => {
+    for (const dir of ['/', '//', '/.', '/tmp/..']) expect(rootAt(dir)).toBe(HOST_ROOT);
+    expect(rootAt('/srv/c1/')).toEqual({ kind: 'directory', dir: '/srv/c1' });
+    expect(rootAt('/srv//c1/./x/..')).toEqual({ kind: 'directory', dir: '/srv/c1' });
+  });
+
   it('follows absolute and relative links inside the root, clamps "..", and never reaches the host\'s file', async () => {
-    const root = await fs.realpath(await fs.mkdtemp(path.join(work, 'root-')));
-    await fs.mkdir(path.join(root, 'usr/lib/x86_64-linux-gnu'), { recursive: true });
-    await fs.writeFile(path.join(root, 'usr/lib/x86_64-linux-gnu/libz.so.1.2.13'), 'container zlib');
-    await fs.symlink('usr/lib', path.join(root, 'lib')); // Debian's merged /usr, relative
-    await fs.symlink('libz.so.1.2.13', path.join(root, 'usr/lib/x86_64-linux-gnu/libz.so.1'));
-    await fs.mkdir(path.join(root, 'lib64-dir'));
-    await fs.symlink('/lib/x86_64-linux-gnu/libz.so.1', path.join(root, 'lib64-dir/abs')); // absolute: restarts at the root
-    await fs.symlink('../../../../../../etc/passwd', path.join(root, 'lib64-dir/escape'));
-    await fs.symlink('loop', path.join(root, 'loop'));
+    const dir = await fs.realpath(await fs.mkdtemp(path.join(work, 'root-')));
+    const root = rootAt(dir);
+    await fs.mkdir(path.join(dir, 'usr/lib/x86_64-linux-gnu'), { recursive: true });
+    await fs.writeFile(path.join(dir, 'usr/lib/x86_64-linux-gnu/libz.so.1.2.13'), 'container zlib');
+    await fs.symlink('usr/lib', path.join(dir, 'lib')); // Debian's merged /usr, relative
+    await fs.symlink('libz.so.1.2.13', path.join(dir, 'usr/lib/x86_64-linux-gnu/libz.so.1'));
+    await fs.mkdir(path.join(dir, 'lib64-dir'));
+    await fs.symlink('/lib/x86_64-linux-gnu/libz.so.1', path.join(dir, 'lib64-dir/abs')); // absolute: restarts at the root
+    await fs.symlink('../../../../../../etc/passwd', path.join(dir, 'lib64-dir/escape'));
+    await fs.symlink('loop', path.join(dir, 'loop'));
 
     const r = await resolveInRoot(root, '/lib64-dir/abs');
-    expect(r).toEqual({ guest: '/usr/lib/x86_64-linux-gnu/libz.so.1.2.13', host: path.join(root, 'usr/lib/x86_64-linux-gnu/libz.so.1.2.13'), from: 'root' });
+    expect(r).toEqual({ guest: '/usr/lib/x86_64-linux-gnu/libz.so.1.2.13', host: path.join(dir, 'usr/lib/x86_64-linux-gnu/libz.so.1.2.13'), from: 'root' });
     expect((await resolveInRoot(root, '/lib/x86_64-linux-gnu/../x86_64-linux-gnu/libz.so.1')).guest).toBe('/usr/lib/x86_64-linux-gnu/libz.so.1.2.13');
     // "../../.." stops at the root: /etc/passwd inside it, which does not exist, not the host's.
     await expect(resolveInRoot(root, '/lib64-dir/escape')).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(resolveInRoot(root, '/loop')).rejects.toMatchObject({ code: 'ELOOP' });
     await expect(resolveInRoot(root, '/usr/lib/x86_64-linux-gnu/libz.so.1/x')).rejects.toBeInstanceOf(RootResolveError);
     // With / as the root it is realpath: the link's absolute target is the host's zlib (zlib1g, in .ci/run).
-    expect((await resolveInRoot('/', path.join(root, 'lib64-dir/abs'))).guest).toBe(await fs.realpath(path.join(root, 'lib64-dir/abs')));
+    expect((await resolveInRoot(HOST_ROOT, path.join(dir, 'lib64-dir/abs'))).guest).toBe(await fs.realpath(path.join(dir, 'lib64-dir/abs')));
   });
 
   it('qemu -L\'s lookup: under the root when the file is there (as the host follows it), else the host\'s own path', async () => {
-    const root = await fs.realpath(await fs.mkdtemp(path.join(work, 'qroot-')));
+    const dir = await fs.realpath(await fs.mkdtemp(path.join(work, 'qroot-')));
+    const root = rootAt(dir) as DirectoryRoot;
     const outside = await fs.realpath(await fs.mkdtemp(path.join(work, 'outside-')));
-    await fs.mkdir(path.join(root, 'lib'));
-    await fs.writeFile(path.join(root, 'lib/libc.so.6'), 'guest libc');
+    await fs.mkdir(path.join(dir, 'lib'));
+    await fs.writeFile(path.join(dir, 'lib/libc.so.6'), 'guest libc');
     await fs.writeFile(path.join(outside, 'libplugin.so'), 'guest plugin, outside the root');
-    expect(await resolveQemuStyle(root, '/lib/libc.so.6')).toEqual({ guest: '/lib/libc.so.6', host: path.join(root, 'lib/libc.so.6'), from: 'root' });
+    expect(await resolveQemuStyle(root, '/lib/libc.so.6')).toEqual({ guest: '/lib/libc.so.6', host: path.join(dir, 'lib/libc.so.6'), from: 'root' });
     const plugin = path.join(outside, 'libplugin.so');
     expect(await resolveQemuStyle(root, plugin)).toEqual({ guest: plugin, host: plugin, from: 'host' });
     // Under chroot rules the same name is not found: the root has no such path.

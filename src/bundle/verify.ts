@@ -17,6 +17,7 @@ import { readBuildIdFromFile } from '../core/image.js';
 import type { CoreSummary, Module } from '../core/model.js';
 import { FormatError } from '../elf/errors.js';
 import type { Manifest, ManifestFile } from './manifest.js';
+import { rootAt } from '../util/rootfs.js';
 
 export { checksumFailures, verifyChecksums, type ChecksumResult, type ChecksumStatus, type Measured } from './checksums.js';
 
@@ -65,7 +66,7 @@ export async function checkBuildIds(root: string, manifest: Manifest): Promise<{
   // A bundle of a cut core (collect warned, exit 4) is replayed with what its notes give.
   const core = await CoreFile.open(path.join(root, manifest.core.bundlePath), {
     allowTruncated: true,
-    root: path.join(root, 'sysroot'),
+    root: rootAt(path.join(root, 'sysroot')),
     executable: exe ? path.join(root, exe.bundlePath!) : undefined,
   });
   let summary: CoreSummary;

@@ -30,6 +30,7 @@ import { planAttachments, sha256Prefix } from '../collect/attach.js';
 import { selectMiniCoreRanges } from '../collect/minicore/select.js';
 import { layOutMiniCore } from '../collect/minicore/write.js';
 import { abortReason } from '../util/errors.js';
+import { manifestRootOf, rootAt, underRoot } from '../util/rootfs.js';
 import type { HandlerConfig } from './config.js';
 
 export interface LiveProcess {
@@ -133,12 +134,12 @@ export async function writeCaptureBundle(input: CaptureBundleInput, onProgress?:
   const summary = core.summary;
   const host = hostInfo();
   host.catch(() => undefined);
-  const root = `${live.proc}/root`;
+  const root = rootAt(`${live.proc}/root`);
   const plan = await planBundle(summary, { core: `${live.proc} (core_pattern)`, executable: null, withDebug: false, debugDir: null, root });
   const mapWarnings = await takeFilesFromMappings(plan.files, summary, live.proc);
   const links = missingLinks(plan.files, plan.links);
   // Messages about paths "under /proc/PID/root" mean the process's own root.
-  const gaps = plan.gaps.map((g) => g.replaceAll(` under ${root}`, ''));
+  const gaps = plan.gaps.map((g) => g.replaceAll(underRoot(root), ''));
   const codec = await codecFor(config.format.format, 'compress');
   if (signal.aborted) throw abortReason(signal);
 
@@ -162,10 +163,10 @@ export async function writeCaptureBundle(input: CaptureBundleInput, onProgress?:
   const manifest: Manifest = {
     ...manifestHead(await host, { bundlePath: coreName, originalPath: input.capture.coreFrom, size: coreSize }, summary, plan),
     links,
-    warnings: [...summary.warnings, ...plan.warnings.map((w) => w.replaceAll(` under ${root}`, '')), ...mapWarnings, ...attached.warnings, ...(mini?.made.warnings ?? [])],
+    warnings: [...summary.warnings, ...plan.warnings.map((w) => w.replaceAll(underRoot(root), '')), ...mapWarnings, ...attached.warnings, ...(mini?.made.warnings ?? [])],
     ...(attached.files.length ? { attachments: attached.files.map((a) => ({ path: a.path, bundlePath: a.bundlePath, size: a.size, sha256: a.sha256!, linkTarget: a.linkTarget })) } : {}),
     ...(mini ? { miniCore: miniCoreManifest(mini.made, { stackCap: config.stackCap }) } : {}),
-    root: input.capture.root === '/' ? null : input.capture.root,
+    root: manifestRootOf(rootAt(input.capture.root)),
     gaps,
     capture: input.capture,
   };

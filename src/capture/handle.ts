@@ -31,6 +31,7 @@ import { parseHandlerArgs } from './pattern.js';
 import { appendCapture, readInstallRecord, takeRateSlot, type CaptureRecord } from './state.js';
 import { systemLog, type LogLevel } from './syslog.js';
 import type { writeCaptureBundle } from './bundle.js';
+import { rootAt } from '../util/rootfs.js';
 
 export interface HandleEnvironment {
   stateDir: string;
@@ -285,7 +286,7 @@ export async function handleCrash(argv: readonly string[], env: HandleEnvironmen
       const [{ CoreFile: Core }, { writeCaptureBundle: write }] = await Promise.all([import('../core/open.js'), import('./bundle.js')]);
       const layers = await within('reading the recipients', 10_000, outputLayers(cfg));
       const reader = await LiveCoreReader.open(h, pid, procDir);
-      liveCore = await within('reading the process', timeoutMs, Core.fromReader(reader, { allowTruncated: true, root: `${proc}/root` }));
+      liveCore = await within('reading the process', timeoutMs, Core.fromReader(reader, { allowTruncated: true, root: rootAt(`${proc}/root`) }));
       const root = await readlink(`${proc}/root`).catch(() => '/');
       const capture: ManifestCapture = {
         by: 'core_pattern',

@@ -4,7 +4,6 @@
  */
 import { locate, moduleLabel, summaryJson } from '../core/json.js';
 import type { CoreSummary } from '../core/model.js';
-import { realpath } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { encryptedFor, openLayeredSource, storedSize, type BundleSource } from '../bundle/source.js';
 import { detectFormat, sniffBundle, type Format } from '../bundle/magic.js';
@@ -17,6 +16,7 @@ import { isExact, type Manifest } from '../bundle/manifest.js';
 import { isErrnoError } from '../util/errors.js';
 import { decryptKeys, normalizeKeySources, type KeyFlags, type KeySources } from './keys.js';
 import { hasControlChar, hex } from '../util/text.js';
+import { realRoot, rootAt, type ProcessRoot } from '../util/rootfs.js';
 import { signalText } from './signal-text.js';
 import { humanBytes } from './progress.js';
 import { originJson, originText, readLocatedCore } from './located.js';
@@ -32,15 +32,15 @@ export interface InspectOptions {
   json: boolean;
   /** -e, absolute: the executable, read when the core lacks its headers (qemu-user cores). */
   exe: string | undefined;
-  /** --root, absolute: the directory the process saw as `/`. */
-  root: string | undefined;
+  /** --root, absolute: the directory the process saw as `/`. Not given: no file is read but -e. */
+  root: ProcessRoot | undefined;
   /** For an encrypted bundle. */
   keys: KeySources;
 }
 
 export function normalizeInspectOptions(flags: InspectFlags, cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): InspectOptions {
   const { json = false, exe, root } = flags;
-  return { json, exe: exe === undefined ? undefined : resolve(cwd, exe), root: root === undefined ? undefined : resolve(cwd, root), keys: normalizeKeySources(flags, env, cwd) };
+  return { json, exe: exe === undefined ? undefined : resolve(cwd, exe), root: root === undefined ? undefined : rootAt(resolve(cwd, root)), keys: normalizeKeySources(flags, env, cwd) };
 }
 
 export async function inspectCommand(corePath: string, opts: InspectOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -68,7 +68,7 @@ export async function inspectCommand(corePath: string, opts: InspectOptions, out
     try {
       // -e naming nothing usable is a usage error, as in collect.
       const given = opts.exe === undefined ? undefined : await checkGivenExecutable(opts.exe);
-      const { summary: s, truncation } = await readLocatedCore(located, { executable: opts.exe, root: opts.root === undefined ? undefined : await realpath(opts.root) });
+      const { summary: s, truncation } = await readLocatedCore(located, { executable: opts.exe, root: opts.root === undefined ? undefined : await realRoot(opts.root) });
       const exeModule = s.modules.find((m) => m.kind === 'executable' && !m.sources.includes('file_headers'));
       const mismatch = given && opts.exe ? givenExecutableWarning(opts.exe, given, exeModule?.buildId) : undefined;
       if (mismatch) s.warnings.push(mismatch);

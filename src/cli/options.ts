@@ -10,6 +10,7 @@ import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import { BadOptionError } from '../util/errors.js';
 import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
+import { HOST_ROOT, rootAt } from '../util/rootfs.js';
 import { DEFAULT_EXTENSION, formatForName, supportedExtensions } from '../bundle/formats.js';
 import type { CollectOptions } from '../collect/collect.js';
 import { DEFAULT_ATTACH_MAX_BYTES } from '../collect/limits.js';
@@ -87,7 +88,7 @@ export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: 
     collect: {
       core: corePath,
       executable: exe === undefined ? null : path.resolve(cwd, exe),
-      root: root === undefined ? null : path.resolve(cwd, root),
+      root: root === undefined ? HOST_ROOT : rootAt(path.resolve(cwd, root)),
       output: out,
       format,
       withDebug,

@@ -33,6 +33,7 @@ import { setUpReplay, type ReplayIo } from './replay.js';
 import { isCompressedCore, originText, readLocatedCore, withLocatedCore } from './located.js';
 import { decryptKeys } from './keys.js';
 import { interruptible } from './signals.js';
+import { rootAt, type ProcessRoot } from '../util/rootfs.js';
 
 export const REPORT_FORMATS = ['md', 'html', 'json', 'text'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
@@ -121,7 +122,7 @@ function bundleProvenance(bundle: string, m: Manifest, summary: CoreSummary): Pr
   };
 }
 
-async function openMemory(file: string, lookup: { root?: string; executable?: string }): Promise<CoreFile> {
+async function openMemory(file: string, lookup: { root?: ProcessRoot; executable?: string }): Promise<CoreFile> {
   return CoreFile.open(file, { allowTruncated: true, ...lookup });
 }
 
@@ -131,7 +132,7 @@ async function bundleReport(bundle: string, flags: ReportFlags, io: ReplayIo): P
   const r = setup.report;
   const root = r.prepared.root;
   const core = await openMemory(path.join(root, r.prepared.manifest.core.bundlePath), {
-    root: path.join(root, 'sysroot'),
+    root: rootAt(path.join(root, 'sysroot')),
     ...(r.executable ? { executable: path.join(root, r.prepared.manifest.files.find((f) => f.path === r.executable)?.bundlePath ?? '') } : {}),
   });
   try {

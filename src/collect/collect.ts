@@ -6,11 +6,12 @@
  * renamed into place only when complete, so an error, Ctrl-C or a full disk
  * never leaves a partial bundle under the final name. The core is only read.
  */
-import { open, readdir, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CoreFile } from '../core/open.js';
 import { summaryJson } from '../core/json.js';
 import { abortReason, OUT_OF_SPACE_CODES, OutputWriteError, errnoOf } from '../util/errors.js';
+import { manifestRootOf, realRoot, type ProcessRoot } from '../util/rootfs.js';
 import { codecFor, formatForName, type Format, type FormatInfo } from '../bundle/formats.js';
 import { CHECKSUMS_NAME, isExact, MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_SCHEMA, type HostInfo, type Manifest, type ManifestFile, type ManifestMiniCore } from '../bundle/manifest.js';
 import { RootDirectoryError } from './errors.js';
@@ -35,11 +36,11 @@ export interface CollectOptions {
   /** -e, absolute; null: the executable the core names. */
   executable: string | null;
   /**
-   * --root, absolute; null: this machine's `/`. The directory the crashed
+   * --root, absolute (HOST_ROOT without one). The directory the crashed
    * process saw as `/` (a container's merged root, a chroot, qemu -L): every
    * path from the core is looked up there and never on this machine.
    */
-  root: string | null;
+  root: ProcessRoot;
   /** The bundle to write, absolute. */
   output: string;
   /** The format the output's name asks for. */
@@ -155,8 +156,8 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
   host.catch(() => undefined);
 
   // A core cut short with complete notes is still worth sending: bundled, with a warning, and not exact.
-  const processRoot = opts.root === null ? null : await rootDirectory(opts.root);
-  const core = await CoreFile.open(corePath, { allowTruncated: true, executable: opts.executable ?? undefined, root: processRoot ?? '/' });
+  const processRoot = await canonicalRoot(opts.root);
+  const core = await CoreFile.open(corePath, { allowTruncated: true, executable: opts.executable ?? undefined, root: processRoot });
   let summary: CoreSummary;
   let truncation: Truncation | undefined;
   try {
@@ -213,8 +214,8 @@ async function collectOnce(opts: CollectOptions, hooks: CollectHooks, notes: str
       ...(truncation ? { truncation } : {}),
       ...(attached.files.length ? { attachments: attached.files.map((a) => ({ path: a.path, bundlePath: a.bundlePath, size: a.size, sha256: a.sha256!, linkTarget: a.linkTarget })) } : {}),
       ...(mini ? { miniCore: miniCoreManifest(mini, opts.miniCore!) } : {}),
-      root: processRoot,
-      ...(processRoot ? { rootLookup: rootLookupOf(summary) } : {}),
+      root: manifestRootOf(processRoot),
+      ...(processRoot.kind === 'directory' ? { rootLookup: rootLookupOf(summary) } : {}),
       gaps: plan.gaps,
     };
 
@@ -301,15 +302,16 @@ async function crashTime(origin: CoreOrigin | undefined, foundAt: string): Promi
   return (await stat(foundAt).catch(() => undefined))?.mtimeMs;
 }
 
-/** --root, canonical: the core's paths are compared with paths resolved under it. */
-async function rootDirectory(dir: string): Promise<string> {
-  let real: string;
+/** --root, canonical: the core's paths are compared with paths resolved under it. A --root that resolves to `/` is this machine's own. */
+async function canonicalRoot(root: ProcessRoot): Promise<ProcessRoot> {
+  if (root.kind === 'host') return root;
+  let real: ProcessRoot;
   try {
-    real = await realpath(dir);
+    real = await realRoot(root);
   } catch (err) {
-    throw new RootDirectoryError(dir, 'missing', { cause: err });
+    throw new RootDirectoryError(root.dir, 'missing', { cause: err });
   }
-  if (!(await stat(real)).isDirectory()) throw new RootDirectoryError(dir, 'not-a-directory');
+  if (real.kind === 'directory' && !(await stat(real.dir)).isDirectory()) throw new RootDirectoryError(root.dir, 'not-a-directory');
   return real;
 }
 

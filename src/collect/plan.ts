@@ -26,7 +26,7 @@ import type { CollectOptions } from './collect.js';
 import { WrongExecutableError } from './errors.js';
 import { buildIdDebugPath, DEFAULT_DEBUG_DIR, debugLinkCandidates, firstDebugLinkMatch, isRegularFile } from '../util/debugfiles.js';
 import { hex } from '../util/text.js';
-import { hostPathOf, resolveInRoot, resolveUnder, RootResolveError, type RootLookup } from '../util/rootfs.js';
+import { guestPathOf, hostPathOf, isInsideRoot, resolveInRoot, resolveUnder, RootResolveError, underRoot, type ProcessRoot, type RootLookup } from '../util/rootfs.js';
 import { HOST_MACHINE } from '../elf/arch.js';
 
 export interface PlannedFile extends ManifestFile {
@@ -53,7 +53,7 @@ export interface CollectPlan {
   suggestRoot: boolean;
 }
 
-/** root: canonical; null for this machine's `/`. */
+/** root: canonical. */
 export type PlanOptions = Pick<CollectOptions, 'core' | 'executable' | 'withDebug' | 'debugDir' | 'root'> & {
   /** When the process crashed (ms since the epoch), as far as known: a file unchanged since then was what the process saw. */
   crashTimeMs?: number | undefined;
@@ -72,7 +72,7 @@ function mtimeOf(s: { mtimeMs: number }): number {
 class SymlinkIndex {
   private readonly dirs = new Map<string, Promise<Map<string, string[]>>>();
 
-  constructor(private readonly root: string) {}
+  constructor(private readonly root: ProcessRoot) {}
 
   async linksTo(file: string): Promise<string[]> {
     const dir = posix.dirname(file);
@@ -99,7 +99,7 @@ class SymlinkIndex {
           const link = posix.join(dir, e.name);
           try {
             // realpath for this machine's own root: one call per link in libdirs of thousands.
-            const target = this.root === '/' ? await realpath(link) : (await resolveInRoot(this.root, link)).guest;
+            const target = this.root.kind === 'host' ? await realpath(link) : (await resolveInRoot(this.root, link)).guest;
             const list = out.get(target) ?? [];
             list.push(link);
             out.set(target, list);
@@ -125,7 +125,7 @@ interface Want {
 }
 
 interface FileContext {
-  root: string;
+  root: ProcessRoot;
   /** qemu-user's cores: under the root, then this machine's own path. */
   lookup: RootLookup;
   /** e_machine of the core. */
@@ -152,7 +152,7 @@ async function inspectFile(w: Want, ctx: FileContext): Promise<PlannedFile> {
   let real: string;
   let host: string;
   let from: 'root' | 'host' = 'host';
-  const where = ctx.root === '/' || w.onHost ? '' : ctx.lookup === 'qemu' ? ` under ${ctx.root} or on this machine` : ` under ${ctx.root}`;
+  const where = w.onHost ? '' : ctx.lookup === 'qemu' && ctx.root.kind === 'directory' ? `${underRoot(ctx.root)} or on this machine` : underRoot(ctx.root);
   try {
     if (w.onHost) real = host = await realpath(w.path);
     else ({ guest: real, host, from } = await resolveUnder(ctx.root, w.path, ctx.lookup));
@@ -187,7 +187,7 @@ async function inspectFile(w: Want, ctx: FileContext): Promise<PlannedFile> {
     executableBit: (st.mode & 0o111) !== 0,
     mtimeMs: mtimeOf(st),
     ctimeMs: st.ctimeMs,
-    ...(ctx.root === '/' ? {} : { lookedUp: from }),
+    ...(ctx.root.kind === 'host' ? {} : { lookedUp: from }),
   };
   if (machine !== ctx.machine) {
     // Useless to a debugger of this core: not bundled.
@@ -214,7 +214,7 @@ async function inspectFile(w: Want, ctx: FileContext): Promise<PlannedFile> {
  * another program, and a bundle of it would only mislead: refused, saying
  * which program the core needs.
  */
-async function checkChosenExecutable(f: PlannedFile, exeModule: Module | undefined, core: string, root: string): Promise<void> {
+async function checkChosenExecutable(f: PlannedFile, exeModule: Module | undefined, core: string, root: ProcessRoot): Promise<void> {
   if (f.status !== 'build-id-mismatch' || !exeModule?.buildId || !f.buildIdOnDisk) return;
   const named = exeModule.path && isAbsolute(exeModule.path) ? exeModule.path : undefined;
   if (named !== undefined) {
@@ -242,10 +242,10 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
   const warnings: string[] = [];
   const gaps: string[] = [];
   const wants: Want[] = [];
-  const root = opts.root ?? '/';
+  const root = opts.root;
   const ctx: FileContext = { root, lookup: rootLookupOf(summary), machine: summary.machine };
   /** A core path that is already a host path inside the root (qemu-user's AT_EXECFN) becomes the process's path. */
-  const asGuest = (p: string): string => (root !== '/' && p.startsWith(`${root}/`) ? p.slice(root.length) : p);
+  const asGuest = (p: string): string => guestPathOf(root, p);
 
   let executable: CollectPlan['executable'] = null;
   const exeModule = summary.modules.find((m) => m.kind === 'executable');
@@ -280,12 +280,12 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
 
   if (opts.executable) {
     const given = opts.executable;
-    const inRoot = root !== '/' && given.startsWith(`${root}/`);
+    const inRoot = isInsideRoot(root, given);
     const corePath = exeModule?.path && isAbsolute(exeModule.path) ? exeModule.path : summary.executable && isAbsolute(summary.executable) ? summary.executable : undefined;
     const path = inRoot ? asGuest(given) : given;
     wants.unshift({
       path,
-      onHost: root !== '/' && !inRoot,
+      onHost: root.kind === 'directory' && !inRoot,
       role: 'executable',
       buildIdInCore: exeModule?.buildId,
       sources: ['command-line', ...(exeModule ? sourcesOf(exeModule) : [])],
@@ -311,7 +311,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
   // It runs this machine's loader on this machine's files: never for another root or machine.
   const exePath = executable?.path;
   const noMappings = summary.mappings.length === 0 && !summary.modules.some((m) => m.kind === 'library' && m.sources.includes('link_map'));
-  if (noMappings && exePath && root === '/' && summary.machine === HOST_MACHINE) {
+  if (noMappings && exePath && root.kind === 'host' && summary.machine === HOST_MACHINE) {
     const ldd = await runLdd(exePath);
     if (ldd) {
       for (const e of ldd) {
@@ -398,9 +398,9 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
   const exeFile = files.find((f) => f.role === 'executable' && f.source);
   if (exeFile?.source && !files.some((f) => (f.role === 'library' || f.role === 'interpreter') && f.status === 'ok')) {
     const interp = await readFileImage(exeFile.source).then((i) => i.interp, () => undefined);
-    if (interp) gaps.push(`${exeFile.path} is dynamically linked (loader ${interp}), but no library it had loaded was found${root === '/' ? '' : ` under ${root}`}`);
+    if (interp) gaps.push(`${exeFile.path} is dynamically linked (loader ${interp}), but no library it had loaded was found${underRoot(root)}`);
   }
-  const suggestRoot = root === '/' && otherRootEvidence(files, summary.machine, opts.crashTimeMs);
+  const suggestRoot = root.kind === 'host' && otherRootEvidence(files, summary.machine, opts.crashTimeMs);
   return { files, links: safeLinks, executable, warnings, gaps, suggestRoot };
 }
 
@@ -450,14 +450,14 @@ async function findDebugLinkTarget(object: string, debugDir: string, customerDir
  * (bundled in the object's .debug/ directory in the sysroot, where gdb and
  * replay look first).
  */
-async function findDebugFiles(files: PlannedFile[], debugDir: string, root: string, warnings: string[]): Promise<PlannedFile[]> {
+async function findDebugFiles(files: PlannedFile[], debugDir: string, root: ProcessRoot, warnings: string[]): Promise<PlannedFile[]> {
   const out: PlannedFile[] = [];
   const debugFile = async (source: string, bundlePath: string, via: 'build-id-dir' | 'debuglink', forPath: string): Promise<PlannedFile> => {
     const real = await realpath(source);
     const s = await stat(real);
     return {
       // A file under the root is named as the process's machine names it.
-      path: root !== '/' && real.startsWith(`${root}/`) ? real.slice(root.length) : real,
+      path: guestPathOf(root, real),
       bundlePath,
       role: 'debug',
       aliases: [],

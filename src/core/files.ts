@@ -6,14 +6,14 @@
  */
 import { readFileImage, type FileImage } from './image.js';
 import type { ModuleFiles } from './modules.js';
-import { resolveUnder } from '../util/rootfs.js';
+import { HOST_ROOT, isInsideRoot, resolveUnder, type ProcessRoot } from '../util/rootfs.js';
 import type { CoreWriter } from './writer.js';
 
 export interface FileLookup {
   /** The executable's file on this machine (-e). */
   executable?: string | undefined;
-  /** The directory the process saw as `/`, canonical; default `/`. */
-  root?: string | undefined;
+  /** The directory the process saw as `/`, canonical. Not given: files are looked up only with `executable`, and then on this machine. */
+  root?: ProcessRoot | undefined;
 }
 
 async function open(hostPath: string): Promise<FileImage | undefined> {
@@ -30,7 +30,7 @@ async function open(hostPath: string): Promise<FileImage | undefined> {
  */
 export function moduleFiles(lookup: FileLookup, writer?: CoreWriter): ModuleFiles | undefined {
   if (lookup.root === undefined && lookup.executable === undefined) return undefined;
-  const root = lookup.root ?? '/';
+  const root = lookup.root ?? HOST_ROOT;
   const inRoot = async (name: string): Promise<FileImage | undefined> => {
     try {
       return await open((await resolveUnder(root, name, writer === 'qemu-user' ? 'qemu' : 'chroot')).host);
@@ -43,7 +43,7 @@ export function moduleFiles(lookup: FileLookup, writer?: CoreWriter): ModuleFile
       if (lookup.executable !== undefined) return open(lookup.executable);
       if (execfn === undefined || !execfn.startsWith('/')) return undefined;
       // qemu-user records the host path it was started with, already inside the root.
-      if (root !== '/' && execfn.startsWith(`${root}/`)) return open(execfn);
+      if (isInsideRoot(root, execfn)) return open(execfn);
       return inRoot(execfn);
     },
     byName: inRoot,

@@ -16,6 +16,7 @@ import { summarize } from './summary.js';
 import { moduleFiles } from './files.js';
 import { coreWriter } from './writer.js';
 import { coreOsOf } from './os/table.js';
+import type { ProcessRoot } from '../util/rootfs.js';
 
 export interface OpenOptions {
   /**
@@ -32,11 +33,11 @@ export interface OpenOptions {
   executable?: string | undefined;
   /**
    * The directory the process saw as `/` (a container's root, qemu -L). When
-   * set (or with `executable`), link_map names the core's memory cannot place
-   * are looked up there, and only there; for a core qemu-user wrote, under it
-   * first and then on this machine, as qemu -L does.
+   * given (or with `executable`: then HOST_ROOT), link_map names the core's
+   * memory cannot place are looked up there, and only there; for a core
+   * qemu-user wrote, under it first and then on this machine, as qemu -L does.
    */
-  root?: string | undefined;
+  root?: ProcessRoot | undefined;
 }
 
 export class CoreFile {

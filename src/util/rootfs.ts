@@ -13,6 +13,63 @@ import { posix } from 'node:path';
 /** The kernel's limit on symlinks followed in one lookup (MAXSYMLINKS). */
 const MAX_SYMLINKS = 40;
 
+/**
+ * The directory the crashed process saw as `/`, as this machine reaches it:
+ * this machine's own root, or another directory (a container's merged root,
+ * a chroot, qemu -L's guest root, /proc/PID/root). The one way corepack says
+ * "no other root": `HOST_ROOT`, never `null`, `undefined` or `'/'`.
+ */
+export type ProcessRoot = HostRoot | DirectoryRoot;
+
+/** The process saw this machine's own `/`: no --root, or a --root that is `/`. */
+export interface HostRoot {
+  readonly kind: 'host';
+}
+
+export interface DirectoryRoot {
+  readonly kind: 'directory';
+  /** Absolute, never `/`; canonical wherever paths are compared with it (collect, inspect). */
+  readonly dir: string;
+}
+
+export const HOST_ROOT: HostRoot = Object.freeze({ kind: 'host' });
+
+/** The root at absolute `dir`: `/` is this machine's own. */
+export function rootAt(dir: string): ProcessRoot {
+  const normal = posix.normalize(dir);
+  return normal === '/' ? HOST_ROOT : { kind: 'directory', dir: normal.endsWith('/') ? normal.slice(0, -1) : normal };
+}
+
+/** The root with its directory's symlinks resolved (realpath), as paths resolved under it are compared with it; may turn out to be `/`. */
+export async function realRoot(root: ProcessRoot): Promise<ProcessRoot> {
+  return root.kind === 'host' ? root : rootAt(await realpath(root.dir));
+}
+
+/** Whether `hostPath` is inside a directory root (never for this machine's own root). */
+export function isInsideRoot(root: ProcessRoot, hostPath: string): boolean {
+  return root.kind === 'directory' && hostPath.startsWith(`${root.dir}/`);
+}
+
+/** A host path inside the root as the process named it (qemu-user's AT_EXECFN, a debug file found there); any other path unchanged. */
+export function guestPathOf(root: ProcessRoot, hostPath: string): string {
+  return root.kind === 'directory' && hostPath.startsWith(`${root.dir}/`) ? hostPath.slice(root.dir.length) : hostPath;
+}
+
+/** " under DIR" for messages about a lookup; nothing for this machine's own root. */
+export function underRoot(root: ProcessRoot): string {
+  return root.kind === 'directory' ? ` under ${root.dir}` : '';
+}
+
+/** The manifest's encoding (`root` in manifest.json): the directory, or null for this machine's own root. */
+export function manifestRootOf(root: ProcessRoot): string | null {
+  return root.kind === 'directory' ? root.dir : null;
+}
+
+/** How a path of the root is named in a RootResolveError: `/` for this machine's own. */
+function rootName(root: ProcessRoot): string {
+  return root.kind === 'directory' ? root.dir : '/';
+}
+
 export interface RootedPath {
   /** The real path as the process saw it (symlinks resolved, inside the root). */
   guest: string;
@@ -26,6 +83,7 @@ export class RootResolveError extends Error {
   override readonly name = 'RootResolveError';
   constructor(
     readonly path: string,
+    /** The root's directory, `/` for this machine's own. */
     readonly root: string,
     /** ENOENT, ENOTDIR, ELOOP, EACCES: as the kernel would have said. */
     readonly code: string,
@@ -36,18 +94,17 @@ export class RootResolveError extends Error {
 }
 
 /** Joins a guest path onto the root without ever leaving it. */
-export function hostPathOf(root: string, guest: string): string {
+export function hostPathOf(root: ProcessRoot, guest: string): string {
   const normal = posix.normalize(`/${guest}`);
-  return root === '/' ? normal : posix.join(root, normal);
+  return root.kind === 'host' ? normal : posix.join(root.dir, normal);
 }
 
 /**
- * Resolves absolute `path` under `root` (an absolute, already canonical host
- * directory). Throws RootResolveError when a component is missing, a loop
- * is found, or a directory cannot be read.
+ * Resolves absolute `path` under `root` (canonical). Throws RootResolveError
+ * when a component is missing, a loop is found, or a directory cannot be read.
  */
-export async function resolveInRoot(root: string, path: string): Promise<RootedPath> {
-  if (!path.startsWith('/')) throw new RootResolveError(path, root, 'ENOENT');
+export async function resolveInRoot(root: ProcessRoot, path: string): Promise<RootedPath> {
+  if (!path.startsWith('/')) throw new RootResolveError(path, rootName(root), 'ENOENT');
   const pending = path.split('/').filter((s) => s !== '' && s !== '.');
   const done: string[] = [];
   let links = 0;
@@ -62,14 +119,14 @@ export async function resolveInRoot(root: string, path: string): Promise<RootedP
     try {
       st = await lstat(hostPathOf(root, guest));
     } catch (err) {
-      throw new RootResolveError(path, root, (err as NodeJS.ErrnoException).code ?? 'ENOENT', { cause: err });
+      throw new RootResolveError(path, rootName(root), (err as NodeJS.ErrnoException).code ?? 'ENOENT', { cause: err });
     }
     if (!st.isSymbolicLink()) {
-      if (pending.length > 0 && !st.isDirectory()) throw new RootResolveError(path, root, 'ENOTDIR');
+      if (pending.length > 0 && !st.isDirectory()) throw new RootResolveError(path, rootName(root), 'ENOTDIR');
       done.push(seg);
       continue;
     }
-    if (++links > MAX_SYMLINKS) throw new RootResolveError(path, root, 'ELOOP');
+    if (++links > MAX_SYMLINKS) throw new RootResolveError(path, rootName(root), 'ELOOP');
     const target = await readlink(hostPathOf(root, guest));
     const parts = target.split('/').filter((s) => s !== '' && s !== '.');
     if (target.startsWith('/')) done.length = 0;
@@ -85,8 +142,8 @@ export async function resolveInRoot(root: string, path: string): Promise<RootedP
  * the host follows it), else path itself on this machine. Throws
  * RootResolveError when neither exists.
  */
-export async function resolveQemuStyle(root: string, path: string): Promise<RootedPath> {
-  if (!path.startsWith('/')) throw new RootResolveError(path, root, 'ENOENT');
+export async function resolveQemuStyle(root: DirectoryRoot, path: string): Promise<RootedPath> {
+  if (!path.startsWith('/')) throw new RootResolveError(path, root.dir, 'ENOENT');
   const under = hostPathOf(root, path);
   const exists = await access(under).then(() => true, () => false);
   const chosen = exists ? under : path;
@@ -94,17 +151,17 @@ export async function resolveQemuStyle(root: string, path: string): Promise<Root
   try {
     host = await realpath(chosen);
   } catch (err) {
-    throw new RootResolveError(path, root, (err as NodeJS.ErrnoException).code ?? 'ENOENT', { cause: err });
+    throw new RootResolveError(path, root.dir, (err as NodeJS.ErrnoException).code ?? 'ENOENT', { cause: err });
   }
   if (!exists) return { guest: host, host, from: 'host' };
   // The guest's name for it: inside the root when its links stay there, else the name it asked for.
-  const guest = root === '/' ? host : host.startsWith(`${root}/`) ? host.slice(root.length) : path;
+  const guest = isInsideRoot(root, host) ? guestPathOf(root, host) : path;
   return { guest, host, from: 'root' };
 }
 
 /** How paths under a root are looked up: a chroot's rules (containers), or qemu -L's. */
 export type RootLookup = 'chroot' | 'qemu';
 
-export function resolveUnder(root: string, path: string, lookup: RootLookup): Promise<RootedPath> {
-  return lookup === 'qemu' && root !== '/' ? resolveQemuStyle(root, path) : resolveInRoot(root, path);
+export function resolveUnder(root: ProcessRoot, path: string, lookup: RootLookup): Promise<RootedPath> {
+  return lookup === 'qemu' && root.kind === 'directory' ? resolveQemuStyle(root, path) : resolveInRoot(root, path);
 }
