@@ -32,3 +32,34 @@ describe('ELF layout tables', () => {
     expect(ELF_LAYOUT[64].shdr.fields.sh_flags).toEqual({ offset: 8, size: 8, wide: true });
   });
 });
+
+describe('architecture names (one union, KnownArch | machine-N)', () => {
+  it('every e_machine with a register layout names a known architecture, which gdb and the signal table know', async () => {
+    const { archName, isKnownArch, KNOWN_ARCHES } = await import('../src/elf/arch.js');
+    const { EM } = await import('../src/elf/constants.js');
+    const { gdbArchitecture } = await import('../src/replay/arch.js');
+    const named = new Set<string>();
+    for (const m of Object.values(EM)) {
+      for (const cls of [32, 64] as const) {
+        for (const [flags, prstatus] of [[0, undefined], [0x20, 440]] as const) {
+          const a = archName(m, cls, flags, prstatus);
+          if (isKnownArch(a)) named.add(a);
+          else expect(a).toBe(`machine-${m}`);
+        }
+      }
+    }
+    // Every name the table declares is one some core gets, and none is left without gdb's name for it.
+    expect([...named].sort()).toEqual([...KNOWN_ARCHES].sort());
+    for (const a of KNOWN_ARCHES) expect(gdbArchitecture(a), a).toMatch(/\S/);
+    expect(archName(EM.EM_LOONGARCH, 64, 0)).toBe(`machine-${EM.EM_LOONGARCH}`);
+    expect(gdbArchitecture(`machine-${EM.EM_LOONGARCH}`)).toBeUndefined();
+  });
+
+  it('Linux numbers signals per architecture family: MIPS (o32, n32, n64) and SPARC differ from the rest', async () => {
+    const { signalName } = await import('../src/elf/signals.js');
+    expect(signalName(10, 'linux', 'x86_64')).toBe('SIGUSR1');
+    for (const mips of ['mips', 'mipsn32', 'mips64'] as const) expect(signalName(18, 'linux', mips), mips).toBe('SIGCHLD');
+    for (const sparc of ['sparc', 'sparc64'] as const) expect(signalName(10, 'linux', sparc), sparc).toBe('SIGBUS');
+    expect(signalName(10, 'linux', 'machine-258')).toBe('SIGUSR1');
+  });
+});

@@ -7,10 +7,11 @@
  */
 
 import type { OsName } from '../elf/os.js';
+import type { ArchName } from '../elf/arch.js';
 import type { CoreWriter } from './writer.js';
 import type { MiniCoreNote } from './minicore.js';
 
-export type { OsName };
+export type { ArchName, OsName };
 
 export interface SignalInfo {
   /** Signal number as the OS numbers it (si_signo / pr_cursig). */
@@ -113,8 +114,8 @@ export interface UnplacedObject {
 
 export interface CoreSummary {
   os: OsName;
-  /** Architecture name, e.g. "x86_64", "aarch64", "i386", "ppc64", "s390x". */
-  arch: string;
+  /** Architecture name, e.g. "x86_64", "aarch64", "i386", "ppc64", "s390x"; `machine-N` for an e_machine we do not know. */
+  arch: ArchName;
   /** e_machine of the core: the files it names must have the same. */
   machine: number;
   elfClass: 32 | 64;

@@ -6,9 +6,36 @@
 import { EM } from './constants.js';
 import { sequentialRegisters, type RegisterSet } from './registers.js';
 
+/**
+ * The architectures whose cores we read, by the names users know them by
+ * (and gdb's and lldb's tables are keyed on, src/replay/arch.ts).
+ */
+export const KNOWN_ARCHES = [
+  'x86_64', 'x32', 'i386', 'aarch64', 'arm', 'ppc', 'ppc64', 's390', 's390x',
+  'riscv32', 'riscv64', 'mips', 'mipsn32', 'mips64', 'sparc', 'sparc64', 'm68k',
+] as const;
+export type KnownArch = (typeof KNOWN_ARCHES)[number];
+
+/** A core's architecture (CoreSummary.arch): a known one, or `machine-N` for an e_machine we have no register layout for. */
+export type ArchName = KnownArch | `machine-${number}`;
+
+export function isKnownArch(arch: ArchName): arch is KnownArch {
+  return (KNOWN_ARCHES as readonly string[]).includes(arch);
+}
+
+/** The MIPS ABIs (o32, n32, n64): Linux numbers their signals its own way. */
+export function isMips(arch: ArchName): boolean {
+  return arch === 'mips' || arch === 'mipsn32' || arch === 'mips64';
+}
+
+/** 32- and 64-bit SPARC: Linux numbers their signals as the BSDs do. */
+export function isSparc(arch: ArchName): boolean {
+  return arch === 'sparc' || arch === 'sparc64';
+}
+
 export interface RegisterLayout {
   /** Architecture name as users know it. */
-  arch: string;
+  arch: KnownArch;
   /** Bytes per register slot in pr_reg (it also aligns pr_reg inside elf_prstatus). */
   regSize: 4 | 8;
   /** pr_reg's slots and which are the PC and SP. */
@@ -17,7 +44,7 @@ export interface RegisterLayout {
   longAlign?: number;
 }
 
-function linux(arch: string, regSize: 4 | 8, names: readonly string[], pc: string, sp: string, longAlign?: number): RegisterLayout {
+function linux(arch: KnownArch, regSize: 4 | 8, names: readonly string[], pc: string, sp: string, longAlign?: number): RegisterLayout {
   const layout: RegisterLayout = { arch, regSize, set: sequentialRegisters(names, regSize, pc, sp) };
   if (longAlign !== undefined) layout.longAlign = longAlign;
   return layout;
@@ -95,11 +122,14 @@ export function registerLayout(e_machine: number, elfClass: 32 | 64, e_flags: nu
   }
 }
 
-export function archName(e_machine: number, elfClass: 32 | 64, e_flags: number, prstatusSize?: number): string {
+export function archName(e_machine: number, elfClass: 32 | 64, e_flags: number, prstatusSize?: number): ArchName {
   return registerLayout(e_machine, elfClass, e_flags, prstatusSize)?.arch ?? `machine-${e_machine}`;
 }
 
-/** e_machine of the machine corepack runs on (process.arch), or undefined for one we do not know. */
-export const HOST_MACHINE: number | undefined = (
-  { x64: EM.EM_X86_64, ia32: EM.EM_386, arm64: EM.EM_AARCH64, arm: EM.EM_ARM, ppc64: EM.EM_PPC64, s390x: EM.EM_S390, riscv64: EM.EM_RISCV } as Record<string, number>
-)[process.arch];
+/** e_machine by Node's name for the architecture it runs on (process.arch). */
+const MACHINE_OF_NODE_ARCH: Partial<Record<NodeJS.Architecture, number>> = {
+  x64: EM.EM_X86_64, ia32: EM.EM_386, arm64: EM.EM_AARCH64, arm: EM.EM_ARM, ppc64: EM.EM_PPC64, s390x: EM.EM_S390, riscv64: EM.EM_RISCV,
+};
+
+/** e_machine of the machine corepack runs on, or undefined for one we do not know. */
+export const HOST_MACHINE: number | undefined = MACHINE_OF_NODE_ARCH[process.arch];

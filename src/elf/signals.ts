@@ -4,6 +4,7 @@
  * lookup takes both.
  */
 import type { OsName } from './os.js';
+import { isMips, isSparc, type ArchName } from './arch.js';
 
 const LINUX: Record<number, string> = {
   1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE',
@@ -28,11 +29,11 @@ const LINUX_MIPS: Record<number, string> = {
   30: 'SIGXCPU', 31: 'SIGXFSZ', 10: 'SIGBUS', 12: 'SIGSYS', 7: 'SIGEMT',
 };
 
-export function signalName(signo: number, os: OsName, arch: string): string | undefined {
+export function signalName(signo: number, os: OsName, arch: ArchName): string | undefined {
   if (signo <= 0) return undefined;
   if (os === 'linux') {
-    if (arch.startsWith('mips')) return LINUX_MIPS[signo];
-    if (arch.startsWith('sparc')) return BSD[signo];
+    if (isMips(arch)) return LINUX_MIPS[signo];
+    if (isSparc(arch)) return BSD[signo];
     return LINUX[signo] ?? (signo >= 32 && signo <= 64 ? `SIGRT${signo - 32}` : undefined);
   }
   if (os === 'unknown') return LINUX[signo];

@@ -2,9 +2,11 @@
  * How each debugger names a core's architecture. Keys are the names
  * src/elf/arch.ts gives (CoreSummary.arch).
  */
+import { isKnownArch, type ArchName, type KnownArch } from '../elf/arch.js';
+import type { OsName } from '../elf/os.js';
 
-/** gdb's `set architecture` names (gdb-multiarch 13: `set architecture` with no argument lists them). */
-const GDB_ARCH: Record<string, string> = {
+/** gdb's `set architecture` names (gdb-multiarch 13: `set architecture` with no argument lists them); one for every architecture we read. */
+const GDB_ARCH: Readonly<Record<KnownArch, string>> = {
   x86_64: 'i386:x86-64',
   x32: 'i386:x64-32',
   i386: 'i386',
@@ -24,13 +26,13 @@ const GDB_ARCH: Record<string, string> = {
   m68k: 'm68k',
 };
 
-export function gdbArchitecture(arch: string): string | undefined {
-  return GDB_ARCH[arch];
+export function gdbArchitecture(arch: ArchName): string | undefined {
+  return isKnownArch(arch) ? GDB_ARCH[arch] : undefined;
 }
 
 /** The target triple lldb takes for `target create --arch`. */
-export function lldbTriple(arch: string, byteOrder: 'little' | 'big', os: string): string | undefined {
-  const cpu: Record<string, string> = {
+export function lldbTriple(arch: ArchName, byteOrder: 'little' | 'big', os: OsName): string | undefined {
+  const cpu: Partial<Record<KnownArch, string>> = {
     x86_64: 'x86_64',
     i386: 'i386',
     aarch64: byteOrder === 'big' ? 'aarch64_be' : 'aarch64',
@@ -44,8 +46,8 @@ export function lldbTriple(arch: string, byteOrder: 'little' | 'big', os: string
     mips64: byteOrder === 'little' ? 'mips64el' : 'mips64',
     sparc64: 'sparcv9',
   };
-  const c = cpu[arch];
+  const c = isKnownArch(arch) ? cpu[arch] : undefined;
   if (!c) return undefined;
-  const sys: Record<string, string> = { linux: arch === 'arm' ? 'linux-gnueabihf' : 'linux-gnu', freebsd: 'freebsd', netbsd: 'netbsd', openbsd: 'openbsd' };
+  const sys: Partial<Record<OsName, string>> = { linux: arch === 'arm' ? 'linux-gnueabihf' : 'linux-gnu', freebsd: 'freebsd', netbsd: 'netbsd', openbsd: 'openbsd' };
   return `${c}-unknown-${sys[os] ?? 'linux-gnu'}`;
 }

@@ -14,6 +14,7 @@ import { GdbFailedError } from './errors.js';
 import { EM } from '../elf/constants.js';
 import { HOST_MACHINE } from '../elf/arch.js';
 import { gdbArchitecture } from './arch.js';
+import type { ArchName } from '../elf/arch.js';
 import { bwrapArgs, debuggerPaths, hostLayout, passedEnvironment, tiocstiFilter, type SandboxState } from './sandbox.js';
 
 /** gdb is missing: what to install, and the option that names another one. */
@@ -47,7 +48,7 @@ export interface DebuggerChoice {
  * gdb when the core is of this machine, else gdb-multiarch, else a gdb that
  * says it supports the architecture. MissingToolError naming the package otherwise.
  */
-export async function chooseDebugger(opts: { explicit: string | null; arch: string; machine: number }): Promise<DebuggerChoice> {
+export async function chooseDebugger(opts: { explicit: string | null; arch: ArchName; machine: number }): Promise<DebuggerChoice> {
   const architecture = gdbArchitecture(opts.arch);
   if (opts.explicit !== null) return { path: await resolveGdb(opts.explicit), architecture };
   const native = opts.machine === HOST_MACHINE || (HOST_MACHINE === EM.EM_X86_64 && opts.machine === EM.EM_386);

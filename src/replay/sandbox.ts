@@ -161,7 +161,7 @@ const TIOCSTI = 0x5412;
 const TIOCLINUX = 0x541c;
 
 /** ioctl's number per audit architecture a process on this host can call with (compat ABIs too). */
-const IOCTL_BY_HOST: Record<string, ReadonlyArray<{ arch: number; ioctl: readonly number[] }>> = {
+const IOCTL_BY_HOST: Partial<Record<NodeJS.Architecture, ReadonlyArray<{ arch: number; ioctl: readonly number[] }>>> = {
   // x86_64, its x32 ABI (nr | __X32_SYSCALL_BIT, 514 is x32's ioctl) and i386 (int 0x80).
   x64: [
     { arch: 0xc000003e, ioctl: [16, 0x40000000 + 514] },
@@ -183,7 +183,7 @@ type Insn = { code: number; jt: number | string; jf: number | string; k: number 
  * the low 32 bits of the request are compared: the kernel ignores the rest
  * (CVE-2019-10063 was a filter that compared all 64).
  */
-export function tiocstiFilter(hostArch: string = process.arch): Buffer | undefined {
+export function tiocstiFilter(hostArch: NodeJS.Architecture = process.arch): Buffer | undefined {
   const abis = IOCTL_BY_HOST[hostArch];
   if (!abis) return undefined;
   const prog: Insn[] = [{ code: BPF_LD_W_ABS, jt: 0, jf: 0, k: OFF_ARCH }];

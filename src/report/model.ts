@@ -3,6 +3,7 @@
  * format (markdown.ts, html.ts, text.ts, json.ts). Every string in it that
  * came from the core, the bundle or gdb is untrusted: formats escape it.
  */
+import type { ArchName, OsName } from '../core/model.js';
 
 /** Bumped when a field of the JSON form changes meaning or goes away (README: "The report's JSON"). */
 export const REPORT_SCHEMA = 1;
@@ -117,7 +118,7 @@ export interface CrashReport {
   /** What the report says first, in one sentence: the verdict's title, where, and its detail. */
   headline: string;
   signal: { signo: number; name: string | null; code: number | null; codeName: string | null; addr: bigint | undefined } | null;
-  process: { pid: number | null; command: string | null; executable: string | null; arch: string; os: string };
+  process: { pid: number | null; command: string | null; executable: string | null; arch: ArchName; os: OsName };
   crashed: ReportThread | null;
   threads: ReportThread[];
   groups: ThreadGroup[];

@@ -13,6 +13,7 @@
 import type { Note } from '../../elf/notes.js';
 import { NT_LINUX } from '../../elf/constants.js';
 import type { Decoder } from '../../elf/decoder.js';
+import { isKnownArch, type ArchName, type KnownArch } from '../../elf/arch.js';
 
 export interface ThreadArch {
   /** Bytes below the stack pointer a leaf function may use without moving it. */
@@ -42,8 +43,8 @@ export interface ThreadArch {
   ucontext?: { ssSp: number; ssFlags: number; ssSize: number; savedSp: number; savedPc: number; maxUcFlags: number };
 }
 
-/** The table; keys are CoreSummary.arch names. */
-export const THREAD_ARCH: Readonly<Record<string, ThreadArch>> = {
+/** The table, by CoreSummary.arch; an architecture without a row keeps its stacks only. */
+export const THREAD_ARCH: Readonly<Partial<Record<KnownArch, ThreadArch>>> = {
   i386: {
     // The i386 SysV ABI has no red zone.
     redZone: 0,
@@ -97,6 +98,11 @@ export const THREAD_ARCH: Readonly<Record<string, ThreadArch>> = {
     source: 'TPIDR_EL0 (NT_ARM_TLS)',
   },
 };
+
+/** The row for a core's architecture; none for one without a rule (or an e_machine we do not know). */
+export function threadArchOf(arch: ArchName): ThreadArch | undefined {
+  return isKnownArch(arch) ? THREAD_ARCH[arch] : undefined;
+}
 
 /**
  * i386: %gs selects a GDT entry whose base is the thread pointer; NT_386_TLS

@@ -37,7 +37,7 @@ import { findRDebug, walkLinkMap } from '../../core/linkmap.js';
 import { auxValue, executableDynamic, executableFromAuxv } from '../../core/executable.js';
 import { hex } from '../../util/text.js';
 import { lastAtOrBelow } from '../../util/search.js';
-import { THREAD_ARCH, UNKNOWN_ARCH_RED_ZONE, notesByThread, type ThreadArch } from './arch.js';
+import { threadArchOf, UNKNOWN_ARCH_RED_ZONE, notesByThread, type ThreadArch } from './arch.js';
 
 export interface KeptRange {
   start: bigint;
@@ -189,7 +189,7 @@ class Selector {
   /** Stacks, the thread data libthread_db reads, and windows around register values. */
   async stacksAndThreads(stackCap: number | null): Promise<void> {
     const { summary, notes, decoder } = this.input;
-    const arch = THREAD_ARCH[summary.arch];
+    const arch = threadArchOf(summary.arch);
     if (!arch) {
       this.warnings.push(
         `no thread-pointer rule for ${summary.arch}: struct pthread, static TLS and DTV were not kept, so info threads may show no thread ids and thread-local variables (errno) may not print; the stacks are kept`,

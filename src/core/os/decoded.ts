@@ -8,6 +8,7 @@ import { FormatError } from '../../elf/errors.js';
 import type { Note } from '../../elf/notes.js';
 import type { AuxvPair } from '../../elf/auxv.js';
 import type { OsName } from '../../elf/os.js';
+import type { ArchName } from '../../elf/arch.js';
 import { FAULT_SIGNALS, signalName, siCodeName } from '../../elf/signals.js';
 import type { FileMapping, ProcessInfo, SignalInfo, Thread } from '../model.js';
 
@@ -25,7 +26,7 @@ export interface NotesInput {
   elf: ElfFile;
   notes: readonly Note[];
   /** Architecture name (signal numbering differs per architecture on Linux). */
-  arch: string;
+  arch: ArchName;
 }
 
 export type NotesDecoder = (input: NotesInput) => DecodedNotes;
@@ -41,7 +42,7 @@ export function emptyDecoded(): DecodedNotes {
   };
 }
 
-export function makeSignal(signo: number, code: number | undefined, addr: bigint | undefined, os: OsName, arch: string): SignalInfo {
+export function makeSignal(signo: number, code: number | undefined, addr: bigint | undefined, os: OsName, arch: ArchName): SignalInfo {
   const name = signalName(signo, os, arch);
   return {
     signo,
