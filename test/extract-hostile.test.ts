@@ -500,6 +500,45 @@ describe('the manifest is validated', () => {
   });
 });
 
+describe('the summary and host that inspect shows are read through a typed reader', () => {
+  // An object with its own toString (not callable) was an internal error in inspect: String() and `${}` throw on it.
+  const unprintable = { toString: 1 } as unknown as string;
+  const cases: Array<[string, Edit, RegExp]> = [
+    ['summary.signal.name', (m) => void (m.summary = { signal: { signo: 11, name: unprintable } }), /manifest\.json: summary\.signal\.name must be a string/],
+    ['summary.process.pid', (m) => void (m.summary = { process: { pid: unprintable } }), /manifest\.json: summary\.process\.pid must be an integer/],
+    ['summary.threads', (m) => void (m.summary = { crashedThread: 7, threads: 'all of them' }), /manifest\.json: summary\.threads must be an array/],
+    ['summary', (m) => void ((m as { summary: unknown }).summary = 'a core'), /manifest\.json: summary must be an object/],
+    ['host.hostname', (m) => void (m.host.hostname = unprintable), /manifest\.json: host\.hostname must be a string/],
+    ['host.osRelease', (m) => void (m.host.osRelease = { PRETTY_NAME: unprintable }), /manifest\.json: host\.osRelease\.PRETTY_NAME must be a string/],
+  ];
+
+  it.each(cases)('a wrongly typed %s: inspect and replay refuse it by name, exit 3, never an internal error', async (_, edit, re) => {
+    const bundle = await bundleFile(tar(legit(edit)), 'gzip');
+    await expectRefused(bundle, re);
+    const run = await corepack(['inspect', bundle]);
+    expect(run.exitCode, run.stderr).toBe(EXIT.BAD_INPUT);
+    expect(expectOneLineError(run)).toMatch(re);
+    expect(run.stderr).not.toMatch(/internal error/);
+  });
+
+  it('absent fields are unknown, not errors: inspect shows "?" (older bundles lack some)', async () => {
+    const bundle = await bundleFile(tar(legit((m) => {
+      m.summary = { os: 'linux', arch: 'x86_64', process: { pid: 42, psargs: './app --serve' }, signal: { signo: 11, name: 'SIGSEGV', codeName: 'SEGV_MAPERR', addr: '0x10' }, crashedThread: 42, threads: [{}, {}] };
+      (m as { host: unknown }).host = undefined;
+    })), 'gzip');
+    const run = await corepack(['inspect', bundle]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^collected: {3}\S+ on \? \(unknown OS\) by corepack test$/m);
+    expect(run.stdout).toContain('; linux x86_64)');
+    expect(run.stdout).toMatch(/^command: {5}\.\/app --serve$/m);
+    expect(run.stdout).toMatch(/^signal: {6}SIGSEGV \(11\), SEGV_MAPERR, fault address 0x10$/m);
+    expect(run.stdout).toMatch(/^crashed: {5}thread 42 of 2$/m);
+    const bare = await corepack(['inspect', await bundleFile(tar(legit()), 'gzip')]);
+    expect(bare.stdout).toMatch(/; \? \?\)$/m);
+    expect(bare.stdout).toMatch(/^pid: {9}\?$/m);
+  });
+});
+
 describe('quotes, $(...) and backslashes', () => {
   it('a path with a double quote and $(...) is kept, and quoted so gdb reads it back exactly', async () => {
     const weird: BundleFile = { path: `/opt/a"b $(touch ${pwned}) 'c'/bin/app`, data: 'exe', role: 'executable', mode: 0o755 };

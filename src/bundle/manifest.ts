@@ -199,6 +199,113 @@ export interface ManifestOrigin {
 /** What a cut core lacks, as src/core/truncation.ts describes it. */
 export type ManifestTruncation = Truncation;
 
+/**
+ * One object of an untrusted manifest, read field by field: a field that is
+ * absent or null reads as null; one of another type is a ManifestError that
+ * names it ("summary.signal.name must be a string"), never a value passed on.
+ */
+class Fields {
+  private constructor(
+    private readonly obj: Record<string, unknown>,
+    /** Where the object is in manifest.json ("summary.process"). */
+    readonly at: string,
+  ) {}
+
+  /** The object at `at`; null when absent or null. */
+  static of(v: unknown, at: string): Fields | null {
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'object' || Array.isArray(v)) fail(`${at} must be an object`);
+    return new Fields(v as Record<string, unknown>, at);
+  }
+
+  private name(key: string): string {
+    return `${this.at}.${key}`;
+  }
+
+  text(key: string): string | null {
+    const v = this.obj[key];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'string') fail(`${this.name(key)} must be a string`);
+    return v;
+  }
+
+  int(key: string): number | null {
+    const v = this.obj[key];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) fail(`${this.name(key)} must be an integer`);
+    return v;
+  }
+
+  object(key: string): Fields | null {
+    return Fields.of(this.obj[key], this.name(key));
+  }
+
+  /** How many entries the array has; null when absent. */
+  count(key: string): number | null {
+    const v = this.obj[key];
+    if (v === undefined || v === null) return null;
+    if (!Array.isArray(v)) fail(`${this.name(key)} must be an array`);
+    return v.length;
+  }
+
+  /** An object whose every value is a string (os-release's fields). */
+  textRecord(key: string): Record<string, string> {
+    const f = this.object(key);
+    if (!f) return {};
+    const out: Record<string, string> = {};
+    for (const k of Object.keys(f.obj)) {
+      const v = f.text(k);
+      if (v !== null) out[k] = v;
+    }
+    return out;
+  }
+}
+
+/** The collecting machine; absent fields read as empty (older bundles), wrongly typed ones are refused. */
+function parseHost(v: unknown): HostInfo {
+  const h = Fields.of(v, 'host');
+  const u = h?.object('uname');
+  return {
+    hostname: h?.text('hostname') ?? '',
+    uname: { sysname: u?.text('sysname') ?? '', release: u?.text('release') ?? '', version: u?.text('version') ?? '', machine: u?.text('machine') ?? '' },
+    osRelease: h?.textRecord('osRelease') ?? {},
+    libc: h?.text('libc') ?? null,
+  };
+}
+
+/**
+ * What a bundle's manifest says about its core: the fields of the `inspect
+ * --json` summary (core/json.ts) that inspect and list show. Unknown is null.
+ * `os` and `arch` are the collecting corepack's names, shown as they are (a
+ * newer corepack may know more than this one's OsName and ArchName).
+ */
+export interface ManifestSummary {
+  os: string | null;
+  arch: string | null;
+  executable: string | null;
+  process: { pid: number | null; fname: string | null; psargs: string | null };
+  signal: { signo: number | null; name: string | null; codeName: string | null; addr: string | null } | null;
+  crashedThread: number | null;
+  /** How many threads the summary lists; null when it has no list. */
+  threadCount: number | null;
+}
+
+/** Reads the manifest's core summary, each field checked: one of the wrong type is a ManifestError naming it. */
+export function readManifestSummary(m: Pick<Manifest, 'summary'>): ManifestSummary {
+  const s = Fields.of(m.summary, 'summary');
+  const p = s?.object('process');
+  const sig = s?.object('signal');
+  return {
+    os: s?.text('os') ?? null,
+    arch: s?.text('arch') ?? null,
+    executable: s?.text('executable') ?? null,
+    process: { pid: p?.int('pid') ?? null, fname: p?.text('fname') ?? null, psargs: p?.text('psargs') ?? null },
+    signal: sig ? { signo: sig.int('signo'), name: sig.text('name'), codeName: sig.text('codeName'), addr: sig.text('addr') } : null,
+    crashedThread: s?.int('crashedThread') ?? null,
+    threadCount: s?.count('threads') ?? null,
+  };
+}
+
 /** The optional origin object; anything of the wrong type is dropped, never trusted. */
 function parseOrigin(v: unknown): ManifestOrigin | undefined {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
@@ -413,7 +520,7 @@ export function parseManifest(text: string): Manifest {
     schema,
     corepackVersion: typeof m.corepackVersion === 'string' ? m.corepackVersion : 'unknown',
     createdAt: typeof m.createdAt === 'string' ? m.createdAt : '',
-    host: (m.host ?? {}) as HostInfo,
+    host: parseHost(m.host),
     core: {
       bundlePath: coreBundlePath,
       originalPath: typeof core.originalPath === 'string' ? core.originalPath : '',
@@ -422,7 +529,7 @@ export function parseManifest(text: string): Manifest {
     },
     ...optional('checksums', checksums),
     executable,
-    summary: (m.summary ?? {}) as { [key: string]: Json },
+    summary: summaryObject(m.summary),
     files,
     links,
     warnings: Array.isArray(m.warnings) ? m.warnings.filter((w): w is string => typeof w === 'string') : [],
@@ -473,6 +580,19 @@ function parseAttachments(v: unknown): ManifestAttachment[] | undefined {
     if (size === null || sha256 === null) fail(`attachments[${i}] needs a size and a sha256`);
     return { path: str(r.path, `attachments[${i}].path`), bundlePath, size, sha256, linkTarget: typeof r.linkTarget === 'string' ? r.linkTarget : null };
   });
+}
+
+/**
+ * The summary as the JSON object it must be ({} when absent), with the fields
+ * readManifestSummary shows checked now: a wrongly typed one refuses the
+ * manifest here, as every other field does, and never later.
+ */
+function summaryObject(v: unknown): { [key: string]: Json } {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) fail('summary must be an object');
+  const summary = v as { [key: string]: Json }; // JSON.parse's output: Json throughout
+  readManifestSummary({ summary });
+  return summary;
 }
 
 function optional<K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } {

@@ -7,6 +7,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readBundleManifest } from '../bundle/peek.js';
+import { readManifestSummary } from '../bundle/manifest.js';
 import { sniffBundle } from '../bundle/magic.js';
 import { AGE_EXTENSION } from '../bundle/encrypt.js';
 import { TEMPORARY_MARK } from '../collect/collect.js';
@@ -55,7 +56,7 @@ export async function scanSpool(dir: string): Promise<SpooledBundle[]> {
         const format = await sniffBundle(path);
         if (format) {
           const manifest = await readBundleManifest(path, format);
-          const s = manifest.summary as { signal?: { name?: string } | null; executable?: string | null };
+          const s = readManifestSummary(manifest);
           entry.signal = s.signal?.name ?? null;
           entry.executable = manifest.executable?.path ?? s.executable ?? entry.executable;
         }

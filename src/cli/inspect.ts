@@ -12,7 +12,7 @@ import { findPartSet } from '../bundle/split.js';
 import { EncryptedBundleError, type AgeRecipients } from '../bundle/errors.js';
 import { keyNeedOf, replayCommand, type KeyNeed } from './replay-command.js';
 import { checkGivenExecutable, givenExecutableWarning } from '../core/given-executable.js';
-import { isExact, type Manifest } from '../bundle/manifest.js';
+import { isExact, readManifestSummary, type Manifest } from '../bundle/manifest.js';
 import { isErrnoError } from '../util/errors.js';
 import { decryptKeys, normalizeKeySources, type KeyFlags, type KeySources } from './keys.js';
 import { hasControlChar, hex } from '../util/text.js';
@@ -140,9 +140,11 @@ export function miniCoreText(m: { cutFrom: { path: string; size: number; sha256:
   return `cut by collect --stacks-only from ${from}: ${kept}; the heap and other memory were left out (print *ptr into the heap fails; ask for that full core when it is needed)`;
 }
 
-type J = { [key: string]: unknown };
+/** Whether the handler's record of the process's root (readlink of /proc/PID/root) is another root than this machine's own. */
+function otherRoot(recorded: string): boolean {
+  return recorded.startsWith('/') && rootAt(recorded).kind === 'directory';
+}
 
-/** The text report for a bundle: who made it where, what crashed, and the state of every file. */
 /** "age, for 2 recipients (X25519)" and "15 parts and their index b.tbz2-parts.sha256": the layers a bundle came through. */
 async function layersText(file: string, age: AgeRecipients | undefined): Promise<string[]> {
   const lines: string[] = [];
@@ -152,31 +154,31 @@ async function layersText(file: string, age: AgeRecipients | undefined): Promise
   return lines;
 }
 
+/** The text report for a bundle: who made it where, what crashed, and the state of every file. */
 export function formatBundle(m: Manifest, bundlePath: string, format: string, size: number, layers: readonly string[] = [], key: KeyNeed = null): string {
-  const s = m.summary as J;
-  const proc = (s.process ?? {}) as J;
-  const sig = s.signal as J | null;
-  const os = m.host?.osRelease?.PRETTY_NAME ?? m.host?.uname?.sysname ?? 'unknown OS';
+  const s = readManifestSummary(m);
+  const os = m.host.osRelease.PRETTY_NAME || m.host.uname.sysname || 'unknown OS';
   const lines: string[] = [];
   lines.push(`bundle:      ${bundlePath} (${format}, ${humanBytes(size)})`);
   lines.push(...layers);
-  lines.push(`collected:   ${m.createdAt} on ${m.host?.hostname ?? '?'} (${os}${m.host?.libc ? `, ${m.host.libc}` : ''}) by corepack ${m.corepackVersion}`);
+  lines.push(`collected:   ${m.createdAt} on ${m.host.hostname || '?'} (${os}${m.host.libc ? `, ${m.host.libc}` : ''}) by corepack ${m.corepackVersion}`);
   if (m.capture) {
     const c = m.capture;
-    lines.push(`captured:    at the crash, by corepack handle in core_pattern (pid ${c.globalPid}${c.dumpedAt ? `, dumped ${c.dumpedAt}` : ''}): every file read through the process's own mappings${c.root !== '/' && c.root ? `, other paths under its root ${c.root}` : ''}; the core was passed on to ${c.passedOn}`);
+    lines.push(`captured:    at the crash, by corepack handle in core_pattern (pid ${c.globalPid}${c.dumpedAt ? `, dumped ${c.dumpedAt}` : ''}): every file read through the process's own mappings${otherRoot(c.root) ? `, other paths under its root ${c.root}` : ''}; the core was passed on to ${c.passedOn}`);
   }
   lines.push(`core:        ${m.core.originalPath} (${humanBytes(m.core.size)}; ${s.os ?? '?'} ${s.arch ?? '?'})`);
   if (m.miniCore) lines.push(`mini core:   ${miniCoreText(m.miniCore, m.miniCore.ranges.length)} (the manifest lists every range and why)`);
   if (m.executable) lines.push(`executable:  ${m.executable.path}${m.executable.chosenBy === 'core' ? ' (taken from the core)' : ''}`);
-  if (proc.psargs || proc.fname) lines.push(`command:     ${String(proc.psargs || proc.fname)}`);
-  lines.push(`pid:         ${String(proc.pid ?? '?')}`);
-  if (sig) {
-    const parts = [`${String(sig.name ?? 'signal')} (${String(sig.signo)})`];
-    if (sig.codeName) parts.push(String(sig.codeName));
-    if (sig.addr) parts.push(`fault address ${String(sig.addr)}`);
+  const command = s.process.psargs || s.process.fname;
+  if (command) lines.push(`command:     ${command}`);
+  lines.push(`pid:         ${s.process.pid ?? '?'}`);
+  if (s.signal) {
+    const parts = [`${s.signal.name ?? 'signal'} (${s.signal.signo ?? '?'})`];
+    if (s.signal.codeName) parts.push(s.signal.codeName);
+    if (s.signal.addr) parts.push(`fault address ${s.signal.addr}`);
     lines.push(`signal:      ${parts.join(', ')}`);
   }
-  if (s.crashedThread !== null && s.crashedThread !== undefined) lines.push(`crashed:     thread ${String(s.crashedThread)} of ${Array.isArray(s.threads) ? s.threads.length : '?'}`);
+  if (s.crashedThread !== null) lines.push(`crashed:     thread ${s.crashedThread} of ${s.threadCount ?? '?'}`);
   lines.push('', `files (${m.files.length}, ${m.links.length} alias links):`);
   for (const f of m.files) {
     const status = f.status === 'ok' ? 'ok' : f.status.toUpperCase();
