@@ -14,7 +14,8 @@ import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FORMATS } from '../src/bundle/formats.js';
+import { FORMATS, type Format } from '../src/bundle/formats.js';
+import { programsFor } from '../src/codec/codecs.js';
 import { SparseMapReader, formatSparseMap, parseSparsePax, sparsePaxBody } from '../src/bundle/sparse.js';
 import { which } from '../src/util/which.js';
 import { corepack } from './helpers/cli.js';
@@ -30,8 +31,7 @@ async function sha256File(file: string): Promise<string> {
 
 /** The first program of a format that is installed here, with its decompress arguments. */
 async function decompressor(format: string): Promise<string[] | null> {
-  const info = FORMATS.find((f) => f.format === format)!;
-  for (const [cmd, , dArgs] of info.programs) if (await which(cmd)) return [cmd, ...dArgs];
+  for (const p of programsFor(format as Format, 'decompress')) if (await which(p.program)) return [p.program, ...p.decompress!];
   return format === 'gzip' ? ['gzip', '-d', '-c'] : null;
 }
 

@@ -128,6 +128,23 @@ describe('layers', () => {
     expect(offences).toEqual([]);
   });
 
+  it('compression runs through the codec layer only: one error class, no zlib transform or program table elsewhere', async () => {
+    const codec = await import('../src/codec/errors.js');
+    expect(CodecError).toBe(codec.CodecError); // bundle/errors.ts re-exports it: the CLI's rule matches both sides' failures
+    const src = fileURLToPath(new URL('../src/', import.meta.url));
+    const offences: string[] = [];
+    for (const dirent of await fs.readdir(src, { recursive: true, withFileTypes: true })) {
+      if (!dirent.isFile() || !dirent.name.endsWith('.ts')) continue;
+      const file = path.relative(src, path.join(dirent.parentPath ?? (dirent as unknown as { path: string }).path, dirent.name));
+      if (file.startsWith(`codec${path.sep}`)) continue;
+      const text = await fs.readFile(path.join(src, file), 'utf8');
+      // A zlib transform made here, or a compressor's argument list (["-d", "-c"]): a second codec.
+      for (const m of text.matchAll(/create(?:Gunzip|Gzip|Inflate|Zstd\w*)\(|\[\s*'-d',\s*'-c'/g)) offences.push(`${file}: ${m[0]}`);
+    }
+    // The bench's fallback names the alternative by hand ("gzip -d -c", for tar | gzip): it is what the user would run, not ours.
+    expect(offences.filter((o) => !o.startsWith(`bench${path.sep}`))).toEqual([]);
+  });
+
   it("the README's exit-code table is the one in src/cli/exit.ts", async () => {
     const readme = await fs.readFile(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
     const section = readme.slice(readme.indexOf('### Exit codes'));

@@ -170,7 +170,7 @@ describe('paths resolved inside a root (collect --root)', () => {
 describe('a compressor program\'s output read late (Node drops unread stdout of a child that has exited)', () => {
   // A child that writes less than a pipe holds exits at once; Node then resumes its
   // stdout with nobody listening, and the bytes were gone before unpacking read them.
-  it('every byte reaches a consumer that starts 300 ms after the program ended, from both runners', async () => {
+  it('every byte reaches a consumer that starts 300 ms after the program ended, through the input and the bundle entry points (one runner)', async () => {
     const { codecFor: inputCodec } = await import('../src/codec/run.js');
     const { codecFor: bundleCodec } = await import('../src/bundle/formats.js');
     const plain = Buffer.from('a small output, written and done before anyone reads it\n'.repeat(40));

@@ -10,6 +10,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FORMATS, type Format } from '../bundle/formats.js';
+import { programsFor } from '../codec/codecs.js';
 import { run } from './measure.js';
 import { which } from '../util/which.js';
 import { VERSION } from '../version.js';
@@ -55,9 +56,9 @@ export async function compressors(): Promise<Compressor[]> {
   const out: Compressor[] = [];
   for (const f of FORMATS) {
     let found: Compressor | undefined;
-    for (const [cmd, cArgs, dArgs] of f.programs) {
-      if (await which(cmd)) {
-        found = { format: f.format, ext: f.extensions[0]!, corepackProgram: cmd, command: [cmd, ...cArgs], decompress: [cmd, ...dArgs], note: null };
+    for (const p of programsFor(f.format, 'compress')) {
+      if (await which(p.program)) {
+        found = { format: f.format, ext: f.extensions[0]!, corepackProgram: p.program, command: [p.program, ...p.compress!], decompress: [p.program, ...p.decompress!], note: null };
         break;
       }
     }

@@ -36,27 +36,8 @@ export class NotABundleError extends Error {
   }
 }
 
-export type CodecMode = 'compress' | 'decompress';
-
-/**
- * A compressor or decompressor failed. Decompressing, that means the data is
- * bad (truncated, corrupt); compressing, that our output could not be made.
- */
-export class CodecError extends Error {
-  override readonly name = 'CodecError';
-  constructor(
-    /** "lbzip2", "zstd", "zlib". */
-    readonly program: string,
-    readonly mode: CodecMode,
-    /** What the program said, or how it ended ("exited with code 2: ..."). */
-    readonly detail: string,
-    options?: ErrorOptions,
-    /** When it wrote our output file itself: the errno its complaint names (ENOSPC, EFBIG), if any. */
-    readonly outputErrno?: string,
-  ) {
-    super(`${program} ${mode === 'compress' ? 'compression' : 'decompression'} failed: ${detail}`, options);
-  }
-}
+/** A compressor or decompressor failed: the codec layer's one error, which bundle code throws and catches too. */
+export { CodecError, type CodecMode } from '../codec/errors.js';
 
 /** The bundle's core cannot be read as a core (it passed its checksum, so collect packed a bad one, or it was forged). */
 export class BundledCoreError extends Error {

@@ -3,15 +3,17 @@
  * formats.ts so that reading a core never loads the compressor machinery.
  */
 import { open } from 'node:fs/promises';
+import { compressionOf, type Compression } from '../codec/magic.js';
 
-export type Format = 'bzip2' | 'gzip' | 'zstd';
+/** The compressions a bundle may use (of the codec layer's five). */
+export type Format = Extract<Compression, 'bzip2' | 'gzip' | 'zstd'>;
 
-/** Detects the compression of a bundle from its first bytes. */
+const BUNDLE_FORMATS: ReadonlySet<Compression> = new Set<Format>(['bzip2', 'gzip', 'zstd']);
+
+/** Detects the compression of a bundle from its first bytes (the codec layer's magic table). */
 export function detectFormat(head: Buffer): Format | undefined {
-  if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2'; // "BZh"
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-  return undefined;
+  const c = compressionOf(head);
+  return c !== undefined && BUNDLE_FORMATS.has(c) ? (c as Format) : undefined;
 }
 
 

@@ -11,7 +11,6 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import { CODECS, programsFor } from '../codec/codecs.js';
 import type { Compression } from '../codec/magic.js';
 import { capture } from '../util/capture.js';
@@ -63,11 +62,6 @@ async function readText(p: string): Promise<string | undefined> {
   return fs.readFile(p, 'utf8').catch(() => undefined);
 }
 
-/** Node's zlib has zstd from Node 22.15/23.8 on (the single executable's Node 24 has it). */
-export function zlibHasZstd(): boolean {
-  return 'createZstdCompress' in zlib;
-}
-
 async function compressorChecks(): Promise<Check[]> {
   const out: Check[] = [];
   for (const c of Object.keys(CODECS) as Compression[]) {
@@ -78,7 +72,8 @@ async function compressorChecks(): Promise<Check[]> {
       if (at) found.push({ program: p.program, path: at });
       else missing.push(p.program);
     }
-    const builtin = c === 'gzip' ? "Node's zlib" : c === 'zstd' && zlibHasZstd() ? "Node's zlib" : null;
+    // Node's zlib: gzip always, zstd from Node 22.15/23.8 on (the codec table knows which).
+    const builtin = CODECS[c].builtin ? "Node's zlib" : null;
     const first = programsFor(c, 'compress')[0]!;
     const install = { debian: first.debianPackage, rhel: RHEL_PACKAGE[first.program] ?? first.program };
     const data = { compression: c, programs: found, builtin };

@@ -24,7 +24,7 @@ export interface CodecProgram {
 }
 
 export interface BuiltinCodec {
-  /** Its name in reports ("zlib"). */
+  /** Its name in reports and trace lines ("zlib", "zlib zstd"). */
   name: string;
   /** A transform that compresses or decompresses. */
   transform(mode: CodecMode): Transform;
@@ -48,7 +48,7 @@ export const ZLIB_GZIP: BuiltinCodec = {
 const zlibZstd = zlib as unknown as { createZstdCompress?: () => Transform; createZstdDecompress?: () => Transform };
 export const ZLIB_ZSTD: BuiltinCodec | null =
   typeof zlibZstd.createZstdCompress === 'function' && typeof zlibZstd.createZstdDecompress === 'function'
-    ? { name: 'zlib', transform: (mode) => (mode === 'compress' ? zlibZstd.createZstdCompress!() : zlibZstd.createZstdDecompress!()) }
+    ? { name: 'zlib zstd', transform: (mode) => (mode === 'compress' ? zlibZstd.createZstdCompress!() : zlibZstd.createZstdDecompress!()) }
     : null;
 
 /** A bare zlib (RFC 1950) stream, as old apport reports embed: no magic of its own, so no table entry. */
