@@ -102,7 +102,7 @@ describe('inspect on a real kernel core (segv in a worker thread)', () => {
 
   it('prints the same data as one JSON object with --json', async () => {
     const run = await corepack(['inspect', env.crash.core, '--json']);
-    expect(run.exitCode).toBe(0);
+    expect(run.exitCode, run.stderr).toBe(0);
     const j = JSON.parse(run.stdout);
     expect(j.schema).toBe(1);
     expect(j.signal.name).toBe('SIGSEGV');
@@ -115,7 +115,7 @@ describe('inspect on a real kernel core (segv in a worker thread)', () => {
 
   it('prints a readable summary without --json', async () => {
     const run = await corepack(['inspect', env.crash.core]);
-    expect(run.exitCode).toBe(0);
+    expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/signal:\s+SIGSEGV \(11\), SEGV_MAPERR, fault address 0x0/);
     expect(run.stdout).toContain(`(loader: ${env.program.libDir}/libfoo.so.1)`);
     expect(run.stdout).toMatch(/threads \(4\):/);
