@@ -11,69 +11,22 @@ import { execa } from 'execa';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { buildCrashProgram, type CrashProgram } from './helpers/crash.js';
-import { readCoreSettings, setCorePattern, withCorePattern } from './helpers/corepattern.js';
-import { makeHandlerSandbox, type HandlerSandbox } from './helpers/handler.js';
+import { crashUnlimited as crash, NO_PIPE_HANDLERS, probePipeHandlers, sandboxPool, withHandler } from './helpers/kernelHandler.js';
 import { frames, section } from './helpers/gdbOutput.js';
 import { readBuildIdFromFile } from '../src/core/image.js';
 
-const NO_PIPE_HANDLERS = 'this kernel does not run core_pattern pipe handlers (probed with a shell handler): the stdin-fed tests in test/handle.test.ts cover the handler instead';
 const ELF64_LE = Buffer.from('\x7fELF\x02\x01\x01', 'latin1');
 const HEAP_MARKER = 'SECRET-HEAP-MARKER';
 
 let supported = false;
 let program: CrashProgram;
-const sandboxes: HandlerSandbox[] = [];
-
-async function sandbox(config: Record<string, unknown> = {}): Promise<HandlerSandbox> {
-  const sb = await makeHandlerSandbox();
-  sandboxes.push(sb);
-  await sb.writeConfig(config);
-  return sb;
-}
-
-function crash(cmd: string[], cwd: string, env: Record<string, string> = {}) {
-  return execa('bash', ['-c', 'ulimit -c unlimited; exec "$@"', 'bash', ...cmd], { cwd, env, reject: false, stdin: 'ignore', timeout: 170_000 });
-}
-
-async function withHandler<T>(sb: HandlerSandbox, fn: () => Promise<T>, previous = 'core', installArgs: string[] = []): Promise<T> {
-  return withCorePattern(async () => {
-    setCorePattern(previous);
-    const before = readCoreSettings();
-    const inst = await sb.cli(['handler', 'install', '--exe', sb.wrapper, '--config', sb.config, ...installArgs]);
-    expect(inst.exitCode, inst.stderr).toBe(0);
-    try {
-      return await fn();
-    } finally {
-      const un = await sb.cli(['handler', 'uninstall']);
-      expect(un.exitCode, un.stderr).toBe(0);
-      expect(readCoreSettings()).toEqual(before);
-    }
-  });
-}
-
-async function probe(): Promise<boolean> {
-  const dir = await fs.realpath(await fs.mkdtemp('/tmp/cph-probe-'));
-  try {
-    await fs.writeFile(`${dir}/p`, `#!/bin/sh\ncat > ${dir}/got\n`, { mode: 0o755 });
-    return await withCorePattern(async () => {
-      setCorePattern(`|${dir}/p`);
-      await crash(['sh', '-c', 'kill -SEGV $$'], dir);
-      for (let i = 0; i < 100; i++) {
-        if ((await fs.readFile(`${dir}/got`).catch(() => Buffer.alloc(0))).subarray(0, 4).toString('latin1') === '\x7fELF') return true;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return false;
-    });
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-}
+const { sandbox, cleanup } = sandboxPool();
 
 /** A small program that dies of SIGSEGV in main, built once. */
 let tiny: string;
 
 beforeAll(async () => {
-  supported = await probe();
+  supported = await probePipeHandlers();
   if (!supported) return;
   program = await buildCrashProgram();
   tiny = path.join(path.dirname(program.dir), 'tiny');
@@ -82,7 +35,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (!process.env.KEEP_SANDBOX) for (const sb of sandboxes) await sb.cleanup();
+  await cleanup();
   if (program) await fs.rm(path.dirname(program.dir), { recursive: true, force: true });
 });
 
@@ -227,10 +180,9 @@ describe('corepack handle never makes a crash worse (real kernel)', () => {
         );
         return Promise.all(runs);
       },
-      'core.%p',
       // Beyond core_pipe_limit handlers at once the kernel itself skips a core (it says so in dmesg); this
       // test is about corepack's own limit, so the kernel's is set above the storm, as an administrator expecting one would.
-      ['--pipe-limit', '64'],
+      { previous: 'core.%p', installArgs: ['--pipe-limit', '64'] },
     );
     // Only this test's crashes: a program of anyone else's that crashes meanwhile is handled too (and passed on), not counted here.
     const caps = (await sb.captures()).filter((c) => c.executable === tiny);

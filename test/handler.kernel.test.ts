@@ -16,75 +16,19 @@ import { execa } from 'execa';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { buildCrashProgram, rebuildLibfoo, type CrashProgram } from './helpers/crash.js';
-import { readCoreSettings, setCorePattern, withCorePattern } from './helpers/corepattern.js';
-import { makeHandlerSandbox, type HandlerSandbox } from './helpers/handler.js';
+import { crashUnlimited, NO_PIPE_HANDLERS, probePipeHandlers, sandboxPool, withHandler } from './helpers/kernelHandler.js';
 import { frames, section } from './helpers/gdbOutput.js';
 import { readBuildIdFromFile } from '../src/core/image.js';
 
-const NO_PIPE_HANDLERS = 'this kernel does not run core_pattern pipe handlers (probed with a shell handler): the stdin-fed test in test/handle.test.ts covers the handler instead';
-
 let supported: boolean | undefined;
 let program: CrashProgram;
-const sandboxes: HandlerSandbox[] = [];
+const { sandbox, cleanup } = sandboxPool();
 
-async function sandbox(config: Record<string, unknown> = {}): Promise<HandlerSandbox> {
-  const sb = await makeHandlerSandbox();
-  sandboxes.push(sb);
-  await sb.writeConfig(config);
-  return sb;
-}
-
-/** Crashes `cmd` with RLIMIT_CORE unlimited (no suite lock: the caller holds it exclusively). */
+/** Crashes `cmd` (the caller holds the core_pattern lock exclusively): its pid and the signal it died of. */
 async function crash(cmd: string[], cwd: string, env: Record<string, string> = {}): Promise<{ pid: number; signal: string | undefined }> {
-  const child = execa('bash', ['-c', 'ulimit -c unlimited; exec "$@"', 'bash', ...cmd], { cwd, env, reject: false, stdin: 'ignore', timeout: 120_000 });
+  const child = crashUnlimited(cmd, cwd, env);
   const r = await child;
   return { pid: child.pid!, signal: r.signal };
-}
-
-/** Does the kernel start a `|program` pattern? One crash of sh, its core caught by a shell handler. */
-async function probePipeHandlers(): Promise<boolean> {
-  const dir = await fs.realpath(await fs.mkdtemp('/tmp/cph-probe-'));
-  try {
-    const probe = path.join(dir, 'p');
-    await fs.writeFile(probe, `#!/bin/sh\ncat > ${dir}/got\n`, { mode: 0o755 });
-    return await withCorePattern(async () => {
-      setCorePattern(`|${probe}`);
-      await crash(['sh', '-c', 'kill -SEGV $$'], dir);
-      // core_pipe_limit may be 0: the kernel then does not wait for the handler.
-      for (let i = 0; i < 100; i++) {
-        const head = await fs.readFile(`${dir}/got`).catch(() => undefined);
-        if (head && head.subarray(0, 4).toString('latin1') === '\x7fELF') return true;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return false;
-    });
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * Installs the sandbox's handler in front of `previous` (default: whatever
- * the pattern is), runs `fn`, uninstalls, and checks that core_pattern and
- * core_pipe_limit are exactly what they were.
- */
-async function withHandler<T>(sb: HandlerSandbox, fn: () => Promise<T>, previous?: string): Promise<T> {
-  return withCorePattern(async (saved) => {
-    if (previous !== undefined) setCorePattern(previous);
-    const before = readCoreSettings();
-    const inst = await sb.cli(['handler', 'install', '--exe', sb.wrapper, '--config', sb.config]);
-    expect(inst.stderr).toBe('');
-    expect(inst.exitCode).toBe(0);
-    expect(readCoreSettings().pattern).toBe(`|${sb.wrapper} handle P=%P p=%p i=%i s=%s c=%c d=%d t=%t u=%u g=%g e=%e`);
-    try {
-      return await fn();
-    } finally {
-      const un = await sb.cli(['handler', 'uninstall']);
-      expect(un.exitCode, un.stderr).toBe(0);
-      expect(readCoreSettings()).toEqual(before);
-      void saved;
-    }
-  });
 }
 
 const bundlesIn = async (dir: string): Promise<string[]> => (await fs.readdir(dir).catch(() => [] as string[])).sort();
@@ -95,7 +39,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (!process.env.KEEP_SANDBOX) for (const sb of sandboxes) await sb.cleanup();
+  await cleanup();
   if (program) await fs.rm(path.dirname(program.dir), { recursive: true, force: true });
 });
 
@@ -105,7 +49,7 @@ describe('corepack handle in core_pattern (real kernel)', () => {
     const sb = await sandbox({ format: 'tar.zst' });
     const cwd = path.join(sb.dir, 'cwd');
     await fs.mkdir(cwd);
-    const crashed = await withHandler(sb, () => crash([program.exe, 'segv-thread-lib', program.plugin], cwd), 'core');
+    const crashed = await withHandler(sb, () => crash([program.exe, 'segv-thread-lib', program.plugin], cwd));
     expect(crashed.signal).toBe('SIGSEGV');
 
     // Filtered by pid: a program of anyone else's crashing in the window is handled too.

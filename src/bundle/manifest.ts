@@ -29,6 +29,7 @@
  * every field and every path before anything uses it.
  */
 import type { Truncation } from '../core/truncation.js';
+import type { Origin } from '../core/origin.js';
 import { posix } from 'node:path';
 import type { Json } from '../core/json.js';
 import { hasControlChar } from '../util/text.js';
@@ -182,19 +183,8 @@ export function isExact(m: Pick<Manifest, 'files' | 'gaps' | 'truncation'>): boo
   return m.files.every((f) => f.status === 'ok') && (m.gaps ?? []).length === 0 && m.truncation === undefined;
 }
 
-export interface ManifestOrigin {
-  path: string;
-  form: string;
-  store: string;
-  compression: string | null;
-  metadata: Record<string, string>;
-  executable: string | null;
-  pid: number | null;
-  uid: number | null;
-  signal: number | null;
-  time: string | null;
-  cmdline: string | null;
-}
+/** The origin as a manifest holds it: the input layer's record, its strings unnarrowed (read from untrusted JSON). */
+export type ManifestOrigin = Origin;
 
 /** What a cut core lacks, as src/core/truncation.ts describes it. */
 export type ManifestTruncation = Truncation;

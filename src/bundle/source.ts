@@ -14,6 +14,7 @@ import { detectFormat, sniffBundle, type Format } from './magic.js';
 import { damagedPart, findPartSet, joinParts, type PartSet } from './split.js';
 import { AGE_MAGIC, ageRecipients, decryptStream, isAge, MAX_HEADER_BYTES, type DecryptKeys } from './encrypt.js';
 import { DecryptError, EncryptedBundleError, PartSetError, type AgeRecipients } from './errors.js';
+import { peekHead, type Peeked } from '../util/head.js';
 
 const READ_CHUNK = 1 << 20;
 /** Enough to recognise any compression and a plain tar's "ustar" at offset 257. */
@@ -54,39 +55,21 @@ export function isLayerError(err: unknown): boolean {
 
 /** Reads the first `n` bytes of `src` and hands back a stream that still starts with them. */
 export async function withHead(src: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
-  const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const first: Buffer[] = [];
-  let len = 0;
-  let ended = false;
+  let peeked: Peeked;
   try {
-    while (len < n) {
-      const r = await it.next();
-      if (r.done) {
-        ended = true;
-        break;
-      }
-      first.push(r.value);
-      len += r.value.length;
-    }
+    peeked = await peekHead(src as AsyncIterable<Buffer>, n);
   } catch (err) {
     src.destroy();
     throw err;
   }
-  const head = Buffer.concat(first).subarray(0, n);
   async function* rest(): AsyncGenerator<Buffer> {
     try {
-      yield* first;
-      if (ended) return;
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return;
-        yield r.value;
-      }
+      yield* peeked.rest;
     } finally {
       src.destroy();
     }
   }
-  return { head, stream: ReadableStream.from(rest(), { objectMode: false, highWaterMark: READ_CHUNK }) };
+  return { head: peeked.head, stream: ReadableStream.from(rest(), { objectMode: false, highWaterMark: READ_CHUNK }) };
 }
 
 /**

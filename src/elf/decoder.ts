@@ -7,30 +7,21 @@
  * FormatError naming the byte rather than a RangeError from deep in Node.
  */
 import { FormatError } from './errors.js';
+import { FieldBuffer, type ByteOrder, type ElfClass } from './fields.js';
 
-export type ByteOrder = 'little' | 'big';
-export type ElfClass = 32 | 64;
+export type { ByteOrder, ElfClass } from './fields.js';
 
-export class Decoder {
-  readonly le: boolean;
-  /** Bytes in a machine word (long, pointer) for this class. */
-  readonly wordSize: 4 | 8;
-
+export class Decoder extends FieldBuffer {
   constructor(
-    readonly buf: Buffer,
-    readonly order: ByteOrder,
-    readonly elfClass: ElfClass,
+    buf: Buffer,
+    order: ByteOrder,
+    elfClass: ElfClass,
     /** File offset of buf[0], for error messages. */
     readonly base: number | bigint = 0,
     /** What is being decoded, for error messages ("NT_PRSTATUS note"). */
     readonly what = 'structure',
   ) {
-    this.le = order === 'little';
-    this.wordSize = elfClass === 64 ? 8 : 4;
-  }
-
-  get length(): number {
-    return this.buf.length;
+    super(buf, order, elfClass);
   }
 
   /** A decoder over a sub-range, sharing byte order, class and offset bookkeeping. */

@@ -4,21 +4,10 @@
  * does not fit its field is refused rather than silently truncated, so a
  * mini core can never carry a wrapped offset.
  */
-import type { ByteOrder, ElfClass } from './decoder.js';
 import { EncodeError } from './errors.js';
+import { FieldBuffer } from './fields.js';
 
-export class Encoder {
-  readonly le: boolean;
-  readonly wordSize: 4 | 8;
-
-  constructor(
-    readonly buf: Buffer,
-    readonly order: ByteOrder,
-    readonly elfClass: ElfClass,
-  ) {
-    this.le = order === 'little';
-    this.wordSize = elfClass === 64 ? 8 : 4;
-  }
+export class Encoder extends FieldBuffer {
 
   private room(offset: number, length: number, what: string): void {
     if (!(offset >= 0 && offset + length <= this.buf.length)) throw new EncodeError(`${what}: a write of ${length} bytes at ${offset} is outside the ${this.buf.length}-byte buffer`, what, offset);

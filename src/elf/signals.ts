@@ -6,9 +6,14 @@
 import type { OsName } from './os.js';
 import { isMips, isSparc, type ArchName } from './arch.js';
 
+// The historic Unix numbers, which Linux and the BSDs on every architecture keep.
+const HISTORIC: Record<number, string> = {
+  1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 8: 'SIGFPE', 9: 'SIGKILL',
+  11: 'SIGSEGV', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM',
+};
+
 const LINUX: Record<number, string> = {
-  1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE',
-  9: 'SIGKILL', 10: 'SIGUSR1', 11: 'SIGSEGV', 12: 'SIGUSR2', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM',
+  ...HISTORIC, 7: 'SIGBUS', 10: 'SIGUSR1', 12: 'SIGUSR2',
   16: 'SIGSTKFLT', 17: 'SIGCHLD', 18: 'SIGCONT', 19: 'SIGSTOP', 20: 'SIGTSTP', 21: 'SIGTTIN', 22: 'SIGTTOU',
   23: 'SIGURG', 24: 'SIGXCPU', 25: 'SIGXFSZ', 26: 'SIGVTALRM', 27: 'SIGPROF', 28: 'SIGWINCH', 29: 'SIGIO',
   30: 'SIGPWR', 31: 'SIGSYS',
@@ -16,17 +21,17 @@ const LINUX: Record<number, string> = {
 
 // The BSDs, and Linux on MIPS and SPARC, keep the historic BSD numbering.
 const BSD: Record<number, string> = {
-  1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGEMT', 8: 'SIGFPE',
-  9: 'SIGKILL', 10: 'SIGBUS', 11: 'SIGSEGV', 12: 'SIGSYS', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM',
+  ...HISTORIC, 7: 'SIGEMT', 10: 'SIGBUS', 12: 'SIGSYS',
   16: 'SIGURG', 17: 'SIGSTOP', 18: 'SIGTSTP', 19: 'SIGCONT', 20: 'SIGCHLD', 21: 'SIGTTIN', 22: 'SIGTTOU',
   23: 'SIGIO', 24: 'SIGXCPU', 25: 'SIGXFSZ', 26: 'SIGVTALRM', 27: 'SIGPROF', 28: 'SIGWINCH', 29: 'SIGINFO',
   30: 'SIGUSR1', 31: 'SIGUSR2',
 };
 
+// MIPS keeps BSD's 1–15 (SIGEMT, SIGBUS at 10, SIGSYS at 12) and numbers 16–31 its own way.
 const LINUX_MIPS: Record<number, string> = {
   ...BSD, 16: 'SIGUSR1', 17: 'SIGUSR2', 18: 'SIGCHLD', 19: 'SIGPWR', 20: 'SIGWINCH', 21: 'SIGURG', 22: 'SIGIO',
   23: 'SIGSTOP', 24: 'SIGTSTP', 25: 'SIGCONT', 26: 'SIGTTIN', 27: 'SIGTTOU', 28: 'SIGVTALRM', 29: 'SIGPROF',
-  30: 'SIGXCPU', 31: 'SIGXFSZ', 10: 'SIGBUS', 12: 'SIGSYS', 7: 'SIGEMT',
+  30: 'SIGXCPU', 31: 'SIGXFSZ',
 };
 
 export function signalName(signo: number, os: OsName, arch: ArchName): string | undefined {

@@ -17,6 +17,7 @@ import { compressedFormOf, sniffForm, SNIFF_BYTES, type CompressedForm, type Cor
 import { emptyOrigin, intOrNull, isoOrNull, type CoreOrigin } from './origin.js';
 import { parseSystemdCoreName, readCoredumpXattrs } from './systemd.js';
 import { readNotesPrefix, unpackToTemp } from './unpack.js';
+import { peekHead } from '../util/head.js';
 
 export interface LocatedCore {
   /** The plain ELF core to read: the file itself, or a temporary unpacked copy. */
@@ -256,30 +257,12 @@ const TAR_HEAD_BYTES = 512;
 
 /** The first `n` bytes of `stream`, and the stream from its first byte again; undefined when it fails before them. */
 async function readHead(stream: PlainStream, n: number): Promise<{ head: Buffer; rest: PlainStream } | undefined> {
-  const it = stream.bytes[Symbol.asyncIterator]();
-  const first: Buffer[] = [];
-  let have = 0;
-  let ended = false;
-  try {
-    while (have < n) {
-      const r = await it.next();
-      if (r.done) {
-        ended = true;
-        break;
-      }
-      first.push(r.value);
-      have += r.value.length;
-    }
-  } catch {
+  const peeked = await peekHead(stream.bytes, n).catch(() => undefined);
+  if (!peeked) {
     stream.stop();
     return undefined;
   }
-  async function* bytes(): AsyncGenerator<Buffer> {
-    yield* first;
-    if (ended) return;
-    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
-  }
-  return { head: Buffer.concat(first).subarray(0, n), rest: { bytes: bytes(), done: stream.done, stop: () => stream.stop() } };
+  return { head: peeked.head, rest: { bytes: peeked.rest, done: stream.done, stop: () => stream.stop() } };
 }
 
 /** The origin and the headers-and-notes of the core behind `path`, reading as little as possible. */

@@ -7,28 +7,13 @@
 import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { CoreSummary } from '../core/model.js';
+import type { Origin } from '../core/origin.js';
 import type { CompressedForm, CoreForm } from './form.js';
 
 export type CoreStore = 'file' | 'systemd-coredump' | 'apport' | 'apport-coredump' | 'abrt';
 
-export interface CoreOrigin {
-  /** The file or directory as found (absolute). */
-  path: string;
-  form: CoreForm;
-  store: CoreStore;
-  /** How the core itself is compressed inside an apport report or ABRT directory. */
-  compression: CompressedForm | 'zlib' | null;
-  /** The store's own fields, as it wrote them (xattr names without user.coredump.). */
-  metadata: Record<string, string>;
-  /** Normalised from the metadata (null when the store does not say). */
-  executable: string | null;
-  pid: number | null;
-  uid: number | null;
-  signal: number | null;
-  /** Crash time, ISO 8601. */
-  time: string | null;
-  cmdline: string | null;
-}
+/** The origin as the input layer knows it: its forms, stores and embedded compressions. */
+export type CoreOrigin = Origin<CoreForm, CoreStore, CompressedForm | 'zlib'>;
 
 export function emptyOrigin(path: string, form: CoreForm, store: CoreStore): CoreOrigin {
   return { path, form, store, compression: null, metadata: {}, executable: null, pid: null, uid: null, signal: null, time: null, cmdline: null };
