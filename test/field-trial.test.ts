@@ -269,6 +269,19 @@ describe('one probe of every input: inspect reads an input through each layer on
     expect(steps.filter((s) => s.startsWith('decrypt'))).toEqual(['decrypt age']);
     expect(steps.filter((s) => s.startsWith('decompress'))).toHaveLength(1);
   });
+
+  it('report of a zstd core starts one decompressor, and still tells a .tar.zst bundle from it', async () => {
+    const dir = await scratch('report-probe');
+    const core = path.join(dir, 'core.zst');
+    await execa('zstd', ['-q', '-o', core, env.crash.core]);
+    expect(await traced(['report', core, '--no-debugger', '--format', 'json', '-o', path.join(dir, 'core.json')])).toEqual(['decompress zstd']);
+    expect(JSON.parse(await fs.readFile(path.join(dir, 'core.json'), 'utf8')).provenance).toMatchObject({ input: 'core', stored: expect.stringContaining('zstd') });
+
+    const bundle = path.join(dir, 'b.tar.zst');
+    expect((await corepack(['collect', env.crash.core, '-o', bundle])).exitCode).toBe(0);
+    await traced(['report', bundle, '--no-debugger', '--format', 'json', '-o', path.join(dir, 'bundle.json')]);
+    expect(JSON.parse(await fs.readFile(path.join(dir, 'bundle.json'), 'utf8')).provenance).toMatchObject({ input: 'bundle' });
+  });
 });
 
 describe('defect 10: a --root hint only on evidence of another root', () => {

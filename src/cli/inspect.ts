@@ -5,15 +5,14 @@
 import { locate, moduleLabel, summaryJson } from '../core/json.js';
 import type { CoreSummary } from '../core/model.js';
 import { basename, resolve } from 'node:path';
-import { encryptedFor, openLayeredSource, storedSize, type BundleSource } from '../bundle/source.js';
-import { detectFormat, sniffBundle, type Format } from '../bundle/magic.js';
-import { locateCore, locateCoreOrTar, type LocatedInput } from '../input/locate.js';
+import { encryptedFor, storedSize, type BundleSource } from '../bundle/source.js';
+import type { Format } from '../bundle/magic.js';
+import { locateInput, readInputHead } from './probe.js';
 import { findPartSet } from '../bundle/split.js';
 import { EncryptedBundleError, type AgeRecipients } from '../bundle/errors.js';
 import { keyNeedOf, replayCommand, type KeyNeed } from './replay-command.js';
 import { checkGivenExecutable, givenExecutableWarning } from '../core/given-executable.js';
 import { isExact, readManifestSummary, type Manifest } from '../bundle/manifest.js';
-import { isErrnoError } from '../util/errors.js';
 import { decryptKeys, normalizeKeySources, type KeyFlags, type KeySources } from './keys.js';
 import { hasControlChar, hex } from '../util/text.js';
 import { realRoot, rootAt, type ProcessRoot } from '../util/rootfs.js';
@@ -47,24 +46,13 @@ export async function inspectCommand(corePath: string, opts: InspectOptions, out
   // A bundle describes itself: show its manifest without unpacking it.
   // A split set or an encrypted file is opened once (decrypted once): a missing part, or a bundle
   // encrypted for someone else, is named here, and a bundle's manifest is read from that same stream.
-  const keys = decryptKeys(opts.keys);
-  const layered = await openLayeredSource(corePath, { keys }).catch((err: unknown) => {
-    if (isErrnoError(err)) return null; // a missing file or a directory: locateCore names it
-    throw err;
-  });
-  if (layered) {
-    const format = detectFormat(layered.head);
-    if (format) return showBundle(corePath, format, layered, opts, out);
-    layered.stream.destroy();
-  }
-  // A plain file that starts like a compressed bundle may be one, or a core stored compressed
-  // (systemd-coredump's .zst): its plain content decides, in the decompression that unpacks a core.
-  const compressed = layered ? undefined : await sniffBundle(corePath).catch(() => undefined);
+  const head = await readInputHead(corePath, decryptKeys(opts.keys));
+  if (head.kind === 'bundle') return showBundle(corePath, head.format, head.source, opts, out);
   // Compressed cores, apport reports and ABRT directories: unpacked to a temporary file, removed on every exit path.
   return interruptible(async (signal) => {
-    const found: LocatedInput = compressed ? await locateCoreOrTar(corePath, { signal }) : { kind: 'core', core: await locateCore(corePath, { signal }) };
-    if (found.kind === 'tar') return showBundle(corePath, compressed!, undefined, opts, out);
-    const located = found.core;
+    const found = await locateInput(corePath, head, signal);
+    if (found.kind === 'bundle') return showBundle(corePath, found.format, undefined, opts, out);
+    const located = found.located;
     try {
       // -e naming nothing usable is a usage error, as in collect.
       const given = opts.exe === undefined ? undefined : await checkGivenExecutable(opts.exe);

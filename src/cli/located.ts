@@ -8,7 +8,7 @@ import { CoreFile } from '../core/open.js';
 import type { FileLookup } from '../core/files.js';
 import type { CoreSummary } from '../core/model.js';
 import { describeTruncation, type Truncation } from '../core/truncation.js';
-import { locateCore, plainHead, startsLikeTar, type LocatedCore } from '../input/locate.js';
+import { locateCore, type LocatedCore } from '../input/locate.js';
 import { originWarnings, type CoreOrigin } from '../input/origin.js';
 
 export interface ReadCore {
@@ -51,10 +51,4 @@ export function originText(o: CoreOrigin): string {
 /** The origin as it goes into JSON (inspect --json, list --json, the manifest). */
 export function originJson(o: CoreOrigin): { [key: string]: string | number | null | { [key: string]: string } } {
   return { ...o, metadata: { ...o.metadata } };
-}
-
-/** A compressed file whose content is not a tar archive is read as a core (its errors then say what it holds). */
-export async function isCompressedCore(path: string): Promise<boolean> {
-  const head = await plainHead(path).catch(() => undefined);
-  return head !== undefined && head.length > 0 && !startsLikeTar(head);
 }

@@ -12,7 +12,6 @@ import * as path from 'node:path';
 import { CoreFile } from '../core/open.js';
 import type { CoreSummary } from '../core/model.js';
 import { isExact, type Manifest } from '../bundle/manifest.js';
-import { sniffBundleSource } from '../bundle/source.js';
 import { chooseDebugger, type DebuggerLaunch } from '../replay/gdb.js';
 import type { SandboxState } from '../replay/sandbox.js';
 import { GdbFailedError } from '../replay/errors.js';
@@ -24,13 +23,15 @@ import { renderMarkdown } from '../report/markdown.js';
 import { renderHtml } from '../report/html.js';
 import { renderJson } from '../report/json.js';
 import { renderText } from '../report/text.js';
-import { BadOptionError, MissingToolError, OutputWriteError, errnoOf, isErrnoError } from '../util/errors.js';
+import { BadOptionError, MissingToolError, OutputWriteError, errnoOf } from '../util/errors.js';
 import { writeFileAtomically } from '../util/atomic.js';
 import { DEFAULT_DEBUG_DIR } from '../util/debugfiles.js';
 import { EXIT } from './exit.js';
 import { normalizeReplayOptions, type ReplayFlags } from './options.js';
 import { setUpReplay, type ReplayIo } from './replay.js';
-import { isCompressedCore, originText, readLocatedCore, withLocatedCore } from './located.js';
+import { originText, readLocatedCore } from './located.js';
+import { locateInput, readInputHead } from './probe.js';
+import type { LocatedCore } from '../input/locate.js';
 import { decryptKeys } from './keys.js';
 import { interruptible } from './signals.js';
 import { rootAt, type ProcessRoot } from '../util/rootfs.js';
@@ -158,67 +159,79 @@ async function bundleReport(bundle: string, flags: ReportFlags, io: ReplayIo): P
   }
 }
 
-async function coreReport(corePath: string, flags: ReportFlags, io: ReplayIo, signal: AbortSignal): Promise<{ report: CrashReport; code: number }> {
+/** The report of a core read with this machine's files; `located` is the probe's (disposed by the caller). */
+async function coreReport(corePath: string, located: LocatedCore, flags: ReportFlags, io: ReplayIo): Promise<{ report: CrashReport; code: number }> {
   const exe = flags.exe === undefined ? undefined : path.resolve(flags.exe);
   const sourceDirs = normalizeReplayOptions({ source: flags.source ?? [] }).sourceDirs;
-  return withLocatedCore(corePath, signal, async (located) => {
-    const { summary } = await readLocatedCore(located, exe ? { executable: exe } : {});
-    const core = await openMemory(located.file, exe ? { executable: exe } : {});
-    const work = await fs.mkdtemp(path.join(os.tmpdir(), 'corepack-report-'));
-    try {
-      const { states, files } = await localModuleStates(summary.modules, [DEFAULT_DEBUG_DIR]);
-      const exeModule = summary.modules.find((m) => m.kind === 'executable');
-      // The executable gdb reads: -e, else the one the core names when it is still the same build.
-      const executable = exe ?? (exeModule && states(exeModule).check === 'exact' ? exeModule.path ?? null : null);
-      const { probeSandbox } = await import('../replay/sandbox.js');
-      const sandbox: SandboxState = await probeSandbox({ disabled: flags.sandbox === false });
-      const cwd = path.join(work, 'cwd');
-      await fs.mkdir(cwd);
-      const linkNames = summary.modules.map((m) => m.linkMapName).filter((n): n is string => typeof n === 'string' && path.isAbsolute(n));
-      // The loader's names of files outside /usr (which the sandbox shows whole): gdb opens them by these names.
-      const present = await Promise.all(linkNames.map((n) => fs.realpath(n).then((real) => (real.startsWith('/usr/') ? null : n), () => null)));
-      const readable = [cwd, path.resolve(located.file), ...(executable ? [executable] : []), ...files, ...present.filter((n): n is string => n !== null), ...sourceDirs];
-      const launch = (program: string): Omit<DebuggerLaunch, 'args'> => ({ program, cwd, readable: [...new Set(readable)], sandbox });
-      const { debugger: dbg, failed } = await runGdb(summary, flags, launch, { executable, core: path.resolve(located.file) }, io);
-      const notes: string[] = [...summary.warnings];
-      if (!executable) notes.push('the executable the core names is not on this machine as it was at the crash: gdb read the core without it (pass -e EXE, or report on a bundle)');
-      if (!sandbox.sandboxed && 'frames' in dbg) notes.push(`gdb ${sandbox.description}`);
-      const stored = originText(located.origin);
-      const report = await buildReport({
-        summary,
-        memory: core.memory,
-        debugger: dbg,
-        moduleState: states as (m: (typeof summary.modules)[number]) => ModuleState,
-        provenance: {
-          input: 'core',
-          path: path.resolve(corePath),
-          host: os.hostname(),
-          collectedAt: located.origin.time,
-          stored: stored || null,
-          captured: null,
-          mini: summary.miniCore !== undefined,
-          exact: null,
-          attachments: [],
-        },
-        sourceDirs,
-        notes,
-      });
-      return { report, code: failed ? EXIT.VERIFY_FAILED : EXIT.OK };
-    } finally {
-      await core.close();
-      await fs.rm(work, { recursive: true, force: true });
-    }
-  });
+  const { summary } = await readLocatedCore(located, exe ? { executable: exe } : {});
+  const core = await openMemory(located.file, exe ? { executable: exe } : {});
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'corepack-report-'));
+  try {
+    const { states, files } = await localModuleStates(summary.modules, [DEFAULT_DEBUG_DIR]);
+    const exeModule = summary.modules.find((m) => m.kind === 'executable');
+    // The executable gdb reads: -e, else the one the core names when it is still the same build.
+    const executable = exe ?? (exeModule && states(exeModule).check === 'exact' ? exeModule.path ?? null : null);
+    const { probeSandbox } = await import('../replay/sandbox.js');
+    const sandbox: SandboxState = await probeSandbox({ disabled: flags.sandbox === false });
+    const cwd = path.join(work, 'cwd');
+    await fs.mkdir(cwd);
+    const linkNames = summary.modules.map((m) => m.linkMapName).filter((n): n is string => typeof n === 'string' && path.isAbsolute(n));
+    // The loader's names of files outside /usr (which the sandbox shows whole): gdb opens them by these names.
+    const present = await Promise.all(linkNames.map((n) => fs.realpath(n).then((real) => (real.startsWith('/usr/') ? null : n), () => null)));
+    const readable = [cwd, path.resolve(located.file), ...(executable ? [executable] : []), ...files, ...present.filter((n): n is string => n !== null), ...sourceDirs];
+    const launch = (program: string): Omit<DebuggerLaunch, 'args'> => ({ program, cwd, readable: [...new Set(readable)], sandbox });
+    const { debugger: dbg, failed } = await runGdb(summary, flags, launch, { executable, core: path.resolve(located.file) }, io);
+    const notes: string[] = [...summary.warnings];
+    if (!executable) notes.push('the executable the core names is not on this machine as it was at the crash: gdb read the core without it (pass -e EXE, or report on a bundle)');
+    if (!sandbox.sandboxed && 'frames' in dbg) notes.push(`gdb ${sandbox.description}`);
+    const stored = originText(located.origin);
+    const report = await buildReport({
+      summary,
+      memory: core.memory,
+      debugger: dbg,
+      moduleState: states as (m: (typeof summary.modules)[number]) => ModuleState,
+      provenance: {
+        input: 'core',
+        path: path.resolve(corePath),
+        host: os.hostname(),
+        collectedAt: located.origin.time,
+        stored: stored || null,
+        captured: null,
+        mini: summary.miniCore !== undefined,
+        exact: null,
+        attachments: [],
+      },
+      sourceDirs,
+      notes,
+    });
+    return { report, code: failed ? EXIT.VERIFY_FAILED : EXIT.OK };
+  } finally {
+    await core.close();
+    await fs.rm(work, { recursive: true, force: true });
+  }
 }
 
-/** Is `file` a bundle (any part of a split one, encrypted or not) rather than a core? */
-async function isBundle(file: string, flags: ReportFlags): Promise<boolean> {
+/**
+ * A core's report, or null when the probe finds a bundle (any part of a split
+ * one, encrypted or not, or a compressed tar). A compressed core is
+ * decompressed once: the probe's decompression is the one that unpacks it.
+ */
+async function reportOfCore(input: string, flags: ReportFlags, io: ReplayIo): Promise<{ report: CrashReport; code: number } | null> {
   const { normalizeKeySources } = await import('./keys.js');
-  const format = await sniffBundleSource(file, { keys: decryptKeys(normalizeKeySources(flags)) }).catch((err: unknown) => {
-    if (isErrnoError(err)) return undefined;
-    throw err;
+  const head = await readInputHead(input, decryptKeys(normalizeKeySources(flags)));
+  if (head.kind === 'bundle') {
+    head.source.stream.destroy(); // replay's setup reads the bundle itself
+    return null;
+  }
+  return interruptible(async (signal) => {
+    const found = await locateInput(input, head, signal);
+    if (found.kind === 'bundle') return null;
+    try {
+      return await coreReport(input, found.located, flags, io);
+    } finally {
+      await found.located.dispose();
+    }
   });
-  return format !== undefined && !(await isCompressedCore(file));
 }
 
 export async function reportCommand(input: string, flags: ReportFlags, io: ReplayIo & { stdout: NodeJS.WritableStream & { isTTY?: boolean } } = process): Promise<number> {
@@ -228,9 +241,7 @@ export async function reportCommand(input: string, flags: ReportFlags, io: Repla
     const st = await fs.stat(dir).catch(() => undefined);
     if (!st?.isDirectory()) throw new OutputWriteError(path.resolve(flags.output), 'ENOENT', `its directory ${dir} does not exist`, undefined, 'no report was written');
   }
-  const { report, code } = (await isBundle(input, flags))
-    ? await bundleReport(input, flags, io)
-    : await interruptible((signal) => coreReport(input, flags, io, signal));
+  const { report, code } = (await reportOfCore(input, flags, io)) ?? (await bundleReport(input, flags, io));
   const text = renderReport(report, format);
   if (flags.output === undefined) io.stdout.write(text);
   else {

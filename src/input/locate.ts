@@ -273,31 +273,6 @@ export async function peekCore(path: string): Promise<PeekedCore> {
 }
 
 
-/**
- * The first `n` bytes of a compressed file's plain content, or undefined when
- * it is not compressed or does not decompress. inspect uses it to tell a
- * compressed core from a compressed bundle (both may be zstd, gzip, bzip2).
- */
-export async function plainHead(path: string, n = 512): Promise<Buffer | undefined> {
-  const p = await probe(resolve(path));
-  if (p.isDir || p.form === undefined || p.form === 'raw' || p.form === 'apport') return undefined;
-  const stream = await decompressFile(p.path, p.form);
-  const parts: Buffer[] = [];
-  let have = 0;
-  try {
-    for await (const chunk of stream.bytes) {
-      parts.push(chunk);
-      have += chunk.length;
-      if (have >= n) break;
-    }
-  } catch {
-    return undefined;
-  } finally {
-    stream.stop();
-  }
-  return Buffer.concat(parts).subarray(0, n);
-}
-
 /** A tar header: "ustar" at offset 257 (POSIX and GNU). */
 export function startsLikeTar(head: Buffer): boolean {
   return head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar';
