@@ -28,12 +28,17 @@ import type { AuxvEntry, FileMapping, Module, ModuleSource, OsName, UnplacedObje
 import { RangeIndex } from './rangeindex.js';
 import { auxValue, executableDynamic, executableFromAuxv, relocatedExecutableCopy, type AuxvExecutable } from './executable.js';
 import { lastAtOrBelow } from '../util/search.js';
+import { UnreadableFileError } from './files.js';
 
 /** Files on disk the builder may read, for objects whose headers the core left out. */
 export interface ModuleFiles {
   /** The executable's file: the one the user named, else the core's AT_EXECFN (resolved by the caller). */
   executable(execfn: string | undefined): Promise<FileImage | undefined>;
-  /** The file an absolute link_map name names, or undefined when there is none (or it is not ELF). */
+  /**
+   * The file an absolute link_map name names, or undefined when there is none
+   * (or it is not ELF). Both reject with an UnreadableFileError (core/files.ts)
+   * for a file that is there but cannot be read.
+   */
   byName(name: string): Promise<FileImage | undefined>;
 }
 
@@ -176,7 +181,8 @@ class ModuleBuilder {
    */
   private async executableFromFile(): Promise<void> {
     const entry = this.aux('AT_ENTRY');
-    const file = await this.input.files?.executable(this.execfn);
+    const files = this.input.files;
+    const file = files ? await this.readable(this.execfn ?? 'the executable', () => files.executable(this.execfn)) : undefined;
     if (!file || entry === undefined) return;
     if (file.header.e_machine !== this.input.elf.header.e_machine || file.header.elfClass !== this.shape.elfClass) {
       this.warnings.push(`the executable file is for another machine (e_machine ${file.header.e_machine}, the core's is ${this.input.elf.header.e_machine}); its headers were not used`);
@@ -257,7 +263,7 @@ class ModuleBuilder {
       c ??= await this.objectFromFile(e);
       if (!c) {
         if (e.l_name === '') continue;
-        this.warnings.push(`link_map entry "${e.l_name}" (l_addr 0x${e.l_addr.toString(16)}) matches no mapping in the core${this.input.files ? ' and no file of that name was found' : ''}`);
+        this.warnings.push(`link_map entry "${e.l_name}" (l_addr 0x${e.l_addr.toString(16)}) matches no mapping in the core${!this.input.files ? '' : this.unreadable.has(e.l_name) ? ' and its file could not be read' : ' and no file of that name was found'}`);
         // Still an object the process had loaded: collect must name it, even without a file.
         this.unplaced.push({ name: e.l_name, loadBias: e.l_addr });
         continue;
@@ -267,13 +273,29 @@ class ModuleBuilder {
     }
   }
 
+  /** Names whose file is there but could not be read, with why (a warning says so once). */
+  private readonly unreadable = new Map<string, UnreadableFileError>();
+
+  /** A file lookup; a file that cannot be read is warned about once, with its errno, and is not used. */
+  private async readable(name: string, find: () => Promise<FileImage | undefined>): Promise<FileImage | undefined> {
+    try {
+      return await find();
+    } catch (err) {
+      if (!(err instanceof UnreadableFileError)) throw err;
+      if (!this.unreadable.has(name)) this.warnings.push(`${err.message}: its headers were not taken from the file`);
+      this.unreadable.set(name, err);
+      return undefined;
+    }
+  }
+
   /** Images made from files on disk rather than read from memory. */
   private readonly fromFile = new WeakSet<MemoryImage>();
 
   /** The image of the file mapped with its offset 0 at `base`, from its headers on disk. */
   private async mappedFileImage(path: string, base: bigint): Promise<MemoryImage | undefined> {
-    if (!this.input.files || !path.startsWith('/')) return undefined;
-    const file = await this.input.files.byName(path);
+    const files = this.input.files;
+    if (!files || !path.startsWith('/')) return undefined;
+    const file = await this.readable(path, () => files.byName(path));
     if (!file || file.header.e_machine !== this.input.elf.header.e_machine || file.header.elfClass !== this.shape.elfClass) return undefined;
     const loads = file.progs.filter((p) => p.p_type === PT.PT_LOAD);
     if (loads.length === 0) return undefined;
@@ -285,8 +307,9 @@ class ModuleBuilder {
 
   /** A link_map object neither a mapping nor memory shows: its file, placed at l_addr. */
   private async objectFromFile(e: LinkMapEntry): Promise<Candidate | undefined> {
-    if (!this.input.files || !e.l_name.startsWith('/')) return undefined;
-    const file = await this.input.files.byName(e.l_name);
+    const files = this.input.files;
+    if (!files || !e.l_name.startsWith('/')) return undefined;
+    const file = await this.readable(e.l_name, () => files.byName(e.l_name));
     if (!file) return undefined;
     if (file.header.e_machine !== this.input.elf.header.e_machine || file.header.elfClass !== this.shape.elfClass) {
       this.warnings.push(`${e.l_name} on disk is for another machine (e_machine ${file.header.e_machine}, the core's is ${this.input.elf.header.e_machine})`);

@@ -19,6 +19,7 @@ const ERRNO_REASONS: Readonly<Record<string, string>> = {
   EIO: 'input/output error',
   EMFILE: 'too many open files',
   ENAMETOOLONG: 'file name too long',
+  ELOOP: 'too many levels of symbolic links',
 };
 
 /** errno codes that mean "the output does not fit": the disk, the quota or the size limit. */
