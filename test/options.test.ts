@@ -9,6 +9,9 @@ import { BadOptionError } from '../src/util/errors.js';
 import { DEFAULT_DEBUG_DIR } from '../src/util/debugfiles.js';
 import { describeError } from '../src/cli/errors.js';
 import { EXIT } from '../src/cli/exit.js';
+import { parseSize } from '../src/util/size.js';
+import { validateConfig } from '../src/capture/config.js';
+import { parseSize as benchSize } from '../src/bench/stats.js';
 
 describe('collect options', () => {
   it('fills every default and resolves every path against the working directory', () => {
@@ -130,5 +133,49 @@ describe('gdb arguments after --', () => {
   it('commands and other options are passed as they are', () => {
     const args = ['-ex', 'source x.gdb', '-batch', '--nx', '-x'];
     expect(normalizeGdbArgs(args, '/home/dev')).toEqual(args);
+  });
+});
+
+describe('one size grammar (util/size.ts) for every option and setting that takes a size', () => {
+  // Each reader as the user meets it: --split, --stack-cap, --attach-max, the handler's configuration, the bench's --size.
+  const readers: Record<string, (text: string) => number | undefined> = {
+    parseSize: (t) => parseSize(t),
+    '--split': (t) => attempt(() => (normalizeCollectOptions('/c/core', { split: t }).collect.layers.splitBytes ?? undefined)),
+    '--stack-cap': (t) => attempt(() => normalizeCollectOptions('/c/core', { stacksOnly: true, stackCap: t }).collect.miniCore?.stackCap ?? undefined),
+    '--attach-max': (t) => attempt(() => normalizeCollectOptions('/c/core', { attachMax: t }).collect.attach.maxBytes),
+    'handler config "split"': (t) => attempt(() => validateConfig({ spool: '/s', split: t }, '/etc/h.json', '/st').split ?? undefined),
+    'bench --size': (t) => attempt(() => benchSize(t)),
+  };
+  const attempt = (f: () => number | undefined): number | undefined => {
+    try {
+      return f();
+    } catch {
+      return undefined;
+    }
+  };
+
+  it.each([
+    ['64M', 64 * 1024 ** 2],
+    ['64MiB', 64 * 1024 ** 2],
+    ['64mb', 64 * 1024 ** 2],
+    ['1.5G', 1.5 * 1024 ** 3],
+    ['512k', 512 * 1024],
+    ['2T', 2 * 1024 ** 4],
+    [' 8 K ', 8 * 1024],
+  ])('%s is %d bytes to every reader', (text, bytes) => {
+    for (const [name, read] of Object.entries(readers)) expect(read(text), `${name} ${JSON.stringify(text)}`).toBe(bytes);
+  });
+
+  it('none reads a fraction of a byte, a sign, or junk', () => {
+    for (const text of ['1.5', '1.1K', '-4K', '4X', 'M', 'lots']) {
+      for (const [name, read] of Object.entries(readers)) expect(read(text), `${name} ${JSON.stringify(text)}`).toBeUndefined();
+    }
+  });
+
+  it('a bare number is bytes, except to the bench (the unit is what people get wrong there)', () => {
+    expect(parseSize('262144')).toBe(262144);
+    expect(readers['--stack-cap']!('262144')).toBe(262144);
+    expect(readers['--split']!('262144')).toBe(262144);
+    expect(() => benchSize('64')).toThrow(/unit/);
   });
 });

@@ -4,22 +4,21 @@
  * test/bench-smoke.test.ts).
  */
 
+import { readSize } from '../util/size.js';
+
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
-
-const UNITS: Record<string, number> = { k: KiB, m: MiB, g: GiB, t: 1024 * GiB };
 
 /**
  * "64M", "64MiB", "64mb", "1G", "1.5G", "512K" → bytes (binary units). A bare
  * number is refused: the unit is what people get wrong.
  */
 export function parseSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt])(?:i?b)?\s*$/i.exec(text);
-  if (!m) throw new Error(`invalid size "${text}": give a number with a unit, e.g. 64M, 1G, 4G`);
-  const bytes = Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Error(`invalid size "${text}": must be positive`);
-  return bytes;
+  const size = readSize(text);
+  if (!size?.unit) throw new Error(`invalid size "${text}": give a number with a unit, e.g. 64M, 1G, 4G`);
+  if (size.bytes <= 0) throw new Error(`invalid size "${text}": must be positive`);
+  return size.bytes;
 }
 
 /** "64M,1G" or repeated options → sizes in bytes, in the order given, without duplicates. */

@@ -32,16 +32,6 @@ const INDEX_SUFFIX = '-parts.sha256';
 const INDEX_MAGIC = '# corepack split index 1';
 const READ_CHUNK = 1 << 20;
 
-const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
-
-/** "25M" → 26214400: a count of bytes with an optional K, M or G (powers of 1024; "MiB", "MB" read the same). */
-export function parseSize(text: string): number | undefined {
-  const m = /^\s*(\d+)\s*([KMG]?)(?:i?B)?\s*$/i.exec(text);
-  if (!m) return undefined;
-  const n = Number(m[1]) * UNITS[m[2]!.toUpperCase()]!;
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
 /** `NAME.003` */
 export function partName(base: string, n: number): string {
   return `${base}.${String(n).padStart(3, '0')}`;

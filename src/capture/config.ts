@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { formatForName, supportedExtensions, type FormatInfo } from '../bundle/formats.js';
-import { parseSize } from '../bundle/split.js';
+import { parseSize } from '../util/size.js';
 import { DEFAULT_ATTACH_MAX_BYTES } from '../collect/limits.js';
 import { HandlerConfigError } from './errors.js';
 

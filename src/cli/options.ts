@@ -15,7 +15,8 @@ import { DEFAULT_EXTENSION, formatForName, supportedExtensions } from '../bundle
 import type { CollectOptions } from '../collect/collect.js';
 import { DEFAULT_ATTACH_MAX_BYTES } from '../collect/limits.js';
 import type { OutputLayers } from '../bundle/output.js';
-import { MIN_PART_SIZE, parseSize } from '../bundle/split.js';
+import { MIN_PART_SIZE } from '../bundle/split.js';
+import { parseSize } from '../util/size.js';
 import { AGE_EXTENSION } from '../bundle/encrypt.js';
 import { normalizeKeySources, passphraseSource, type KeySources } from './keys.js';
 import type { PassphraseSource } from './passphrase.js';
@@ -105,13 +106,10 @@ export function normalizeCollectOptions(core: string, flags: CollectFlags, cwd: 
 
 /** Smallest --stack-cap: below a page a stack keeps hardly one frame. */
 const MIN_STACK_CAP = 4096;
-const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
-
-/** "262144", "256K", "1M", "1MiB" → bytes. */
+/** "262144", "256K", "1M", "1MiB" → bytes (util/size.ts reads it, as every size). */
 export function parseStackCap(text: string): number {
-  const m = /^(\d+)\s*([KMG]?)(?:i?B)?$/i.exec(text.trim());
-  const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]! : NaN;
-  if (!Number.isSafeInteger(bytes)) throw new BadOptionError('--stack-cap', text, `--stack-cap ${text} is not a size`, 'give bytes, or a number with K, M or G (e.g. 256K)');
+  const bytes = parseSize(text);
+  if (bytes === undefined) throw new BadOptionError('--stack-cap', text, `--stack-cap ${text} is not a size`, 'give bytes, or a number with K, M or G (e.g. 256K)');
   if (bytes < MIN_STACK_CAP) throw new BadOptionError('--stack-cap', text, `--stack-cap ${text} is smaller than ${MIN_STACK_CAP} bytes`, 'a useful cap keeps a few frames: 64K or more');
   return bytes;
 }
