@@ -45,7 +45,7 @@ import { codecFor, detectFormat, type Format } from './formats.js';
 import { MANIFEST_NAME, type Manifest } from './manifest.js';
 import { parseChecksums } from './checksums.js';
 import { parseSparsePax, SparseMapReader, type SparseHeader } from './sparse.js';
-import { decompressFrom, type CompressedSource } from './sink.js';
+import { decompressFrom, type CompressedSource, type Decompressed } from './sink.js';
 import { isLayerError, openLayeredSource, type SourceOptions } from './source.js';
 import {
   BUDGET_BEFORE_MANIFEST,
@@ -212,241 +212,444 @@ interface Extracted {
   checksums: Map<string, string> | undefined;
 }
 
+type Codec = Awaited<ReturnType<typeof codecFor>>;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** Internal: the onManifest hook asked to stop; not an error of the bundle. */
 const STOPPED = new Error('extraction stopped after the manifest');
 
-async function extractInto(
-  source: CompressedSource,
-  root: string,
-  codec: Awaited<ReturnType<typeof codecFor>> | undefined,
-  opts: StageOptions,
-  targetDir: string,
-): Promise<Extracted | null> {
-  const cap = opts.maxBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
-  // What was written so far: the policy (policy.ts) decides from it, this function only records it.
+/**
+ * The first failure of an extraction ends it: the decompressor is killed,
+ * and `ended` rejects, so that no step waits for data that cannot come.
+ * What fails after it is a consequence, and dropped.
+ */
+class FirstFailure {
+  failed = false;
+  error: unknown = undefined;
+  /** The onManifest hook asked to stop: the run ends, and not as an error. */
+  stopped = false;
+  /** Rejects with the first failure; never resolves. */
+  readonly ended: Promise<never>;
+  private rejectEnded: (err: unknown) => void = () => {};
+  private stopWork: () => void = () => {};
+
+  constructor() {
+    this.ended = new Promise<never>((_, reject) => (this.rejectEnded = reject));
+    this.ended.catch(() => {});
+  }
+
+  /** What a failure must stop at once (the decompressor). */
+  stops(stop: () => void): void {
+    this.stopWork = stop;
+  }
+
+  fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.error = err;
+    this.stopWork();
+    this.rejectEnded(err);
+  }
+}
+
+/** What one extraction has written and learnt so far: the one object its steps share. */
+interface Extraction {
+  /** The extracted bundle root, inside the private temp dir. */
+  readonly root: string;
+  /** Where free space is checked once the manifest says how much is coming. */
+  readonly targetDir: string;
+  readonly onManifest: StageOptions['onManifest'];
+  /** The absolute cap on decompressed bytes (StageOptions.maxBytes). */
+  readonly cap: number;
+  readonly run: FirstFailure;
+  readonly files: Map<string, ExtractedFile>;
+  readonly symlinks: Map<string, string>;
+  /** Directories made, relative to root ('' is root itself). */
+  readonly dirs: Set<string>;
+  readonly notes: string[];
+  manifest: Manifest | undefined;
+  checksums: Map<string, string> | undefined;
+  /** What the policy (policy.ts) decides the next entry from; this file only records it. */
+  readonly soFar: Mutable<ExtractionSoFar>;
+  /** Decompressed bytes allowed (the manifest sets it once read), and fed to the parser so far. */
+  budget: number;
+  fed: number;
+}
+
+function newExtraction(root: string, targetDir: string, opts: StageOptions): Extraction {
   const files = new Map<string, ExtractedFile>();
   const symlinks = new Map<string, string>();
   const dirs = new Set<string>(['']);
-  const notes: string[] = [];
-  let manifest: Manifest | undefined;
-  let checksums: Map<string, string> | undefined;
-  let stopped = false;
-  const so: { -readonly [K in keyof ExtractionSoFar]: ExtractionSoFar[K] } = {
-    rootName: undefined,
-    declared: undefined,
-    seen: (rel: string): Seen | undefined => (dirs.has(rel) ? 'dir' : files.has(rel) ? 'file' : symlinks.has(rel) ? 'symlink' : undefined),
-    entries: 0,
-    extraBytes: 0,
-    checksumsName: undefined,
-    checksumsSeen: false,
+  return {
+    root,
+    targetDir,
+    onManifest: opts.onManifest,
+    cap: opts.maxBytes ?? DEFAULT_MAX_BUNDLE_BYTES,
+    run: new FirstFailure(),
+    files,
+    symlinks,
+    dirs,
+    notes: [],
+    manifest: undefined,
+    checksums: undefined,
+    soFar: {
+      rootName: undefined,
+      declared: undefined,
+      seen: (rel: string): Seen | undefined => (dirs.has(rel) ? 'dir' : files.has(rel) ? 'file' : symlinks.has(rel) ? 'symlink' : undefined),
+      entries: 0,
+      extraBytes: 0,
+      checksumsName: undefined,
+      checksumsSeen: false,
+    },
+    budget: BUDGET_BEFORE_MANIFEST,
+    fed: 0,
   };
-  let budget = BUDGET_BEFORE_MANIFEST;
-  let fed = 0;
+}
 
-  let failure: unknown;
-  let rejectRun: (err: unknown) => void = () => {};
-  const runDone = new Promise<void>((_, reject) => (rejectRun = reject));
-  runDone.catch(() => {});
-
+/**
+ * Decompresses `source` and writes every entry the policy allows under
+ * `root`. Resolves to null when onManifest asked to stop; throws the first
+ * failure (a refusal, the decompressor's, an abort) once nothing runs.
+ */
+async function extractInto(source: CompressedSource, root: string, codec: Codec | undefined, opts: StageOptions, targetDir: string): Promise<Extracted | null> {
+  const x = newExtraction(root, targetDir, opts);
+  const { run } = x;
   const stream = decompressFrom(codec, source);
-  const output = stream.output;
-  const fail = (err: unknown) => {
-    if (failure !== undefined) return;
-    failure = err;
-    stream.kill();
-    rejectRun(err);
-  };
-  const onAbort = () => fail(abortReason(opts.signal!));
+  run.stops(() => stream.kill());
+  const onAbort = () => run.fail(abortReason(opts.signal!));
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-  // Only our header checks decide; node-tar must not decompress a second
-  // layer (gzip inside the bundle) behind the byte budget's back.
-  const parser = new Parser({ strict: false, zstd: false, brotli: false, maxDecompressionRatio: Number.POSITIVE_INFINITY, maxMetaEntrySize: 1024 * 1024 });
-  parser.on('warn', (code: string, message: string) => fail(refuse(tarMessage(code, message))));
-  parser.on('error', (err: Error) => fail(refuse(tarMessage('', err.message))));
-  parser.on('ignoredEntry', (e: ReadEntry) => fail(refuse(`entry ${show(e.path)} has an unsupported type (${e.type})`)));
+  const parser = tarParser(run);
+  const parsed = new Promise<void>((resolve) => parser.on('end', resolve));
+  const entries = handleEntriesInOrder(parser, x);
+  feedParser(stream, codec, parser, x);
+  try {
+    await runToEnd(run, parsed, entries, stream.done);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+    // Let an in-flight entry handler finish before the caller removes its directory.
+    await entries.drained().catch(() => {});
+  }
+  if (run.stopped) return null;
+  if (run.failed) throw run.error;
+  return completed(x);
+}
 
+/**
+ * node-tar's Parser, only to split the stream into headers and data: its
+ * warnings and errors are refusals. Only our header checks decide; it must
+ * not decompress a second layer (gzip inside the bundle) behind the byte
+ * budget's back.
+ */
+function tarParser(run: FirstFailure): Parser {
+  const parser = new Parser({ strict: false, zstd: false, brotli: false, maxDecompressionRatio: Number.POSITIVE_INFINITY, maxMetaEntrySize: 1024 * 1024 });
+  parser.on('warn', (code: string, message: string) => run.fail(refuse(tarMessage(code, message))));
+  parser.on('error', (err: Error) => run.fail(refuse(tarMessage('', err.message))));
+  parser.on('ignoredEntry', (e: ReadEntry) => run.fail(refuse(`entry ${show(e.path)} has an unsupported type (${e.type})`)));
+  return parser;
+}
+
+/** Tasks run one at a time, in the order added. */
+class InOrder {
+  private last: Promise<void> = Promise.resolve();
+
+  add(task: () => Promise<void>): void {
+    this.last = this.last.then(task);
+  }
+
+  /** Settles when every task added so far has. */
+  drained(): Promise<void> {
+    return this.last;
+  }
+}
+
+/** Every entry is handled in archive order; an entry's data flows only once its file is open. */
+function handleEntriesInOrder(parser: Parser, x: Extraction): InOrder {
+  const queue = new InOrder();
   // A sparse file's facts come in the pax header before it, which node-tar's parser does not keep.
   let sparseNext: SparseHeader | null = null;
   parser.on('meta', (body: string) => {
     const sp = parseSparsePax(body);
     if (sp) sparseNext = sp;
   });
-
-  /** Every entry is handled in order; an entry's data flows only once its file is open. */
-  let chain: Promise<void> = Promise.resolve();
   parser.on('entry', (entry: ReadEntry) => {
     const sparse = sparseNext;
     sparseNext = null;
-    chain = chain.then(async () => {
-      if (failure !== undefined) {
-        entry.resume();
-        return;
-      }
+    queue.add(() => handleInTurn(entry, sparse, x));
+  });
+  return queue;
+}
+
+/** One entry's turn: skipped once the run failed; a failure of its own ends the run. */
+async function handleInTurn(entry: ReadEntry, sparse: SparseHeader | null, x: Extraction): Promise<void> {
+  if (x.run.failed) {
+    entry.resume();
+    return;
+  }
+  try {
+    await handleEntry(entry, sparse, x);
+  } catch (err) {
+    x.run.fail(err);
+  } finally {
+    // A paused entry never ends, and the parser waits for its end before the next one.
+    entry.resume();
+  }
+}
+
+/** What the policy decides for one entry, done: a directory, a symlink or a file. */
+async function handleEntry(entry: ReadEntry, sparse: SparseHeader | null, x: Extraction): Promise<void> {
+  // A sparse file is judged by its real name and size (sparse.ts); its stored bytes are the map and the data.
+  const real = sparse ? sparseFacts(entry, sparse) : { path: entry.path, size: entry.size };
+  const d = decideEntry({ path: real.path, type: entry.type, size: real.size, mode: entry.mode, linkpath: entry.linkpath }, x.soFar);
+  x.soFar.entries++;
+  x.soFar.rootName = d.rootName;
+  if (d.action === 'skip') return;
+  for (const dir of d.parents) await makeDir(x, dir);
+  if (d.action === 'mkdir') return makeDir(x, d.rel);
+  if (d.action === 'symlink') return makeSymlink(x, d.rel, d.target, entry.path);
+  if (sparse && (d.isManifest || d.isChecksums)) throw refuse(`entry ${show(real.path)} is stored sparse; corepack writes it as a plain file`, real.path);
+  x.soFar.extraBytes += d.extraBytes;
+  x.notes.push(...d.notes);
+  const placer = sparse ? sparsePlacer(new SparseMapReader(entry.size ?? 0, d.size), real.path) : null;
+  const written = await writeFileEntry(entry, { rel: d.rel, size: d.size, mode: d.mode, keep: d.isManifest || d.isChecksums, placer }, x);
+  if (!written) return;
+  if (d.isChecksums) recordChecksums(x, written.kept!);
+  else if (d.isManifest) await recordManifest(x, written.kept!, written.sha256);
+}
+
+/** Creates `rel` (relative to root) as a real directory; the policy made sure nothing of ours is there. */
+async function makeDir(x: Extraction, rel: string): Promise<void> {
+  if (x.dirs.has(rel)) return;
+  const abs = path.join(x.root, rel);
+  try {
+    await fs.mkdir(abs, { mode: 0o755 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const st = await fs.lstat(abs);
+    if (!st.isDirectory()) throw refuse(`${show(rel)} is not a directory (writing through a symlink is refused)`, rel);
+  }
+  x.dirs.add(rel);
+}
+
+async function makeSymlink(x: Extraction, rel: string, target: string, entryPath: string): Promise<void> {
+  await fs.symlink(target, path.join(x.root, rel)).catch((err) => rethrowExists(err, entryPath));
+  x.symlinks.set(rel, target);
+}
+
+/** A regular file entry as the policy allowed it. */
+interface FileToWrite {
+  /** Relative to the bundle root. */
+  rel: string;
+  /** Its real size (a sparse entry's, not its stored bytes'). */
+  size: number;
+  mode: number;
+  /** Keep its bytes in memory too (manifest.json, SHA256SUMS): they are read once written. */
+  keep: boolean;
+  /** Where a sparse entry's stored bytes go; null for a plain one. */
+  placer: SparsePlacer | null;
+}
+
+/** A file entry written whole: its sha256, and its bytes when they were to be kept. */
+interface WrittenFile {
+  sha256: string;
+  kept: Buffer | undefined;
+}
+
+/**
+ * Writes one file entry: created exclusively, its bytes hashed as they will
+ * read back, its mode and recorded time set. Recorded in `x.files` once
+ * complete; null (nothing recorded) when the run failed meanwhile.
+ */
+async function writeFileEntry(entry: ReadEntry, f: FileToWrite, x: Extraction): Promise<WrittenFile | null> {
+  const handle = await createExclusive(path.join(x.root, f.rel), f.mode, entry.path);
+  let content: FileContent;
+  try {
+    content = await writeEntryData(entry, handle, f, x.run.ended);
+    await handle.chmod(f.mode);
+    // The recorded time, not the extraction's: gdb warns "exec file is newer than core file" when the core comes out first.
+    if (entry.mtime) await handle.utimes(entry.mtime, entry.mtime);
+  } finally {
+    await handle.close();
+  }
+  if (x.run.failed) return null;
+  checkComplete(entry.path, content.length, f.size);
+  const sha256 = content.sha256();
+  x.files.set(f.rel, { path: f.rel, size: f.size, sha256, mode: f.mode });
+  return { sha256, kept: content.kept && Buffer.concat(content.kept) };
+}
+
+/** Creates a file for an entry: never through a symlink, never over an earlier entry. */
+function createExclusive(abs: string, mode: number, entryPath: string): Promise<fs.FileHandle> {
+  return fs.open(abs, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, mode).catch((err) => rethrowExists(err, entryPath));
+}
+
+/**
+ * The bytes of one file entry, hashed in file order as they will read back
+ * (a sparse entry's gaps as the zeros they extract to).
+ */
+class FileContent {
+  private readonly hash = createHash('sha256');
+  /** Bytes accounted for (hashed) so far. */
+  length = 0;
+  /** Some bytes were left as holes: the file gets its length by truncate. */
+  holes = false;
+  /** The bytes themselves, when asked to keep them. */
+  readonly kept: Buffer[] | undefined;
+
+  constructor(keep: boolean) {
+    this.kept = keep ? [] : undefined;
+  }
+
+  /** Accounts for zeros up to offset `at`. */
+  zerosTo(at: number): void {
+    while (this.length < at) {
+      const n = Math.min(ZEROS.length, at - this.length);
+      this.hash.update(n === ZEROS.length ? ZEROS : ZEROS.subarray(0, n));
+      this.length += n;
+    }
+  }
+
+  /** Accounts for `chunk` at offset `at`; false when it need not be written (a run of zeros becomes a hole). */
+  add(at: number, chunk: Buffer): boolean {
+    this.zerosTo(at);
+    this.length += chunk.length;
+    this.hash.update(chunk);
+    this.kept?.push(chunk);
+    // A run of zeros (a core's untouched pages) is left a hole: hashed, not written.
+    if (!this.kept && isHole(chunk)) {
+      this.holes = true;
+      return false;
+    }
+    return true;
+  }
+
+  sha256(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/**
+ * Writes with a window: up to WRITE_WINDOW bytes may wait for the disk
+ * before the entry (and so the parser and the decompressor) is paused, until
+ * half has been written. Pausing on every 64 KiB chunk until its write
+ * returned stalled the decompressor on a full pipe (replay of a 64 MiB core:
+ * -0.2 s of 2.7 s). Each chunk is written at its own offset, strictly after
+ * the one before it: the bytes on disk are the bytes hashed, whatever order
+ * events arrive in.
+ */
+class WriteWindow {
+  private queue: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private paused = false;
+
+  constructor(
+    private readonly handle: fs.FileHandle,
+    private readonly entry: ReadEntry,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  write(chunk: Buffer, at: number): void {
+    this.queued += chunk.length;
+    this.queue = this.queue
+      .then(() => writeAt(this.handle, chunk, at))
+      .then(() => {
+        this.queued -= chunk.length;
+        if (this.paused && this.queued <= WRITE_WINDOW / 2) {
+          this.paused = false;
+          this.entry.resume();
+        }
+      });
+    this.queue.catch(this.onError);
+    if (!this.paused && this.queued >= WRITE_WINDOW) {
+      this.paused = true;
+      this.entry.pause();
+    }
+  }
+
+  /** Settles when every write so far is done. */
+  drained(): Promise<void> {
+    return this.queue;
+  }
+}
+
+/** Streams an entry's data into `handle` until its end; a sparse entry's pieces each go to their offset. */
+async function writeEntryData(entry: ReadEntry, handle: fs.FileHandle, f: FileToWrite, runEnded: Promise<never>): Promise<FileContent> {
+  const content = new FileContent(f.keep);
+  await new Promise<void>((resolve, reject) => {
+    // A failure elsewhere (budget, decompressor) stops the feed: never wait for an end that cannot come.
+    runEnded.catch(reject);
+    const window = new WriteWindow(handle, entry, reject);
+    const take = (at: number, chunk: Buffer): void => {
+      if (content.add(at, chunk)) window.write(chunk, at);
+    };
+    entry.on('data', (chunk: Buffer) => {
+      if (!f.placer) return take(content.length, chunk);
       try {
-        await handleEntry(entry, sparse);
+        for (const [at, piece] of f.placer.pieces(chunk)) take(at, piece);
       } catch (err) {
-        fail(err);
-      } finally {
-        // A paused entry never ends, and the parser waits for its end before the next one.
-        entry.resume();
+        reject(err);
       }
     });
+    entry.on('end', () => window.drained().then(resolve, reject));
+    entry.on('error', reject);
   });
-
-  async function handleEntry(entry: ReadEntry, sparse: SparseHeader | null): Promise<void> {
-    // A sparse file is judged by its real name and size (sparse.ts); its stored bytes are the map and the data.
-    const real = sparse ? sparseFacts(entry, sparse) : { path: entry.path, size: entry.size };
-    const d = decideEntry({ path: real.path, type: entry.type, size: real.size, mode: entry.mode, linkpath: entry.linkpath }, so);
-    so.entries++;
-    so.rootName = d.rootName;
-    if (d.action === 'skip') return;
-    for (const dir of d.parents) await makeDir(dir);
-    if (d.action === 'mkdir') {
-      await makeDir(d.rel);
-      return;
-    }
-    if (d.action === 'symlink') {
-      await fs.symlink(d.target, path.join(root, d.rel)).catch((err) => rethrowExists(err, entry.path));
-      symlinks.set(d.rel, d.target);
-      return;
-    }
-    const { rel, size, mode } = d;
-    if (sparse && (d.isManifest || d.isChecksums)) throw refuse(`entry ${show(real.path)} is stored sparse; corepack writes it as a plain file`, real.path);
-    so.extraBytes += d.extraBytes;
-    notes.push(...d.notes);
-    const abs = path.join(root, rel);
-    const handle = await fs
-      .open(abs, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, mode)
-      .catch((err) => rethrowExists(err, entry.path));
-    const hash = createHash('sha256');
-    const keep = d.isManifest || d.isChecksums ? ([] as Buffer[]) : undefined;
-    let holes = false;
-    // Bytes of the file accounted for (hashed), in file order: a sparse file's gaps are hashed as the zeros they extract to.
-    let written = 0;
-    const place = sparse ? sparsePlacer(new SparseMapReader(entry.size ?? 0, size), real.path) : null;
-    const hashZerosTo = (at: number): void => {
-      while (written < at) {
-        const n = Math.min(ZEROS.length, at - written);
-        hash.update(n === ZEROS.length ? ZEROS : ZEROS.subarray(0, n));
-        written += n;
-      }
-    };
-    try {
-      await new Promise<void>((resolve, reject) => {
-        // A failure elsewhere (budget, decompressor) stops the feed: never wait for an end that cannot come.
-        runDone.catch(reject);
-        // Each chunk is written at its own offset, strictly after the one before it:
-        // the bytes on disk are the bytes hashed, whatever order events arrive in.
-        let queue: Promise<void> = Promise.resolve();
-        // Backpressure with a window: up to WRITE_WINDOW bytes may wait for the
-        // disk before the parser (and the decompressor) are paused. Pausing on
-        // every 64 KiB chunk until its write returned stalled the decompressor
-        // on a full pipe (replay of a 64 MiB core: -0.2 s of 2.7 s).
-        let queued = 0;
-        let paused = false;
-        const take = (at: number, chunk: Buffer): void => {
-          hashZerosTo(at);
-          written += chunk.length;
-          hash.update(chunk);
-          keep?.push(chunk);
-          // A run of zeros (a core's untouched pages) is left a hole: hashed, not written.
-          if (!keep && isHole(chunk)) {
-            holes = true;
-            return;
-          }
-          queued += chunk.length;
-          queue = queue
-            .then(() => writeAt(handle, chunk, at))
-            .then(() => {
-              queued -= chunk.length;
-              if (paused && queued <= WRITE_WINDOW / 2) {
-                paused = false;
-                entry.resume();
-              }
-            });
-          queue.catch(reject);
-          if (!paused && queued >= WRITE_WINDOW) {
-            paused = true;
-            entry.pause();
-          }
-        };
-        entry.on('data', (chunk: Buffer) => {
-          if (!place) return take(written, chunk);
-          try {
-            for (const [at, piece] of place.pieces(chunk)) take(at, piece);
-          } catch (err) {
-            reject(err);
-          }
-        });
-        entry.on('end', () => queue.then(resolve, reject));
-        entry.on('error', reject);
-      });
-      if (place) {
-        place.finish();
-        // What follows the last region is zeros up to the real size.
-        if (written < size) holes = true;
-        hashZerosTo(size);
-      }
-      // Holes at the end exist only once the file has its full length.
-      if (holes) await handle.truncate(written);
-      await handle.chmod(mode);
-      // The recorded time, not the extraction's: gdb warns "exec file is newer than core file" when the core comes out first.
-      if (entry.mtime) await handle.utimes(entry.mtime, entry.mtime);
-    } finally {
-      await handle.close();
-    }
-    if (failure !== undefined) return;
-    checkComplete(entry.path, written, size);
-    const sha256 = hash.digest('hex');
-    files.set(rel, { path: rel, size, sha256, mode });
-    if (keep && d.isChecksums) {
-      checksums = parseChecksums(new TextDecoder().decode(Buffer.concat(keep)));
-      so.checksumsSeen = true;
-    } else if (keep) {
-      manifest = manifestFromBytes(Buffer.concat(keep));
-      so.declared = declaredSizes(manifest);
-      so.checksumsName = manifest.checksums;
-      budget = budgetAfterManifest(manifest, cap, fed);
-      // The caller may already hold this bundle, extracted and verified: then stop here.
-      if (opts.onManifest && (await opts.onManifest(manifest, sha256)) === 'stop') {
-        stopped = true;
-        fail(STOPPED);
-        return;
-      }
-      await checkFreeSpace(targetDir, declaredBytes(manifest));
-    }
+  if (f.placer) {
+    f.placer.finish();
+    // What follows the last region is zeros up to the real size.
+    if (content.length < f.size) content.holes = true;
+    content.zerosTo(f.size);
   }
+  // Holes at the end exist only once the file has its full length.
+  if (content.holes) await handle.truncate(content.length);
+  return content;
+}
 
-  /** Creates `rel` (relative to root) as a real directory; the policy made sure nothing of ours is there. */
-  async function makeDir(rel: string): Promise<void> {
-    if (dirs.has(rel)) return;
-    const abs = path.join(root, rel);
-    try {
-      await fs.mkdir(abs, { mode: 0o755 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const st = await fs.lstat(abs);
-      if (!st.isDirectory()) throw refuse(`${show(rel)} is not a directory (writing through a symlink is refused)`, rel);
-    }
-    dirs.add(rel);
+/** SHA256SUMS, the last entry, is read as soon as it is written. */
+function recordChecksums(x: Extraction, bytes: Buffer): void {
+  x.checksums = parseChecksums(new TextDecoder().decode(bytes));
+  x.soFar.checksumsSeen = true;
+}
+
+/**
+ * manifest.json, the first entry: from here on the policy knows every
+ * declared size and the budget is their sum. The caller may already hold
+ * this bundle, extracted and verified: then the run stops here.
+ */
+async function recordManifest(x: Extraction, bytes: Buffer, sha256: string): Promise<void> {
+  const manifest = manifestFromBytes(bytes);
+  x.manifest = manifest;
+  x.soFar.declared = declaredSizes(manifest);
+  x.soFar.checksumsName = manifest.checksums;
+  x.budget = budgetAfterManifest(manifest, x.cap, x.fed);
+  if (x.onManifest && (await x.onManifest(manifest, sha256)) === 'stop') {
+    x.run.stopped = true;
+    x.run.fail(STOPPED);
+    return;
   }
+  await checkFreeSpace(x.targetDir, declaredBytes(manifest));
+}
 
-  // Feed the decompressed stream to the parser, counting every byte.
+/**
+ * Feeds the decompressed stream to the parser, counting every byte against
+ * the budget. The decompressor's end or failure ends the feed: a failed one
+ * explains a short stream better than the tar parser would.
+ */
+function feedParser(stream: Decompressed, codec: Codec | undefined, parser: Parser, x: Extraction): void {
+  const { run } = x;
+  const output = stream.output;
   let first = true;
-  const parsed = new Promise<void>((resolve) => parser.on('end', resolve));
   output.on('data', (chunk: Buffer) => {
-    if (failure !== undefined) return;
+    if (run.failed) return;
     if (first) {
       first = false;
-      if (codec && detectFormat(chunk)) return fail(refuse('it is compressed twice (a compressed file inside the compressed bundle)'));
+      if (codec && detectFormat(chunk)) return run.fail(refuse('it is compressed twice (a compressed file inside the compressed bundle)'));
     }
-    fed += chunk.length;
+    x.fed += chunk.length;
     try {
-      checkBudget(fed, budget, manifest !== undefined);
+      checkBudget(x.fed, x.budget, x.manifest !== undefined);
     } catch (err) {
-      return fail(err);
+      return run.fail(err);
     }
     if (!parser.write(chunk)) {
       output.pause();
@@ -454,40 +657,49 @@ async function extractInto(
     }
   });
   output.on('end', () => {
-    // A decompressor that failed explains a short stream better than the tar parser would.
     stream.done.then(
       () => {
-        if (failure === undefined) parser.end();
+        if (!run.failed) parser.end();
       },
       () => {},
     );
   });
-  output.on('error', (err: Error) => fail(refuse(`cannot read it: ${err.message}`)));
-  stream.done.catch((err: unknown) =>
-    // A layer in front (split parts, decryption) names its own failure.
-    isLayerError(err) ? fail(err) : fail(codec ? refuse(`the compressed data is truncated or corrupt (${(err as Error).message})`, null, { cause: err }) : refuse(`cannot read it: ${(err as Error).message}`, null, { cause: err })),
-  );
+  output.on('error', (err: Error) => run.fail(refuse(`cannot read it: ${err.message}`)));
+  stream.done.catch((err: unknown) => run.fail(decompressionFailure(err, codec)));
+}
 
+/** Why the decompressed stream ended badly: a layer in front (split parts, decryption) names its own failure. */
+function decompressionFailure(err: unknown, codec: Codec | undefined): unknown {
+  if (isLayerError(err)) return err;
+  const why = (err as Error).message;
+  return codec ? refuse(`the compressed data is truncated or corrupt (${why})`, null, { cause: err }) : refuse(`cannot read it: ${why}`, null, { cause: err });
+}
+
+/**
+ * Waits for the parser's end, every entry handled and the decompressor's
+ * exit, in that order, unless the run fails first; a stop asked for by
+ * onManifest is not an error.
+ */
+async function runToEnd(run: FirstFailure, parsed: Promise<void>, entries: InOrder, decompressed: Promise<void>): Promise<void> {
   try {
-    await Promise.race([runDone, parsed]);
-    await Promise.race([runDone, chain]);
-    await Promise.race([runDone, stream.done.catch(() => {})]);
-    if (failure !== undefined && !stopped) throw failure;
+    await Promise.race([run.ended, parsed]);
+    await Promise.race([run.ended, entries.drained()]);
+    await Promise.race([run.ended, decompressed.catch(() => {})]);
+    if (run.failed && !run.stopped) throw run.error;
   } catch (err) {
-    if (!stopped) throw err;
-  } finally {
-    opts.signal?.removeEventListener('abort', onAbort);
-    // Let an in-flight entry handler finish before the caller removes its directory.
-    await chain.catch(() => {});
+    if (!run.stopped) throw err;
   }
-  if (stopped) return null;
-  if (failure !== undefined) throw failure;
-  if (so.rootName === undefined || manifest === undefined) throw refuse(`it has no ${MANIFEST_NAME}: not a corepack bundle`);
+}
+
+/** The extraction as stageBundle returns it, once the archive is known to be a whole corepack bundle. */
+function completed(x: Extraction): Extracted {
+  const { manifest, checksums, soFar } = x;
+  if (soFar.rootName === undefined || manifest === undefined) throw refuse(`it has no ${MANIFEST_NAME}: not a corepack bundle`);
   // Cut short exactly between two entries, a tar stream still parses: the missing last entry tells.
   if (manifest.checksums !== undefined && checksums === undefined) {
     throw refuse(`it has no ${manifest.checksums} (always the last entry, listing every file's sha256): the bundle is truncated`, manifest.checksums);
   }
-  return { rootName: so.rootName, manifest, files, symlinks, notes, checksums };
+  return { rootName: soFar.rootName, manifest, files: x.files, symlinks: x.symlinks, notes: x.notes, checksums };
 }
 
 /** Zero chunks at least this long are not written (the file gets a hole): a page or more. */
@@ -525,11 +737,19 @@ function sparseFacts(entry: ReadEntry, sp: SparseHeader): { path: string; size: 
   return { path: sp.name, size: sp.realSize };
 }
 
+/** Where a sparse entry's stored bytes go. */
+interface SparsePlacer {
+  /** The file offsets and bytes of the data in `chunk` (none while the map is still coming). */
+  pieces(chunk: Buffer): Array<[number, Buffer]>;
+  /** Throws when the data ended before the map's last region. */
+  finish(): void;
+}
+
 /**
  * Where a sparse entry's stored bytes go: the map first (checked, see
  * SparseMapReader), then each data byte at its region's offset.
  */
-function sparsePlacer(map: SparseMapReader, name: string): { pieces(chunk: Buffer): Array<[number, Buffer]>; finish(): void } {
+function sparsePlacer(map: SparseMapReader, name: string): SparsePlacer {
   let region = 0;
   let inRegion = 0;
   const fail = (err: unknown): never => {

@@ -129,6 +129,7 @@ export interface SplitOutput {
   discard(): Promise<void>;
 }
 
+/** The part being written, under its temporary name. */
 interface OpenPart {
   n: number;
   temp: string;
@@ -137,122 +138,188 @@ interface OpenPart {
   hash: Hash;
 }
 
+/** A part written whole and synced, still under its temporary name. */
+interface ClosedPart {
+  n: number;
+  temp: string;
+  size: number;
+  sha256: string;
+}
+
 /**
  * Cuts the bytes written into `base.001`, `base.002`, … of at most
  * `partSize` bytes, each first under `tempFor(final)` (beside it), so that
  * nothing appears under a final name before commit().
  */
 export function createSplitOutput(base: string, partSize: number, tempFor: (final: string) => string): SplitOutput {
-  const done: Array<{ n: number; temp: string; size: number; sha256: string }> = [];
-  const whole = createHash('sha256');
-  let current: OpenPart | undefined;
-  let total = 0;
-  const renamed: string[] = [];
-  const temps = new Set<string>();
+  const parts = new PartsBeingWritten(base, partSize, tempFor);
+  const writable = partsWritable(parts);
+  return {
+    writable,
+    commit: () => parts.commit(),
+    async discard() {
+      writable.destroy();
+      await parts.removeEverything();
+    },
+  };
+}
 
-  async function closeCurrent(): Promise<void> {
-    if (!current) return;
-    const c = current;
-    current = undefined;
+/** The Writable that cuts what it is given into the set's parts. */
+function partsWritable(parts: PartsBeingWritten): Writable {
+  return new Writable({
+    highWaterMark: READ_CHUNK,
+    write(chunk: Buffer, _enc, cb) {
+      parts.write(chunk).then(() => cb(), cb);
+    },
+    final(cb) {
+      parts.finish().then(() => cb(), cb);
+    },
+    destroy(err, cb) {
+      parts.abandonCurrent().then(() => cb(err));
+    },
+  });
+}
+
+/**
+ * One split set as it is written, then committed: the parts closed so far,
+ * the one open, the whole bundle's size and sha256, and every file on disk
+ * that is ours to remove.
+ */
+class PartsBeingWritten {
+  /** Parts written whole and synced, in order. */
+  private readonly closed: ClosedPart[] = [];
+  private current: OpenPart | undefined;
+  /** Every byte written, across parts: the index's size and sha256. */
+  private readonly whole = createHash('sha256');
+  private total = 0;
+  /** Files under temporary names, not yet renamed or removed. */
+  private readonly temps = new Set<string>();
+  /** Files already under their final names (commit). */
+  private readonly renamed: string[] = [];
+
+  constructor(
+    private readonly base: string,
+    private readonly partSize: number,
+    private readonly tempFor: (final: string) => string,
+  ) {}
+
+  /** Appends `chunk`, closing a part whenever it is full and opening the next. */
+  async write(chunk: Buffer): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      const part = await this.partWithRoom();
+      const piece = chunk.subarray(off, off + Math.min(this.partSize - part.size, chunk.length - off));
+      await writeAll(part.handle, piece, part.size);
+      part.hash.update(piece);
+      this.whole.update(piece);
+      part.size += piece.length;
+      this.total += piece.length;
+      off += piece.length;
+    }
+  }
+
+  /** Closes the last part. An empty bundle cannot happen (a tar has headers), but one empty part keeps the set well formed. */
+  async finish(): Promise<void> {
+    if (!this.current && this.closed.length === 0) this.current = await this.openPart();
+    await this.closeCurrent();
+  }
+
+  /** The writable was destroyed: the open part is closed, not synced (discard removes it). */
+  async abandonCurrent(): Promise<void> {
+    const c = this.current;
+    this.current = undefined;
+    await c?.handle.close().catch(() => undefined);
+  }
+
+  /** The index, then the parts and the index under their final names (index last); removes a longer earlier set's leftover parts. */
+  async commit(): Promise<string[]> {
+    const indexFinal = indexName(this.base);
+    const indexTemp = await this.writeIndex(indexFinal);
+    // Parts first, the index last: a reader that finds the index finds every part it names.
+    for (const p of this.closed) await this.rename(p.temp, partName(this.base, p.n));
+    await this.rename(indexTemp, indexFinal);
+    await removeStaleParts(this.base, this.closed.length + 1);
+    await syncDir(path.dirname(this.base));
+    return this.renamed.slice();
+  }
+
+  /** Removes every file written, under a temporary name or already renamed. */
+  async removeEverything(): Promise<void> {
+    for (const f of [...this.temps, ...this.renamed]) await fs.unlink(f).catch(() => undefined);
+    this.temps.clear();
+    this.renamed.length = 0;
+  }
+
+  /** The open part when it has room, else the next one. */
+  private async partWithRoom(): Promise<OpenPart> {
+    if (this.current && this.current.size === this.partSize) await this.closeCurrent();
+    this.current ??= await this.openPart();
+    return this.current;
+  }
+
+  private async openPart(): Promise<OpenPart> {
+    const n = this.closed.length + 1;
+    if (n > MAX_PARTS) throw new TooManyPartsError(this.base, this.partSize, MAX_PARTS);
+    const temp = this.tempFor(partName(this.base, n));
+    this.temps.add(temp);
+    const handle = await fs.open(temp, 'wx', 0o644);
+    return { n, temp, handle, size: 0, hash: createHash('sha256') };
+  }
+
+  private async closeCurrent(): Promise<void> {
+    const c = this.current;
+    if (!c) return;
+    this.current = undefined;
     try {
       await c.handle.sync();
     } finally {
       await c.handle.close();
     }
-    done.push({ n: c.n, temp: c.temp, size: c.size, sha256: c.hash.digest('hex') });
+    this.closed.push({ n: c.n, temp: c.temp, size: c.size, sha256: c.hash.digest('hex') });
   }
 
-  async function openNext(): Promise<OpenPart> {
-    const n = done.length + 1;
-    if (n > MAX_PARTS) throw new TooManyPartsError(base, partSize, MAX_PARTS);
-    const temp = tempFor(partName(base, n));
-    temps.add(temp);
-    const handle = await fs.open(temp, 'wx', 0o644);
-    return { n, temp, handle, size: 0, hash: createHash('sha256') };
-  }
-
-  async function writeBytes(chunk: Buffer): Promise<void> {
-    let off = 0;
-    while (off < chunk.length) {
-      if (current && current.size === partSize) await closeCurrent();
-      current ??= await openNext();
-      const take = Math.min(partSize - current.size, chunk.length - off);
-      const piece = chunk.subarray(off, off + take);
-      let w = 0;
-      while (w < piece.length) w += (await current.handle.write(piece, w, piece.length - w, current.size + w)).bytesWritten;
-      current.hash.update(piece);
-      whole.update(piece);
-      current.size += take;
-      total += take;
-      off += take;
+  /** Writes and syncs the index under its temporary name; returns that name. */
+  private async writeIndex(indexFinal: string): Promise<string> {
+    const name = path.basename(this.base);
+    const index: SplitIndex = {
+      name,
+      partSize: this.partSize,
+      size: this.total,
+      sha256: this.whole.digest('hex'),
+      parts: this.closed.map((p) => ({ name: path.basename(partName(this.base, p.n)), size: p.size, sha256: p.sha256 })),
+    };
+    const temp = this.tempFor(indexFinal);
+    this.temps.add(temp);
+    const fh = await fs.open(temp, 'wx', 0o644);
+    try {
+      await fh.writeFile(formatIndex(index));
+      await fh.sync();
+    } finally {
+      await fh.close();
     }
+    return temp;
   }
 
-  const writable = new Writable({
-    highWaterMark: READ_CHUNK,
-    write(chunk: Buffer, _enc, cb) {
-      writeBytes(chunk).then(() => cb(), cb);
-    },
-    final(cb) {
-      // An empty bundle cannot happen (a tar has headers), but one empty part keeps the set well formed.
-      (current || done.length ? Promise.resolve() : openNext().then((p) => void (current = p)))
-        .then(closeCurrent)
-        .then(() => cb(), cb);
-    },
-    destroy(err, cb) {
-      const c = current;
-      current = undefined;
-      (c ? c.handle.close().catch(() => undefined) : Promise.resolve()).then(() => cb(err));
-    },
-  });
+  private async rename(temp: string, final: string): Promise<void> {
+    await fs.rename(temp, final);
+    this.temps.delete(temp);
+    this.renamed.push(final);
+  }
+}
 
-  return {
-    writable,
-    async commit() {
-      const name = path.basename(base);
-      const index: SplitIndex = {
-        name,
-        partSize,
-        size: total,
-        sha256: whole.digest('hex'),
-        parts: done.map((p) => ({ name: path.basename(partName(base, p.n)), size: p.size, sha256: p.sha256 })),
-      };
-      const indexFinal = indexName(base);
-      const indexTemp = tempFor(indexFinal);
-      temps.add(indexTemp);
-      const fh = await fs.open(indexTemp, 'wx', 0o644);
-      try {
-        await fh.writeFile(formatIndex(index));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      // Parts first, the index last: a reader that finds the index finds every part it names.
-      for (const p of done) {
-        const final = partName(base, p.n);
-        await fs.rename(p.temp, final);
-        temps.delete(p.temp);
-        renamed.push(final);
-      }
-      await fs.rename(indexTemp, indexFinal);
-      temps.delete(indexTemp);
-      renamed.push(indexFinal);
-      // Parts of an earlier, longer set under the same name would be joined by `cat NAME.*`.
-      for (let n = done.length + 1; n <= MAX_PARTS; n++) {
-        const stale = partName(base, n);
-        if (!(await fs.lstat(stale).catch(() => undefined))?.isFile()) break;
-        await fs.unlink(stale);
-      }
-      await syncDir(path.dirname(base));
-      return renamed.slice();
-    },
-    async discard() {
-      writable.destroy();
-      for (const f of [...temps, ...renamed]) await fs.unlink(f).catch(() => undefined);
-      temps.clear();
-      renamed.length = 0;
-    },
-  };
+/** Writes all of `bytes` at `position` (a write may be partial). */
+async function writeAll(handle: fs.FileHandle, bytes: Buffer, position: number): Promise<void> {
+  let w = 0;
+  while (w < bytes.length) w += (await handle.write(bytes, w, bytes.length - w, position + w)).bytesWritten;
+}
+
+/** Parts of an earlier, longer set under the same name, from part `from` on: `cat NAME.*` would join them. */
+async function removeStaleParts(base: string, from: number): Promise<void> {
+  for (let n = from; n <= MAX_PARTS; n++) {
+    const stale = partName(base, n);
+    if (!(await fs.lstat(stale).catch(() => undefined))?.isFile()) break;
+    await fs.unlink(stale);
+  }
 }
 
 async function syncDir(dir: string): Promise<void> {
