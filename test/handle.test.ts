@@ -65,7 +65,9 @@ describe('corepack handle, the core on stdin and the process stopped at its faul
   it('bundles the process (files through map_files) into the spool, passes the core on unchanged, and the bundle replays to the crashing function', async () => {
     const sb = await sandbox({ format: 'tar.zst' });
     const out = await handle(sb);
-    expect(out).toMatchObject({ outcome: 'bundled', passedOn: 'the file <cwd>/core.%p'.replace('%p', String(stopped.pid)) });
+    // The handler's line names the outcome and why: a failure must explain itself in the test's output.
+    expect(out.outcome, out.line).toBe('bundled');
+    expect(out, out.line).toMatchObject({ outcome: 'bundled', passedOn: 'the file <cwd>/core.%p'.replace('%p', String(stopped.pid)) });
     expect(out.line).toMatch(new RegExp(`^pid ${stopped.pid} \\(crashme, .*crashme\\) SIGSEGV: bundled crash-crashme-${stopped.pid}-`));
     await expectPassedOn();
     const m = JSON.parse((await sb.cli(['inspect', '--json', out.bundle!])).stdout);
@@ -83,7 +85,7 @@ describe('corepack handle, the core on stdin and the process stopped at its faul
     const recipient = /public key: (age1\w+)/.exec(await fs.readFile(key, 'utf8'))![1]!;
     await sb.writeConfig({ stacksOnly: true, encryptTo: [recipient] });
     const out = await handle(sb);
-    expect(out.outcome, out.message ?? '').toBe('bundled');
+    expect(out.outcome, out.line).toBe('bundled');
     expect(out.bundle).toMatch(/\.tar\.zst\.age$/);
     await expectPassedOn();
     expect(await fs.readdir(sb.spool)).toEqual([path.basename(out.bundle!)]);
@@ -108,7 +110,7 @@ describe('corepack handle, the core on stdin and the process stopped at its faul
     for (const [config, outcome, why] of cases) {
       const sb = await sandbox(config);
       const out = await handle(sb);
-      expect(out.outcome, JSON.stringify(config)).toBe(outcome);
+      expect(out.outcome, `${JSON.stringify(config)}: ${out.line}`).toBe(outcome);
       expect(out.bundle).toBeNull();
       expect(out.line).toMatch(why);
       expect(out.line).toMatch(/NOT bundled .*; passed on to the file <cwd>\/core\.\d+/);
@@ -132,7 +134,7 @@ describe('corepack handle, the core on stdin and the process stopped at its faul
     }
     const argv = [`P=${stopped.pid}`, `p=${stopped.pid}`, `i=${stopped.pid}`, 's=11', 'c=18446744073709551615', 'd=1', `t=${Math.floor(Date.now() / 1000)}`, 'u=0', 'g=0', 'e=crashme'];
     const out = await handleCrash(argv, { stateDir: sb.stateDir, input: slowHead(), log: async () => undefined });
-    expect(out.outcome).toBe('failed');
+    expect(out.outcome, out.line).toBe('failed');
     expect(out.line).toMatch(/took longer than 50 ms/);
     await expectPassedOn();
   });
@@ -144,8 +146,8 @@ describe('corepack handle, the core on stdin and the process stopped at its faul
     if (mount.exitCode !== 0) return ctx.skip(`cannot mount a small tmpfs for a full spool here (${mount.stderr.trim()})`);
     try {
       const out = await handle(sb);
-      expect(out.outcome).toBe('failed');
-      expect(out.message).toMatch(/ENOSPC|no space/i);
+      expect(out.outcome, out.line).toBe('failed');
+      expect(out.message, out.line).toMatch(/ENOSPC|no space/i);
       await expectPassedOn();
       expect(await fs.readdir(sb.spool)).toEqual([]);
     } finally {

@@ -120,7 +120,7 @@ describe('corepack handle never makes a crash worse (real kernel)', () => {
     // The spool was watched while the bundle was being written: its temporary was seen.
     expect([...seen.spoolFiles].some((n) => n.includes('.corepack-tmp-'))).toBe(true);
     const rec = (await sb.captures()).find((c) => c.executable === program.exe);
-    expect(rec).toMatchObject({ outcome: 'bundled', passedOn: null });
+    expect(rec, JSON.stringify(rec)).toMatchObject({ outcome: 'bundled', passedOn: null });
     expect(rec!.bundle).toMatch(/\.tar\.zst\.age$/);
     expect(await fs.readdir(cwd)).toEqual([]);
     // What the vendor gets: the mini core, without the heap.
@@ -187,8 +187,9 @@ describe('corepack handle never makes a crash worse (real kernel)', () => {
     // Only this test's crashes: a program of anyone else's that crashes meanwhile is handled too (and passed on), not counted here.
     const caps = (await sb.captures()).filter((c) => c.executable === tiny);
     expect(caps).toHaveLength(50);
-    expect(caps.filter((c) => c.outcome === 'bundled')).toHaveLength(3);
-    expect(caps.filter((c) => c.outcome === 'rate-limited')).toHaveLength(47);
+    const outcomes = JSON.stringify(caps.map((c) => `${c.outcome}${c.message ? `: ${c.message}` : ''}`));
+    expect(caps.filter((c) => c.outcome === 'bundled'), outcomes).toHaveLength(3);
+    expect(caps.filter((c) => c.outcome === 'rate-limited'), outcomes).toHaveLength(47);
     const all = await fs.readdir(sb.spool);
     expect(all.filter((n) => n.startsWith('.'))).toEqual([]);
     expect(all.filter((n) => /^crash-tiny-\d+-\d{8}T\d{6}Z\.tar\.zst$/.test(n))).toHaveLength(3);

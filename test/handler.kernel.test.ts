@@ -54,7 +54,7 @@ describe('corepack handle in core_pattern (real kernel)', () => {
 
     // Filtered by pid: a program of anyone else's crashing in the window is handled too.
     const rec = (await sb.captures()).find((c) => c.pid === crashed.pid);
-    expect(rec).toMatchObject({ pid: crashed.pid, outcome: 'bundled', passedOn: 'the file <cwd>/core', executable: program.exe });
+    expect(rec, JSON.stringify(rec)).toMatchObject({ pid: crashed.pid, outcome: 'bundled', passedOn: 'the file <cwd>/core', executable: program.exe });
     // The previous pattern ("core") still got its file, as the kernel would have written it.
     const passed = await sb.cli(['inspect', '--json', path.join(cwd, 'core')]);
     // No loops: the kernel starts its handler with RLIMIT_CORE 1, its mark for "never pipe this one's core".
