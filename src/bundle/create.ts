@@ -217,6 +217,8 @@ export class TarWriter {
     hashed.catch(() => undefined); // awaited below, after the copy
     await this.sink.copyWhole!(fh.fd);
     this.written += size;
+    // The entry's padding to tar's block: a file of any size (a cut core, a large library) can be its own frame.
+    await this.pad(size);
     return this.checkedHash(fh, source, size, hashed);
   }
 
