@@ -30,6 +30,11 @@ export interface TarSink {
    * 0 to its end) itself — the compressor reads it — and resolves when done.
    */
   copyWhole?(fd: number): Promise<void>;
+  /**
+   * When the sink compresses a file ahead (ahead.ts): the file's bytes go
+   * here in the stream; resolves once they are in place.
+   */
+  placeAhead?(): Promise<void>;
 }
 
 /**
@@ -228,6 +233,16 @@ export class TarWriter {
     const after = (await fh.stat()).size;
     if (bytes !== size || after !== size || sha256 === null) throw new FileChangedError(source, size, Math.max(bytes, after) > size ? 'grew' : 'shrank');
     return sha256;
+  }
+
+  /**
+   * Where the entry the sink writes ahead (ahead.ts: the core's, written by
+   * another TarWriter into the start of the file) goes in this stream: what
+   * this writer writes next follows that entry.
+   */
+  async placeAhead(): Promise<void> {
+    if (!this.sink.placeAhead) throw new Error('placeAhead: this sink writes nothing ahead');
+    await this.sink.placeAhead();
   }
 
   /**

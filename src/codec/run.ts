@@ -94,6 +94,7 @@ export function programCodec(program: string, path: string, args: readonly strin
       track(child);
       let stderr = '';
       child.stderr!.setEncoding('utf8');
+      child.stderr!.on('error', () => undefined); // a reset after a kill: the exit status says why
       child.stderr!.on('data', (s: string) => {
         if (stderr.length < 4096) stderr += s;
       });

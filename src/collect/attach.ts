@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import fg from 'fast-glob';
+import { fastGlob } from '../util/glob.js';
 import { hasControlChar } from '../util/text.js';
 import { FileChangedError } from '../bundle/errors.js';
 
@@ -90,6 +90,7 @@ export function attachmentBundlePath(abs: string): string {
 
 /** Matches of one pattern: files, and everything under directories it names or matches. */
 async function expand(pattern: string, cwd: string): Promise<string[]> {
+  const fg = await fastGlob();
   const glob = (patterns: string[]) => fg.glob(patterns, { cwd, absolute: true, onlyFiles: false, dot: true, followSymbolicLinks: false, unique: true, suppressErrors: true });
   const literal = !fg.isDynamicPattern(pattern);
   const abs = path.resolve(cwd, pattern);

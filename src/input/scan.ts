@@ -4,7 +4,7 @@
  * systemd-coredump, apport and ABRT. Each candidate is read only as far as
  * its headers, notes and metadata; what cannot be read is named.
  */
-import fg from 'fast-glob';
+import { fastGlob } from '../util/glob.js';
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CoreFile } from '../core/open.js';
@@ -60,6 +60,7 @@ async function candidates(dir: string, unreadable: UnreadableEntry[]): Promise<s
     return [];
   }
   // Relative results: fast-glob's `absolute` mangles names holding a backslash (systemd's \x2e escapes).
+  const fg = await fastGlob();
   const found = await fg(PATTERNS, { cwd: dir, onlyFiles: false, deep: 2, dot: false, suppressErrors: true, followSymbolicLinks: false });
   const out = new Set<string>();
   for (const rel of found) {

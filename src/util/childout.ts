@@ -15,6 +15,9 @@ import { PassThrough, type Readable } from 'node:stream';
 export function retainedStdout(child: ChildProcess): Readable {
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   child.stdout!.pipe(out);
+  // A child killed mid-write (an interrupt, a failure elsewhere) can reset its end of the socket: that
+  // is no news of its own (the exit status says how it ended), and unhandled it would end the process.
+  child.stdout!.on('error', () => out.end());
   // A destroyed consumer side stops the child's stream too, as reading it directly would.
   out.on('close', () => child.stdout!.destroy());
   return out;
