@@ -13,7 +13,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { minPadding, paddingFrame } from '../src/codec/pad.js';
-import { FORMATS } from '../src/bundle/formats.js';
+import { FORMATS, type Format } from '../src/bundle/formats.js';
+import { programsFor } from '../src/codec/codecs.js';
 import { which } from '../src/util/which.js';
 import { BIN, corepack } from './helpers/cli.js';
 import { makeCrash, useCrash } from './helpers/crash.js';
@@ -33,8 +34,7 @@ async function traceOf(file: string): Promise<string[]> {
 }
 
 async function decompressor(format: string): Promise<string[] | null> {
-  const info = FORMATS.find((f) => f.format === format)!;
-  for (const [cmd, , dArgs] of info.programs) if (await which(cmd)) return [cmd, ...dArgs];
+  for (const p of programsFor(format as Format, 'decompress')) if (await which(p.program)) return [p.program, ...p.decompress!];
   return null;
 }
 
