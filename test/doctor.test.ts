@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, type CliRun } from './helpers/cli.js';
+import { readCoreSettings, withCorePatternRead } from './helpers/corepattern.js';
 import { which } from '../src/util/which.js';
 
 interface Check { area: string; name: string; status: string; text: string; install?: { debian: string; rhel: string }; data?: Record<string, unknown> }
@@ -31,7 +32,8 @@ const check = (d: Doctor, name: string) => {
 
 describe('doctor on this machine', () => {
   it('can collect (exit 0); every compressor, gdb and the core_pattern as they really are', async () => {
-    const r = await doctor(['--json'], { shell: 'ulimit -c unlimited' });
+    // core_pattern is global: read under the shared lock, so no other test's handler is installed between doctor's read and ours.
+    const { r, pattern } = await withCorePatternRead(async () => ({ r: await doctor(['--json'], { shell: 'ulimit -c unlimited' }), pattern: readCoreSettings().pattern }));
     expect(r.exitCode, r.stderr).toBe(0);
     const d = r.json!;
     expect(d.canCollect).toBe(true);
@@ -43,7 +45,6 @@ describe('doctor on this machine', () => {
       expect((line.data!.programs as Array<{ program: string }>).map((p) => p.program)).toEqual(found);
       if (found.length) expect(line.text).toContain(`${c}: ${found.join(', ')}`);
     }
-    const pattern = (await fs.readFile('/proc/sys/kernel/core_pattern', 'utf8')).replace(/\n$/, '');
     expect(check(d, 'core_pattern').text).toContain(`core_pattern: ${pattern} — `);
     expect(check(d, 'ulimit -c')).toMatchObject({ status: 'ok', text: 'ulimit -c: unlimited' });
     expect(check(d, 'gdb')).toMatchObject({ status: 'ok', data: { path: await which('gdb'), python: true } });

@@ -70,7 +70,9 @@ describe('corepack handle, the core on stdin and the process stopped at its faul
     expect(out, out.line).toMatchObject({ outcome: 'bundled', passedOn: 'the file <cwd>/core.%p'.replace('%p', String(stopped.pid)) });
     expect(out.line).toMatch(new RegExp(`^pid ${stopped.pid} \\(crashme, .*crashme\\) SIGSEGV: bundled crash-crashme-${stopped.pid}-`));
     await expectPassedOn();
-    const m = JSON.parse((await sb.cli(['inspect', '--json', out.bundle!])).stdout);
+    const inspected = await sb.cli(['inspect', '--json', out.bundle!]);
+    expect(inspected.exitCode, inspected.stderr).toBe(0);
+    const m = JSON.parse(inspected.stdout);
     expect(m.capture).toMatchObject({ by: 'core_pattern', pid: stopped.pid, filesFrom: 'map_files' });
     expect(m.files.filter((f: { sources: string[] }) => f.sources.includes('map_files')).map((f: { path: string }) => f.path)).toEqual(expect.arrayContaining([program.exe, program.lib, program.plugin]));
     const r = await sb.cli(['replay', '--batch', '--dir', path.join(sb.dir, 'r'), out.bundle!]);
@@ -94,7 +96,9 @@ describe('corepack handle, the core on stdin and the process stopped at its faul
     const r = await sb.cli(['replay', '--batch', '--identity', key, '--dir', path.join(sb.dir, 'r'), out.bundle!]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(frames(section(r.stdout, 'crashed thread')).slice(0, 2)).toEqual(['crash_here', 'foo_crash']);
-    const m = JSON.parse((await sb.cli(['inspect', '--json', '--identity', key, out.bundle!])).stdout);
+    const inspected = await sb.cli(['inspect', '--json', '--identity', key, out.bundle!]);
+    expect(inspected.exitCode, inspected.stderr).toBe(0);
+    const m = JSON.parse(inspected.stdout);
     expect(m.miniCore.cutFrom).toMatchObject({ size: (await fs.stat(stopped.core)).size });
     expect(m.capture.coreFrom).toMatch(/^\/proc\/\d+\/mem/);
   });
