@@ -145,6 +145,22 @@ describe('layers', () => {
     expect(offences.filter((o) => !o.startsWith(`bench${path.sep}`))).toEqual([]);
   });
 
+  it('numbers are written in hex by util/text.ts alone (hex, hexEscape), so every message shows them one way', async () => {
+    const src = fileURLToPath(new URL('../src/', import.meta.url));
+    const offences: string[] = [];
+    for (const dirent of await fs.readdir(src, { recursive: true, withFileTypes: true })) {
+      if (!dirent.isFile() || !dirent.name.endsWith('.ts')) continue;
+      const file = path.relative(src, path.join(dirent.parentPath ?? (dirent as unknown as { path: string }).path, dirent.name));
+      if (file === path.join('util', 'text.ts')) continue;
+      const lines = (await fs.readFile(path.join(src, file), 'utf8')).split('\n');
+      lines.forEach((l, i) => {
+        if (l.includes('toString(16)')) offences.push(`${file}:${i + 1}`);
+      });
+    }
+    // /proc/PID/map_files names are the kernel's: hex digits without 0x, a path, not a number shown to anyone.
+    expect(offences.filter((o) => !o.startsWith(path.join('capture', 'bundle.ts')))).toEqual([]);
+  });
+
   it("the README's exit-code table is the one in src/cli/exit.ts", async () => {
     const readme = await fs.readFile(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
     const section = readme.slice(readme.indexOf('### Exit codes'));

@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
+import { hexEscape } from '../util/text.js';
 
 export type LogLevel = 'info' | 'warning' | 'err';
 
@@ -23,7 +24,7 @@ const MAX_LINE = 900;
 /** The line as written: one line, control characters shown as escapes, bounded. */
 export function logLine(message: string): string {
   // eslint-disable-next-line no-control-regex
-  const flat = message.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const flat = message.replace(/[\x00-\x1f\x7f]/g, (c) => hexEscape(c.charCodeAt(0)));
   return flat.length > MAX_LINE ? `${flat.slice(0, MAX_LINE)}…` : flat;
 }
 

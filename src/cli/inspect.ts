@@ -101,7 +101,7 @@ export function formatSummary(s: CoreSummary, corePath: string, stored = ''): st
   lines.push('', `threads (${s.threads.length}):`);
   for (const t of s.threads) {
     const at = locate(s.modules, t.pc);
-    const where = at ? `${moduleLabel(at.module)}+0x${at.offset.toString(16)}` : '(no module)';
+    const where = at ? `${moduleLabel(at.module)}+${hex(at.offset)}` : '(no module)';
     lines.push(`  ${t.crashed ? '*' : ' '} ${String(t.tid).padEnd(8)} pc ${hex(t.pc).padEnd(18)} ${where.padEnd(36)} sp ${hex(t.sp)}${t.name ? `  "${t.name}"` : ''}`);
   }
 

@@ -37,7 +37,7 @@ import { matchModule } from '../bundle/verify.js';
 import { EXIT } from './exit.js';
 import { signalText } from './signal-text.js';
 import { interruptible } from './signals.js';
-import { hasControlChar } from '../util/text.js';
+import { hasControlChar, hex } from '../util/text.js';
 import { decryptKeys } from './keys.js';
 
 
@@ -267,7 +267,7 @@ function placedEcho(added: readonly PlacedModule[]): string[] {
   if (added.length === 0) return [];
   // eslint-disable-next-line no-control-regex
   const esc = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, "?").replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-  const lines = added.map((m) => `0x${m.loadBias!.toString(16).padStart(16, '0')}  placed by corepack  ${esc(m.name)}`);
+  const lines = added.map((m) => `${hex(m.loadBias!, 16)}  placed by corepack  ${esc(m.name)}`);
   return [`echo ${['(placed from the module table: the core has no link_map)', ...lines].map((l) => `${l}\\n`).join('')}`];
 }
 

@@ -30,6 +30,7 @@ import type { CoreSummary } from '../core/model.js';
 import { originWarnings, type CoreOrigin } from '../input/origin.js';
 import { withoutStoredSuffix } from '../input/form.js';
 import { makeMiniCore, type MadeMiniCore, type MiniCoreOptions } from './minicore/make.js';
+import { hex } from '../util/text.js';
 
 /** What to collect, complete and checked (src/cli/options.ts makes it from the command line). */
 export interface CollectOptions {
@@ -528,7 +529,7 @@ export function miniCoreManifest(mini: Pick<MadeMiniCore, 'cutFrom' | 'ranges' |
     cutFrom: mini.cutFrom,
     stackCap: opts.stackCap,
     bytes: mini.bytes,
-    ranges: mini.ranges.map((r) => ({ start: `0x${r.start.toString(16)}`, end: `0x${r.end.toString(16)}`, why: r.why })),
+    ranges: mini.ranges.map((r) => ({ start: hex(r.start), end: hex(r.end), why: r.why })),
   };
 }
 

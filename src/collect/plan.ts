@@ -274,7 +274,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
     if (u.name.startsWith('/')) {
       wants.push({ path: u.name, role: 'library', buildIdInCore: undefined, sources: ['link_map'], aliases: [], deletedAtCrash: false });
     } else {
-      gaps.push(`the loader had ${JSON.stringify(u.name)} loaded (at 0x${u.loadBias.toString(16)}), a relative name no mapping in the core resolves: it cannot be found or bundled`);
+      gaps.push(`the loader had ${JSON.stringify(u.name)} loaded (at ${hex(u.loadBias)}), a relative name no mapping in the core resolves: it cannot be found or bundled`);
     }
   }
 

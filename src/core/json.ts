@@ -4,13 +4,14 @@
  * above 2^53 and addresses are read as hex by everyone anyway.
  */
 import type { CoreSummary, Module, Thread } from './model.js';
+import { hex } from '../util/text.js';
 
 export const INSPECT_SCHEMA_VERSION = 1;
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** JSON addresses are hex strings (numbers lose precision above 2^53); unknown is null, not the reports' "?". */
-const hex = (v: bigint | undefined): string | null => (v === undefined ? null : `0x${v.toString(16)}`);
+const hexOrNull = (v: bigint | undefined): string | null => (v === undefined ? null : hex(v));
 
 /** The module containing `addr`, and the offset into it. */
 export function locate(modules: readonly Module[], addr: bigint | undefined): { module: Module; offset: bigint } | undefined {
@@ -31,24 +32,24 @@ function threadJson(t: Thread, modules: readonly Module[]): Json {
     name: t.name ?? null,
     crashed: t.crashed,
     cursig: t.cursig,
-    pc: hex(t.pc),
-    sp: hex(t.sp),
+    pc: hexOrNull(t.pc),
+    sp: hexOrNull(t.sp),
     pcModule: at ? moduleLabel(at.module) : null,
-    pcOffset: at ? hex(at.offset) : null,
-    registers: Object.fromEntries(Object.entries(t.registers).map(([k, v]) => [k, hex(v)])),
+    pcOffset: at ? hexOrNull(at.offset) : null,
+    registers: Object.fromEntries(Object.entries(t.registers).map(([k, v]) => [k, hexOrNull(v)])),
   };
 }
 
 export function moduleJson(m: Module): { [key: string]: Json } {
   return {
-    start: hex(m.start),
-    end: hex(m.end),
+    start: hexOrNull(m.start),
+    end: hexOrNull(m.end),
     kind: m.kind,
     path: m.path ?? null,
     linkMapName: m.linkMapName ?? null,
-    loadBias: hex(m.loadBias),
+    loadBias: hexOrNull(m.loadBias),
     buildId: m.buildId ?? null,
-    buildIdAddr: hex(m.buildIdAddr),
+    buildIdAddr: hexOrNull(m.buildIdAddr),
     deleted: m.deleted,
     sources: m.sources,
     headersInCore: m.headersInCore,
@@ -74,14 +75,14 @@ export function summaryJson(s: CoreSummary, corePath?: string): { [key: string]:
       psargs: s.process.psargs ?? null,
     },
     signal: s.signal
-      ? { signo: s.signal.signo, name: s.signal.name ?? null, code: s.signal.code ?? null, codeName: s.signal.codeName ?? null, addr: hex(s.signal.addr) }
+      ? { signo: s.signal.signo, name: s.signal.name ?? null, code: s.signal.code ?? null, codeName: s.signal.codeName ?? null, addr: hexOrNull(s.signal.addr) }
       : null,
     crashedThread: s.threads.find((t) => t.crashed)?.tid ?? null,
     threads: s.threads.map((t) => threadJson(t, s.modules)),
     modules: s.modules.map(moduleJson),
-    unplaced: s.unplaced.map((u) => ({ name: u.name, loadBias: hex(u.loadBias) })),
-    mappings: s.mappings.map((m) => ({ start: hex(m.start), end: hex(m.end), fileOffset: hex(m.fileOffset), path: m.path, deleted: m.deleted, protection: m.protection ?? null })),
-    auxv: s.auxv.map((a) => ({ type: a.a_type, name: a.name ?? null, value: hex(a.a_val) })),
+    unplaced: s.unplaced.map((u) => ({ name: u.name, loadBias: hexOrNull(u.loadBias) })),
+    mappings: s.mappings.map((m) => ({ start: hexOrNull(m.start), end: hexOrNull(m.end), fileOffset: hexOrNull(m.fileOffset), path: m.path, deleted: m.deleted, protection: m.protection ?? null })),
+    auxv: s.auxv.map((a) => ({ type: a.a_type, name: a.name ?? null, value: hexOrNull(a.a_val) })),
     warnings: s.warnings,
     ...(s.writer ? { writer: s.writer } : {}),
     ...(s.miniCore ? { miniCore: { cutFrom: { ...s.miniCore.cutFrom }, ranges: s.miniCore.ranges, bytes: s.miniCore.bytes, stackCap: s.miniCore.stackCap } } : {}),

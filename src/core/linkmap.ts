@@ -7,6 +7,7 @@ import { Decoder, type ByteOrder, type ElfClass } from '../elf/decoder.js';
 import { ELF_LAYOUT } from '../elf/layout.js';
 import { DT } from '../elf/constants.js';
 import type { CoreMemory } from './memory.js';
+import { hex } from '../util/text.js';
 
 export interface LinkMapEntry {
   /** Address of this struct link_map in memory. */
@@ -77,13 +78,13 @@ export async function walkLinkMap(ctx: Ctx, rDebug: bigint): Promise<{ entries: 
   const warnings: string[] = [];
   const entries: LinkMapEntry[] = [];
   const head = await ctx.mem.read(rDebug, 2 * w);
-  if (!head) return { entries, warnings: [`r_debug at 0x${rDebug.toString(16)} is not in the core; link_map names unavailable`] };
+  if (!head) return { entries, warnings: [`r_debug at ${hex(rDebug)} is not in the core; link_map names unavailable`] };
   // struct r_debug { int r_version; struct link_map *r_map; ... }: r_map is word-aligned.
   let next = words(ctx, head, rDebug, 'r_debug').word(w);
   const seen = new Set<bigint>();
   while (next !== 0n) {
     if (seen.has(next)) {
-      warnings.push(`link_map chain loops back to 0x${next.toString(16)}; stopped after ${entries.length} entries`);
+      warnings.push(`link_map chain loops back to ${hex(next)}; stopped after ${entries.length} entries`);
       break;
     }
     if (entries.length >= MAX_LINK_MAP_ENTRIES) {
@@ -93,7 +94,7 @@ export async function walkLinkMap(ctx: Ctx, rDebug: bigint): Promise<{ entries: 
     seen.add(next);
     const buf = await ctx.mem.read(next, 5 * w);
     if (!buf) {
-      warnings.push(`link_map entry at 0x${next.toString(16)} is not in the core; the chain is cut after ${entries.length} entries`);
+      warnings.push(`link_map entry at ${hex(next)} is not in the core; the chain is cut after ${entries.length} entries`);
       break;
     }
     const d = words(ctx, buf, next, 'link_map');

@@ -9,6 +9,7 @@
 import type { ElfFile, ProgHeader } from '../elf/file.js';
 import { PT } from '../elf/constants.js';
 import { lastAtOrBelow } from '../util/search.js';
+import { hex } from '../util/text.js';
 
 const byVaddr = (s: { vaddr: bigint }): bigint => s.vaddr;
 
@@ -74,7 +75,7 @@ export class CoreMemory {
       const s = this.segmentAt(a)!;
       const avail = s.vaddr + s.filesz - a;
       const take = avail < BigInt(length - done) ? Number(avail) : length - done;
-      parts.push(await this.elf.reader.read(Number(s.offset + (a - s.vaddr)), take, `memory at 0x${a.toString(16)}`));
+      parts.push(await this.elf.reader.read(Number(s.offset + (a - s.vaddr)), take, `memory at ${hex(a)}`));
       done += take;
     }
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);

@@ -263,7 +263,7 @@ class ModuleBuilder {
       c ??= await this.objectFromFile(e);
       if (!c) {
         if (e.l_name === '') continue;
-        this.warnings.push(`link_map entry "${e.l_name}" (l_addr 0x${e.l_addr.toString(16)}) matches no mapping in the core${!this.input.files ? '' : this.unreadable.has(e.l_name) ? ' and its file could not be read' : ' and no file of that name was found'}`);
+        this.warnings.push(`link_map entry "${e.l_name}" (l_addr ${hex(e.l_addr)}) matches no mapping in the core${!this.input.files ? '' : this.unreadable.has(e.l_name) ? ' and its file could not be read' : ' and no file of that name was found'}`);
         // Still an object the process had loaded: collect must name it, even without a file.
         this.unplaced.push({ name: e.l_name, loadBias: e.l_addr });
         continue;

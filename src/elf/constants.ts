@@ -5,13 +5,14 @@
  * its name, so diagnostics print "PT_NOTE" rather than 4 (as Go's debug/elf
  * constants do through String()).
  */
+import { hex } from '../util/text.js';
 
 export type ConstTable = Readonly<Record<string, number>>;
 
 /** The table's name for `value`, or a hex literal when it has none. */
 export function nameOf(table: ConstTable, value: number): string {
   for (const [name, v] of Object.entries(table)) if (v === value) return name;
-  return `0x${value.toString(16)}`;
+  return hex(value);
 }
 
 export const ELFMAG = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);

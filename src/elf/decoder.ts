@@ -8,6 +8,7 @@
  */
 import { FormatError } from './errors.js';
 import { FieldBuffer, type ByteOrder, type ElfClass } from './fields.js';
+import { hex } from '../util/text.js';
 
 export type { ByteOrder, ElfClass } from './fields.js';
 
@@ -103,6 +104,6 @@ export class Decoder extends FieldBuffer {
 
 /** Converts a file offset or size from the file into a safe JS number, or throws. */
 export function toOffset(value: bigint, what: string, at: number | bigint): number {
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError(`${what} is out of range (0x${value.toString(16)})`, at);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError(`${what} is out of range (${hex(value)})`, at);
   return Number(value);
 }

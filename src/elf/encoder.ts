@@ -6,6 +6,7 @@
  */
 import { EncodeError } from './errors.js';
 import { FieldBuffer } from './fields.js';
+import { hex } from '../util/text.js';
 
 export class Encoder extends FieldBuffer {
 
@@ -14,7 +15,7 @@ export class Encoder extends FieldBuffer {
   }
 
   private fits(value: bigint, bits: number, what: string): void {
-    if (value < 0n || value >= 1n << BigInt(bits)) throw new EncodeError(`${what} 0x${value.toString(16)} does not fit its ${bits}-bit field`, what, value);
+    if (value < 0n || value >= 1n << BigInt(bits)) throw new EncodeError(`${what} ${hex(value)} does not fit its ${bits}-bit field`, what, value);
   }
 
   u8(offset: number, value: number, what = 'value'): void {

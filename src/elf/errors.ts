@@ -5,6 +5,7 @@
  * field, so a user (or a fuzzer report) can go straight to the byte with a hex
  * viewer. Every parser in src/elf throws only this type for bad input.
  */
+import { hex } from '../util/text.js';
 export class FormatError extends Error {
   override readonly name = 'FormatError';
   /** Byte offset in the file, or undefined when no single offset is to blame. */
@@ -14,7 +15,7 @@ export class FormatError extends Error {
     readonly problem: string,
     offset?: number | bigint,
   ) {
-    super(offset === undefined ? problem : `${problem} (at byte offset 0x${offset.toString(16)})`);
+    super(offset === undefined ? problem : `${problem} (at byte offset ${hex(offset)})`);
     // Offsets that fit a number are numbers, so callers can compare them plainly.
     this.offset = typeof offset === 'bigint' && offset <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(offset) : offset;
   }

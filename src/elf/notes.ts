@@ -7,6 +7,7 @@ import { Decoder } from './decoder.js';
 import { FormatError } from './errors.js';
 import { NT_GNU } from './constants.js';
 import { ELF_LAYOUT, alignUp as align, decodeStruct } from './layout.js';
+import { hex } from '../util/text.js';
 
 export interface Note {
   /** The owner's name without its NUL ("CORE", "LINUX", "FreeBSD", "GNU", "NetBSD-CORE@12"). */
@@ -44,7 +45,7 @@ export function parseNotes(seg: Decoder, alignment: 4 | 8 = 4): Note[] {
     }
     if (descsz > seg.length - descOff) {
       throw new FormatError(
-        `note descriptor size ${descsz} (type 0x${type.toString(16)}) runs past the end of the note segment (${seg.length - descOff} bytes left): the size lies`,
+        `note descriptor size ${descsz} (type ${hex(type)}) runs past the end of the note segment (${seg.length - descOff} bytes left): the size lies`,
         seg.at(off + nhdr.fields.n_descsz.offset),
       );
     }

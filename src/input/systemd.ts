@@ -6,6 +6,7 @@
  * COMM is escaped: '.', '/', space and unprintable bytes become \xNN, so the
  * name splits at dots unambiguously.
  */
+import { hexEscape } from '../util/text.js';
 
 export interface SystemdCoreName {
   comm: string;
@@ -36,7 +37,7 @@ export function escapeComm(comm: string): string {
   let out = '';
   for (const b of Buffer.from(comm, 'utf8')) {
     const c = String.fromCharCode(b);
-    out += b < 0x20 || b >= 0x7f || c === '.' || c === '/' || c === ' ' || c === '\\' ? `\\x${b.toString(16).padStart(2, '0')}` : c;
+    out += b < 0x20 || b >= 0x7f || c === '.' || c === '/' || c === ' ' || c === '\\' ? hexEscape(b) : c;
   }
   return out;
 }

@@ -11,6 +11,7 @@
  */
 import type { Module } from '../core/model.js';
 import { gdbQuote } from './script.js';
+import { hex } from '../util/text.js';
 
 export interface PlacedModule {
   kind: Module['kind'];
@@ -29,7 +30,6 @@ export interface Placement {
   added: PlacedModule[];
 }
 
-const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 /**
  * @param linkMapInCore the loader's list was found in the core's memory, so

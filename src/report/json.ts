@@ -5,15 +5,16 @@
  */
 import type { Json } from '../core/json.js';
 import type { CrashReport, ReportFrame, ReportThread } from './model.js';
+import { hex } from '../util/text.js';
 
-const hex = (v: bigint | undefined | null): string | null => (v === undefined || v === null ? null : `0x${v.toString(16)}`);
+const hexOrNull = (v: bigint | undefined | null): string | null => (v === undefined || v === null ? null : hex(v));
 
 function frameJson(f: ReportFrame): Json {
-  return { index: f.index, pc: hex(f.pc), function: f.function, file: f.file, line: f.line, module: f.module, offset: hex(f.offset), inline: f.inline, signalFrame: f.signalFrame, source: f.source, repeat: f.repeat };
+  return { index: f.index, pc: hexOrNull(f.pc), function: f.function, file: f.file, line: f.line, module: f.module, offset: hexOrNull(f.offset), inline: f.inline, signalFrame: f.signalFrame, source: f.source, repeat: f.repeat };
 }
 
 function threadJson(t: ReportThread): Json {
-  return { tid: t.tid, name: t.name, crashed: t.crashed, pc: hex(t.pc), sp: hex(t.sp), truncated: t.truncated, frames: t.frames.map(frameJson) };
+  return { tid: t.tid, name: t.name, crashed: t.crashed, pc: hexOrNull(t.pc), sp: hexOrNull(t.sp), truncated: t.truncated, frames: t.frames.map(frameJson) };
 }
 
 export function reportJson(r: CrashReport): { [key: string]: Json } {
@@ -29,14 +30,14 @@ export function reportJson(r: CrashReport): { [key: string]: Json } {
     },
     where: r.where,
     headline: r.headline,
-    signal: r.signal ? { signo: r.signal.signo, name: r.signal.name, code: r.signal.code, codeName: r.signal.codeName, addr: hex(r.signal.addr) } : null,
+    signal: r.signal ? { signo: r.signal.signo, name: r.signal.name, code: r.signal.code, codeName: r.signal.codeName, addr: hexOrNull(r.signal.addr) } : null,
     process: { ...r.process },
     signature: { hash: r.signature.hash, frames: [...r.signature.frames], basis: r.signature.basis },
     crashedThread: r.crashed?.tid ?? null,
     threads: r.threads.map(threadJson),
     groups: r.groups.map((g) => ({ label: g.label, tids: [...g.tids], crashed: g.crashed })),
-    modules: r.modules.map((m) => ({ name: m.name, path: m.path, kind: m.kind, start: hex(m.start), end: hex(m.end), loadBias: hex(m.loadBias), buildId: m.buildId, check: m.check, debugInfo: m.debugInfo })),
-    map: r.map.map((m) => ({ start: hex(m.start), end: hex(m.end), kind: m.kind, label: m.label, perms: m.perms })),
+    modules: r.modules.map((m) => ({ name: m.name, path: m.path, kind: m.kind, start: hexOrNull(m.start), end: hexOrNull(m.end), loadBias: hexOrNull(m.loadBias), buildId: m.buildId, check: m.check, debugInfo: m.debugInfo })),
+    map: r.map.map((m) => ({ start: hexOrNull(m.start), end: hexOrNull(m.end), kind: m.kind, label: m.label, perms: m.perms })),
     provenance: { ...r.provenance, attachments: [...r.provenance.attachments] },
     symbols: { ...r.symbols },
     notes: [...r.notes],

@@ -2,13 +2,13 @@
  * The lines every format shares: a frame, a module's state, where the crash
  * came from. Plain text; each format escapes them its own way.
  */
-import { hex } from '../util/text.js';
+import { hex, hexEscape } from '../util/text.js';
 import type { CrashReport, ReportFrame, ReportThread } from './model.js';
 
 /** A string from the core on one line: control characters shown as \xNN (a command line may hold anything). */
 export function oneLine(s: string): string {
   // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => hexEscape(c.charCodeAt(0)));
 }
 
 export function moduleOffset(f: Pick<ReportFrame, 'module' | 'offset'>): string {

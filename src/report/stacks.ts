@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ReportFrame, ReportThread, Signature, ThreadGroup } from './model.js';
+import { hex } from '../util/text.js';
 
 /**
  * Frames between the fatal signal and the code that asked for it: abort,
@@ -120,7 +121,7 @@ export const SIGNATURE_FRAMES = 5;
 
 function frameKey(f: ReportFrame, basis: Signature['basis']): string {
   const module = plainModule(f.module);
-  if (basis === 'offsets' || f.function === null) return `${module}+${f.offset === null ? '?' : `0x${f.offset.toString(16)}`}`;
+  if (basis === 'offsets' || f.function === null) return `${module}+${hex(f.offset ?? undefined)}`;
   return `${canonicalFunction(f.function, f.module)} (${module})`;
 }
 
@@ -157,7 +158,7 @@ export function groupLabel(frames: readonly ReportFrame[]): string {
   if (outerFirst.length === 0) return frames[0] ? `${frames[0].module ?? '?'}` : '(no frames)';
   const cut = outerFirst.findIndex((f, i) => i > 0 && f.module !== outerFirst[i - 1]!.module);
   const shownFrames = cut > 0 ? outerFirst.slice(0, cut + 1) : outerFirst;
-  const names = shownFrames.map((f) => (f.function !== null ? labelName(f.function, f.module) : `${f.module ?? '?'}+0x${(f.offset ?? f.pc).toString(16)}`));
+  const names = shownFrames.map((f) => (f.function !== null ? labelName(f.function, f.module) : `${f.module ?? '?'}+${hex(f.offset ?? f.pc)}`));
   const shown = names.length > 5 ? [...names.slice(0, 2), '…', ...names.slice(-2)] : names;
   return shown.join(' → ');
 }

@@ -20,9 +20,17 @@ export function hasLineBreaker(s: string): boolean {
   return ANY_LINE_BREAKER.test(s);
 }
 
-/** "0x7f12ab", the way addresses appear in every report; "?" when unknown. */
-export function hex(v: bigint | number | undefined): string {
-  return v === undefined ? '?' : `0x${v.toString(16)}`;
+/**
+ * "0x7f12ab", the way addresses and numbers in hex appear everywhere; "?"
+ * when unknown. `width` pads the digits with zeros ("0x00007f12ab…").
+ */
+export function hex(v: bigint | number | undefined, width = 0): string {
+  return v === undefined ? '?' : `0x${v.toString(16).padStart(width, '0')}`;
+}
+
+/** "\\x1b": a byte or character code shown as a C-style hex escape. */
+export function hexEscape(code: number): string {
+  return `\\x${code.toString(16).padStart(2, '0')}`;
 }
 
 /** `s` as one word of a POSIX shell command line: as it is when that is safe, else in single quotes. */

@@ -12,6 +12,7 @@ import { encodeNote, planElf, writeElf, type SegmentSource, type SegmentSpec } f
 import type { CoreFile } from '../../core/open.js';
 import { encodeMiniCoreNote, type MiniCoreNote } from '../../core/minicore.js';
 import type { KeptRange } from './select.js';
+import { hex } from '../../util/text.js';
 
 /** Reads from the full core in pieces of at most this size. */
 const CHUNK = 1 << 20;
@@ -47,7 +48,7 @@ export async function layOutMiniCore(core: CoreFile, ranges: readonly KeptRange[
   ]);
   const origin = ranges.map((r) => {
     const seg = memory.segmentAt(r.start);
-    if (!seg || r.end > seg.vaddr + seg.filesz) throw new RangeError(`kept range ${r.start.toString(16)}-${r.end.toString(16)} is not inside one dumped segment`);
+    if (!seg || r.end > seg.vaddr + seg.filesz) throw new RangeError(`kept range ${hex(r.start)}-${hex(r.end)} is not inside one dumped segment`);
     return { seg, offset: seg.offset + (r.start - seg.vaddr) };
   });
   const segments: SegmentSpec[] = ranges.map((r, i) => ({
