@@ -1,4 +1,4 @@
-# gdb script written by `corepack replay` {{version}}: debug the bundled crash
+# gdb script written by `corepack-crash replay` {{version}}: debug the bundled crash
 # with the customer's own executable and libraries.
 #   gdb -x {{script_path_comment}}
 # Regenerated on every replay; edit a copy if you want to keep changes.

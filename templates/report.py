@@ -1,4 +1,4 @@
-# gdb Python script run by `corepack report` after the replay script has
+# gdb Python script run by `corepack-crash report` after the replay script has
 # loaded the crash: every thread's frames as data (gdb's Python API), printed
 # as one JSON document between two lines holding a nonce corepack chose, so
 # nothing else gdb prints (the crashed program's command line included) can

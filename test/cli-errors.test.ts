@@ -170,6 +170,29 @@ describe('layers', () => {
 });
 
 describe('commands the messages tell the user to run', () => {
+  it("no string in src/ or templates/ names a bare corepack command: Node's own corepack is on PATH", async () => {
+    const root = fileURLToPath(new URL('../', import.meta.url));
+    const bare = /\bcorepack (?:collect|replay|inspect|list|report|handle|handler|doctor)\b/;
+    // Names of things, not commands to run: the report's generator line, and replay's heading above its output.
+    const names = [/corepack report, schema/, /`corepack replay: \$\{/];
+    const offences: string[] = [];
+    for (const dir of ['src', 'templates']) {
+      for (const dirent of await fs.readdir(path.join(root, dir), { recursive: true, withFileTypes: true })) {
+        if (!dirent.isFile()) continue;
+        const file = path.join(dirent.parentPath ?? (dirent as unknown as { path: string }).path, dirent.name);
+        const rel = path.relative(root, file);
+        // The bench is for developers in a checkout, and labels its own rows.
+        if (rel.startsWith(path.join('src', 'bench'))) continue;
+        (await fs.readFile(file, 'utf8')).split('\n').forEach((line, i) => {
+          // Source comments are for us; every line of a template ends up in front of the user.
+          if (dir === 'src' && /^\s*(?:\/\/|\/?\*)/.test(line)) return;
+          if (bare.test(line) && !names.some((n) => n.test(line))) offences.push(`${rel}:${i + 1}: ${line.trim()}`);
+        });
+      }
+    }
+    expect(offences).toEqual([]);
+  });
+
   it("handler status names corepack-crash, not Node's corepack", async () => {
     const { formatStatus } = await import('../src/cli/handler.js');
     const text = formatStatus({

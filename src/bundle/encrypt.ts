@@ -150,7 +150,7 @@ export async function createEncryptor(spec: EncryptSpec, onBadRecipient: (recipi
       if (spec.scryptWorkFactor !== undefined) e.setScryptWorkFactor(spec.scryptWorkFactor);
     }
     for (const r of spec.recipients) {
-      if (r.startsWith('ssh-')) throw onBadRecipient(r, 'SSH recipients are not supported by corepack; encrypt with the age CLI instead (corepack collect … -o - is not needed: age -R keys.txt BUNDLE > BUNDLE.age)');
+      if (r.startsWith('ssh-')) throw onBadRecipient(r, 'SSH recipients are not supported by corepack; encrypt with the age CLI instead (corepack-crash collect … -o - is not needed: age -R keys.txt BUNDLE > BUNDLE.age)');
       try {
         e.addRecipient(r);
       } catch (err) {

@@ -66,7 +66,7 @@ export function formatIndex(ix: SplitIndex): string {
     `# part-size: ${ix.partSize}`,
     `# sha256: ${ix.sha256}`,
     `# check with: sha256sum -c ${indexName(ix.name)}`,
-    `# join with:  cat ${ix.name}.[0-9][0-9][0-9] > ${ix.name}   (or: corepack replay ${partName(ix.name, 1)})`,
+    `# join with:  cat ${ix.name}.[0-9][0-9][0-9] > ${ix.name}   (or: corepack-crash replay ${partName(ix.name, 1)})`,
     ...ix.parts.map((p) => `${p.sha256}  ${p.name}`),
   ];
   return `${lines.join('\n')}\n`;

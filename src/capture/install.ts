@@ -72,8 +72,8 @@ export async function installHandler(o: InstallOptions): Promise<InstallResult> 
   if (isHandlerPattern(now.pattern)) {
     if (existing && existing.pattern === now.pattern) return { record: existing, changed: false, config };
     throw new HandlerInstallError(
-      `core_pattern already starts a corepack handler (${now.pattern})${existing ? ', another than the one recorded' : ' and there is no record of what it replaced'}`,
-      existing ? 'run corepack handler uninstall first' : `set core_pattern back to what it was (e.g. echo core > /proc/sys/kernel/core_pattern), then install again`,
+      `core_pattern already starts corepack's handler (${now.pattern})${existing ? ', another than the one recorded' : ' and there is no record of what it replaced'}`,
+      existing ? 'run corepack-crash handler uninstall first' : `set core_pattern back to what it was (e.g. echo core > /proc/sys/kernel/core_pattern), then install again`,
     );
   }
   const pattern = handlerPattern(o.exe, now.pattern);

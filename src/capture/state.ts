@@ -54,7 +54,7 @@ export async function readInstallRecord(dir: string): Promise<InstallRecord | nu
   }
   const r = JSON.parse(text) as Partial<InstallRecord>;
   if (typeof r.previousPattern !== 'string' || typeof r.previousPipeLimit !== 'number' || typeof r.pattern !== 'string' || typeof r.config !== 'string') {
-    throw new Error(`${join(dir, STATE_FILE)} is not a record corepack handler install wrote`);
+    throw new Error(`${join(dir, STATE_FILE)} is not a record corepack-crash handler install wrote`);
   }
   return r as InstallRecord;
 }

@@ -28,7 +28,7 @@ async function latestCorePath(latest: boolean | string): Promise<string> {
 
 export async function collectCommand(named: string | undefined, flags: CollectFlags): Promise<number> {
   const given = named ?? (flags.latest ? await latestCorePath(flags.latest) : undefined);
-  if (given === undefined) throw new UsageError('name the core to collect, or pass --latest', 'corepack list shows the cores found on this machine');
+  if (given === undefined) throw new UsageError('name the core to collect, or pass --latest', 'corepack-crash list shows the cores found on this machine');
   // Without -o, a machine with no bzip2 program still writes a bundle: zstd or gzip, said in one line.
   const fallback = flags.output === undefined ? await defaultBundleExtension() : null;
   const opts = normalizeCollectOptions(given, flags, process.cwd(), fallback?.extension);

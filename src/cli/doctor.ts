@@ -109,7 +109,7 @@ function storeOf(program: string): { name: string; dir: string } | undefined {
   if (base === 'systemd-coredump') return { name: 'systemd-coredump', dir: '/var/lib/systemd/coredump' };
   if (base === 'apport') return { name: 'apport', dir: '/var/crash' };
   if (base.startsWith('abrt-hook-ccpp')) return { name: 'ABRT', dir: '/var/spool/abrt' };
-  if (base === 'corepack-crash' || base.includes('corepack')) return { name: 'corepack handle', dir: `${DEFAULT_STATE_DIR}/spool` };
+  if (base === 'corepack-crash' || base.includes('corepack')) return { name: 'corepack-crash handle', dir: `${DEFAULT_STATE_DIR}/spool` };
   return undefined;
 }
 
@@ -241,7 +241,7 @@ async function gdbCheck(): Promise<Check> {
   const c = await toolCheck('gdb', 'replay and report', { debian: 'gdb', rhel: 'gdb' });
   if (c.status !== 'ok') return c;
   const py = await capture(String(c.data!.path), ['-batch', '-nx', '-ex', 'python print("corepack-python-ok")'], { timeoutMs: 15_000 });
-  if (!py.stdout.includes('corepack-python-ok')) return { ...c, status: 'warn', text: `${c.text}; without Python: corepack report lists no frames`, data: { ...c.data, python: false } };
+  if (!py.stdout.includes('corepack-python-ok')) return { ...c, status: 'warn', text: `${c.text}; without Python: corepack-crash report lists no frames`, data: { ...c.data, python: false } };
   return { ...c, data: { ...c.data, python: true } };
 }
 

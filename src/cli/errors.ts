@@ -90,7 +90,7 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
   rule(IdentityFileError, EXIT.USAGE, () => 'pass an identity file as age-keygen writes it (AGE-SECRET-KEY-1…)'),
   // A stored core (compressed, an apport report, an ABRT directory) that holds no usable core.
   rule(CoreInputError, EXIT.BAD_INPUT),
-  rule(NoCoreFoundError, EXIT.BAD_INPUT, () => 'run corepack list to see the cores found, or name the core'),
+  rule(NoCoreFoundError, EXIT.BAD_INPUT, () => 'run corepack-crash list to see the cores found, or name the core'),
   // A file kept changing on every attempt: the input cannot be bundled consistently right now.
   rule(FileChangedError, EXIT.BAD_INPUT),
   // Decompressing, a codec failure means bad data; compressing, our output could not be made.
@@ -113,7 +113,7 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
   rule(NoSpaceError, EXIT.WRITE_FAILED, () => 'set TMPDIR to a directory with more free space'),
   rule(InterruptedError, (e: InterruptedError) => (e.signal === 'SIGTERM' ? EXIT.TERMINATED : EXIT.INTERRUPTED)),
   // The crash-time handler (corepack handle, corepack handler …).
-  rule(HandlerConfigError, EXIT.USAGE, () => 'fix the configuration file (corepack handler status checks it); until then crashes are passed on, not bundled'),
+  rule(HandlerConfigError, EXIT.USAGE, () => 'fix the configuration file (corepack-crash handler status checks it); until then crashes are passed on, not bundled'),
   rule(HandlerInstallError, EXIT.USAGE, (e: HandlerInstallError) => e.remedy),
   rule(CoreStreamError, EXIT.BAD_INPUT),
   rule(DeadlineError, EXIT.INTERNAL),

@@ -152,7 +152,7 @@ export function formatBundle(m: Manifest, bundlePath: string, format: string, si
   lines.push(`collected:   ${m.createdAt} on ${m.host.hostname || '?'} (${os}${m.host.libc ? `, ${m.host.libc}` : ''}) by corepack ${m.corepackVersion}`);
   if (m.capture) {
     const c = m.capture;
-    lines.push(`captured:    at the crash, by corepack handle in core_pattern (pid ${c.globalPid}${c.dumpedAt ? `, dumped ${c.dumpedAt}` : ''}): every file read through the process's own mappings${otherRoot(c.root) ? `, other paths under its root ${c.root}` : ''}; the core was passed on to ${c.passedOn}`);
+    lines.push(`captured:    at the crash, by corepack-crash handle in core_pattern (pid ${c.globalPid}${c.dumpedAt ? `, dumped ${c.dumpedAt}` : ''}): every file read through the process's own mappings${otherRoot(c.root) ? `, other paths under its root ${c.root}` : ''}; the core was passed on to ${c.passedOn}`);
   }
   lines.push(`core:        ${m.core.originalPath} (${humanBytes(m.core.size)}; ${s.os ?? '?'} ${s.arch ?? '?'})`);
   if (m.miniCore) lines.push(`mini core:   ${miniCoreText(m.miniCore, m.miniCore.ranges.length)} (the manifest lists every range and why)`);

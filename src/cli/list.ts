@@ -38,7 +38,7 @@ export function formatList(r: ScanResult & { bundles?: SpooledBundle[] }): strin
     for (const b of bundles) out.push(row(b.time, b.pid, b.signal ?? '-', b.executable, b.size, b.encrypted ? 'bundle,age' : 'bundle', b.path));
   }
   for (const u of r.unreadable) out.push(`cannot read ${u.path}: ${u.reason}`);
-  if (bundles.length) out.push(`bundles were made at the crash by corepack handle: replay one with corepack-crash replay PATH`);
+  if (bundles.length) out.push(`bundles were made at the crash by corepack-crash handle: replay one with corepack-crash replay PATH`);
   return `${out.join('\n')}\n`;
 }
 

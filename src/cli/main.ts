@@ -76,7 +76,7 @@ Examples:
     .command('collect')
     .description('Write one bundle with the core, the executable and the exact shared libraries the process had mapped.')
     .argument('[core]', 'the core: a core file, a compressed core (systemd-coredump), an apport .crash report or an ABRT directory (only read, never changed)')
-    .option('--latest [name]', 'collect the newest core that `corepack list` finds (of the executable NAME, if given)')
+    .option('--latest [name]', 'collect the newest core that `corepack-crash list` finds (of the executable NAME, if given)')
     .option('-e, --exe <path>', 'the executable that crashed (default: the one the core names, else the one its store recorded)')
     .option('--root <dir>', "the directory the process saw as / (a container's merged root, a chroot, qemu -L): every path from the core is looked up there, never on this machine")
     .option('-o, --output <bundle>', 'bundle to write; the extension picks the format: .tbz2/.tar.bz2, .tar.gz/.tgz, .tar.zst/.tzst (default: <core>.tbz2)')
@@ -135,7 +135,7 @@ Examples:
 
   program
     .command('handle')
-    .description("The kernel's core handler: core_pattern starts it with the core on standard input (corepack handler install sets that up).")
+    .description("The kernel's core handler: core_pattern starts it with the core on standard input (corepack-crash handler install sets that up).")
     .argument('[specifiers...]', 'X=VALUE for each core_pattern specifier the handler line passes (P=%P p=%p s=%s …)')
     .option('--json', 'print what was done as JSON on stdout (the kernel discards it; for trying it by hand)')
     .addHelpText(
@@ -158,7 +158,7 @@ Example (what the kernel runs):
   const handler = program.command('handler').description("Install corepack as the kernel's core handler, undo that, or show what it caught.");
   handler
     .command('install')
-    .description('Point core_pattern at corepack handle, keeping the previous pattern (the core still goes there) and raising core_pipe_limit from 0.')
+    .description('Point core_pattern at corepack-crash handle, keeping the previous pattern (the core still goes there) and raising core_pipe_limit from 0.')
     .option('--exe <path>', 'the program the kernel starts (default: this single executable, or /usr/local/bin/corepack-crash)')
     .option('--config <file>', 'the configuration the handler reads (default: /etc/corepack/handler.json; absent: every default)')
     .option('--pipe-limit <n>', 'core_pipe_limit to set when it is 0 (default: 16, as systemd sets it)')

@@ -116,7 +116,7 @@ function bundleProvenance(bundle: string, m: Manifest, summary: CoreSummary): Pr
     host: m.host?.hostname ?? null,
     collectedAt: m.createdAt ?? null,
     stored,
-    captured: c ? `at the crash, by corepack handle (${c.by}), the core ${c.coreFrom}, the files ${c.filesFrom}${c.dumpedAt ? `, at ${c.dumpedAt}` : ''}` : null,
+    captured: c ? `at the crash, by corepack-crash handle (${c.by}), the core ${c.coreFrom}, the files ${c.filesFrom}${c.dumpedAt ? `, at ${c.dumpedAt}` : ''}` : null,
     mini: summary.miniCore !== undefined || m.miniCore !== undefined,
     exact: isExact(m),
     attachments: (m.attachments ?? []).map((a) => a.path),
