@@ -4,6 +4,7 @@
  * the table, and no module below src/cli reaches up into it.
  */
 import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -57,7 +58,36 @@ describe('error → exit code', () => {
 
   it('words errno once, with the file the system call named', () => {
     expect(describeError(errno('EDQUOT', '/o/b')).message).toBe('/o/b: disk quota exceeded');
-    expect(describeError(errno('EACCES'), 'core.1').message).toBe('core.1: permission denied');
+    // A call that names no file is not pinned on the command's input: it is only what the command was working on.
+    expect(describeError(errno('EACCES'), 'core.1').message).toBe('open: permission denied (while working on core.1)');
+  });
+
+  it('a real system error on some other file names that file, not the command\'s input (real EACCES and EIO from /proc)', async () => {
+    // /proc/sys files of mode 0200 refuse reading even to root; a read at address 0 of /proc/self/mem is EIO.
+    const denied = await fs.readFile('/proc/sys/vm/drop_caches').catch((e: unknown) => e);
+    expect(describeError(denied, 'core.1')).toMatchObject({ message: '/proc/sys/vm/drop_caches: permission denied', code: EXIT.BAD_INPUT });
+    // Wrapped by a layer that did not expect it: the path it carries is still the one named.
+    const wrapped = new Error('could not read the template', { cause: denied });
+    expect(describeError(wrapped, 'core.1')).toMatchObject({ message: '/proc/sys/vm/drop_caches: permission denied', code: EXIT.BAD_INPUT });
+    const fh = await fs.open('/proc/self/mem', 'r');
+    const eio = await fh.read(Buffer.alloc(8), 0, 8, 0).catch((e: unknown) => e);
+    await fh.close();
+    expect(describeError(eio, 'core.1').message).toBe('read: input/output error (while working on core.1)');
+  });
+
+  it('the file named for an error about bytes is the command\'s first operand, not its first word (inspect --json FILE)', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'corepack-subject-'));
+    try {
+      const file = path.join(dir, 'not-a-core');
+      await fs.writeFile(file, 'hello, this is not a core at all, nor a bundle');
+      for (const args of [['inspect', '--json', file], ['inspect', file, '--json']]) {
+        const run = await corepack(args);
+        expect(run.exitCode).toBe(EXIT.BAD_INPUT);
+        expect(run.stderr).toMatch(new RegExp(`^corepack: error: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: `));
+      }
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('hints come from the error\'s fields', () => {

@@ -119,6 +119,14 @@ export const ERROR_RULES: readonly Rule<Error>[] = [
   rule(DeadlineError, EXIT.INTERNAL),
 ];
 
+/** The system-call error `err` is, or the first one in its chain of causes (an error that wraps one). */
+function systemErrorIn(err: unknown): (NodeJS.ErrnoException & { code: string; syscall: string }) | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (isErrnoError(e)) return e as NodeJS.ErrnoException & { code: string; syscall: string };
+  }
+  return undefined;
+}
+
 export interface Described {
   message: string;
   hint?: string;
@@ -138,9 +146,13 @@ export function describeError(err: unknown, subject?: string): Described {
     const message = (err instanceof FormatError || err instanceof CodecError) && subject ? `${subject}: ${err.message}` : err.message;
     return { message, ...(hint ? { hint } : {}), code };
   }
-  if (isErrnoError(err)) {
-    const what = err.path ?? subject ?? 'file';
-    return { message: `${what}: ${errnoReason(err.code) ?? err.message}`, code: WRITE_ERRNO.has(err.code) ? EXIT.WRITE_FAILED : EXIT.BAD_INPUT };
+  const sys = systemErrorIn(err);
+  if (sys) {
+    const reason = errnoReason(sys.code) ?? sys.message;
+    // The file the system call named; a call on a descriptor (read, write) names none, and then the
+    // command's input is only what it was working on, not necessarily the file that failed.
+    const message = sys.path !== undefined ? `${sys.path}: ${reason}` : `${sys.syscall}: ${reason}${subject ? ` (while working on ${subject})` : ''}`;
+    return { message, code: WRITE_ERRNO.has(sys.code) ? EXIT.WRITE_FAILED : EXIT.BAD_INPUT };
   }
   const e = err as Error | undefined;
   return { message: `internal error: ${e?.message ?? String(err)} (set COREPACK_DEBUG=1 for a stack trace, and please report it)`, code: EXIT.INTERNAL };

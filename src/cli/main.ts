@@ -334,6 +334,23 @@ Examples:
   return program;
 }
 
+/**
+ * The first operand of the (sub)command that ran (the core, the bundle), for
+ * errors about bytes that name no file: never an option such as --json,
+ * which the program's own raw arguments would give.
+ */
+function firstOperand(program: Command): string | undefined {
+  let cmd = program;
+  for (;;) {
+    const sub = cmd.commands.find((c) => c.name() === cmd.args[0]);
+    if (!sub) break;
+    cmd = sub;
+  }
+  if (cmd === program) return undefined;
+  const first: unknown = cmd.processedArgs[0];
+  return typeof first === 'string' ? first : undefined;
+}
+
 export async function main(argv: string[]): Promise<number> {
   // bin/corepack.js did it first; another entry (the single executable) may not have.
   exitOnEarlyInterrupt();
@@ -350,8 +367,7 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version end through here with code 0.
       return err.exitCode === 0 ? 0 : EXIT.USAGE;
     }
-    const subject = program.args[1];
-    const { message, hint, code } = describeError(err, subject);
+    const { message, hint, code } = describeError(err, firstOperand(program));
     process.stderr.write(`corepack: error: ${message}\n`);
     if (hint) process.stderr.write(`corepack: ${hint}\n`);
     if (process.env.COREPACK_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
