@@ -4,6 +4,8 @@
  * --core` for the module table and gdb's `info threads` for the threads.
  */
 import { execa } from 'execa';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readCore } from '../src/core/open.js';
 import type { CoreSummary } from '../src/core/model.js';
@@ -120,4 +122,18 @@ describe('inspect on a real kernel core (segv in a worker thread)', () => {
     expect(run.stdout).toContain(`(loader: ${env.program.libDir}/libfoo.so.1)`);
     expect(run.stdout).toMatch(/threads \(4\):/);
   });
+
+  it('a core named core.NNN (the kernel names it so for a pid from 300 to 999 with core_pattern core.%p) is a core, not a part of a split bundle', async () => {
+    // The pids of a loaded machine wrap at pid_max (32768 here) to 300: inspect of such a core said
+    // "core.456 is a part of a split bundle, but its index core.456-parts.sha256 is missing", exit 3.
+    const dir = await fs.mkdtemp(path.join(env.work, 'pid-'));
+    const core = path.join(dir, 'core.456');
+    await fs.copyFile(env.crash.core, core);
+    const run = await corepack(['inspect', '--json', core]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).signal.name).toBe('SIGSEGV');
+    const collect = await corepack(['collect', core, '-o', path.join(dir, 'b.tbz2')]);
+    expect(collect.exitCode, collect.stderr).toBe(0);
+  });
 });
+

@@ -378,8 +378,9 @@ export async function findPartSet(file: string): Promise<PartSet | undefined> {
   } catch (err) {
     if (err instanceof PartSetError) throw err;
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    // A lone `x.001` with no index and no `x.002` is just a file with a numbered name.
-    if (file.endsWith('.001') && !(await exists(partName(base, 2)))) return undefined;
+    // Without its index, a numbered name is a part only beside its siblings: a lone `x.001`, or a
+    // `core.456` with no `core.001` (the kernel's core of pid 456, with core_pattern core.%p), is just a file.
+    if (!(await exists(partName(base, 1))) || (file.endsWith('.001') && !(await exists(partName(base, 2))))) return undefined;
     if (file === index) throw err;
     throw new PartSetError(
       index,
