@@ -13,7 +13,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { minPadding, paddingFrame } from '../src/codec/pad.js';
-import { FORMATS, type Format } from '../src/bundle/formats.js';
+import { codecFor, FORMATS, type Codec, type Format } from '../src/bundle/formats.js';
+import { compressAhead } from '../src/bundle/ahead.js';
+import { compressTo } from '../src/bundle/sink.js';
 import { programsFor } from '../src/codec/codecs.js';
 import { which } from '../src/util/which.js';
 import { BIN, corepack } from './helpers/cli.js';
@@ -60,6 +62,62 @@ describe('padding frames decompress to nothing in the format\'s own program', ()
     expect(paddingFrame('bzip2', 4096)).toBeNull();
     expect(paddingFrame('zstd', 7)).toBeNull();
     expect(paddingFrame('gzip', 25)).toBeNull();
+  });
+});
+
+/** The real compressor program for `format`, counting the processes it starts. */
+async function countingCodec(format: Format): Promise<{ codec: Codec; started: () => number }> {
+  const real = await codecFor(format, 'compress');
+  let n = 0;
+  const codec: Codec = {
+    ...real,
+    stream(io) {
+      n++;
+      return real.stream(io);
+    },
+  };
+  return { codec, started: () => n };
+}
+
+// An interrupt abandons the output while the core's entry, written ahead, is
+// still running on its own: its next write used to start a compressor that
+// nothing ended or killed (on a descriptor closed and reused by then), and
+// corepack never exited (1 of ~30 SIGTERMs under load).
+describe('once a compressed output is abandoned, no compressor starts', () => {
+  it('compressTo over a file: write and copyWhole after abort() fail and start nothing', async () => {
+    const { codec, started } = await countingCodec('bzip2');
+    const file = await fs.open(path.join(env.work, 'abandoned.bz2'), 'w+');
+    try {
+      const out = compressTo(codec, { fd: file.fd });
+      out.abort();
+      await expect(out.tar.write(Buffer.alloc(512))).rejects.toThrow(/abandoned/);
+      await expect(out.tar.copyWhole!(file.fd)).rejects.toThrow(/abandoned/);
+      const ac = new AbortController();
+      const interrupted = compressTo(codec, { fd: file.fd }, ac.signal);
+      ac.abort(new Error('SIGTERM'));
+      await expect(interrupted.tar.write(Buffer.alloc(512))).rejects.toThrow(/SIGTERM/);
+      expect(started()).toBe(0);
+      await out.finish();
+      expect((await file.stat()).size, 'nothing was written').toBe(0);
+    } finally {
+      await file.close();
+    }
+  });
+
+  it('compressAhead: the entry written ahead, the rest and the head start nothing after abort()', async () => {
+    const { codec, started } = await countingCodec('zstd');
+    const tmp = path.join(env.work, 'abandoned-ahead.tar.zst');
+    const file = await fs.open(tmp, 'w+');
+    try {
+      const out = compressAhead(codec, 'zstd', file, tmp, `${tmp}.rest`);
+      out.abort();
+      await expect(out.ahead.write(Buffer.alloc(512))).rejects.toThrow(/abandoned/);
+      await expect(out.tar.placeAhead!()).rejects.toThrow(/abandoned/);
+      expect(started()).toBe(0);
+      await expect(fs.stat(`${tmp}.rest`)).rejects.toThrow(/ENOENT/);
+    } finally {
+      await file.close();
+    }
   });
 });
 

@@ -67,6 +67,7 @@ export function compressAhead(codec: Codec, format: Format, file: FileHandle, pa
   let firstDone = false;
   const head: Buffer[] = [];
   let headFrame: Promise<Buffer> | null = null;
+  let stopHead: (() => void) | null = null;
   let rest: CompressedOutput | null = null;
   let side: FileHandle | null = null;
   let placement: HeadPlacement | null = null;
@@ -92,8 +93,12 @@ export function compressAhead(codec: Codec, format: Format, file: FileHandle, pa
     },
     async placeAhead(): Promise<void> {
       if (rest) throw new Error('placeAhead: the ahead entry was placed already');
+      if (signal?.aborted) throw abortReason(signal);
+      if (aborted) throw new Error('placeAhead: the bundle was abandoned');
       // The head is complete: compressed now, beside the ahead entry's frames.
-      headFrame = compressBuffer(codec, Buffer.concat(head));
+      const run = compressBuffer(codec, Buffer.concat(head));
+      stopHead = run.kill;
+      headFrame = run.frame;
       headFrame.catch(() => undefined); // awaited by finish()
       if (firstDone) {
         // The ahead entry is complete and the descriptor's offset sits at its end: the rest goes right after it.
@@ -140,13 +145,14 @@ export function compressAhead(codec: Codec, format: Format, file: FileHandle, pa
       aborted = true;
       first.abort();
       rest?.abort();
+      stopHead?.();
       void dropSide();
     },
   };
 }
 
-/** `bytes`, compressed with `codec` into memory (the head: tens of KB). */
-async function compressBuffer(codec: Codec, bytes: Buffer): Promise<Buffer> {
+/** `bytes`, compressed with `codec` into memory (the head: tens of KB); kill() stops it. */
+function compressBuffer(codec: Codec, bytes: Buffer): { frame: Promise<Buffer>; kill(): void } {
   const cs = codec.stream();
   const out: Buffer[] = [];
   const collected = (async () => {
@@ -154,8 +160,8 @@ async function compressBuffer(codec: Codec, bytes: Buffer): Promise<Buffer> {
   })();
   cs.input!.on('error', () => undefined); // EPIPE when it dies: `done` says why
   cs.input!.end(bytes);
-  await Promise.all([cs.done, collected]);
-  return Buffer.concat(out);
+  const frame = Promise.all([cs.done, collected]).then(() => Buffer.concat(out));
+  return { frame, kill: () => cs.kill() };
 }
 
 /** Puts `head` before the file's bytes: by inserting padded blocks where it can, else by moving the bytes up. */

@@ -115,22 +115,35 @@ export function compressTo(codec: Codec, target: CompressedTarget, signal?: Abor
   }
   let current: Fed | null = null;
   let copying: { kill(): void } | null = null;
+  let abandoned = false;
+  // No compressor starts once the output is given up: nothing would end or
+  // kill it (a writer still running after abort(), the core's entry written
+  // ahead, would start one), it would keep corepack from exiting, and the
+  // descriptor it was given may be closed and reused by then.
+  const mayStart = (): void => {
+    if (signal?.aborted) throw abortReason(signal);
+    if (abandoned) throw new Error('the compressed output was abandoned: no compressor starts after abort()');
+  };
   const io = { toFd: target.fd };
   const tar: TarSink = {
-    write(chunk: Buffer): Promise<void> {
-      current ??= feed(codec, io, null, signal);
+    async write(chunk: Buffer): Promise<void> {
+      if (!current) {
+        mayStart();
+        current = feed(codec, io, null, signal);
+      }
       return current.sink.write(chunk);
     },
   };
   if (codec.readsFiles) {
     tar.copyWhole = async (fd: number): Promise<void> => {
-      if (signal?.aborted) throw abortReason(signal);
+      mayStart();
       // The frame before must be complete on disk before the next process writes after it.
       if (current) {
         const prev = current;
         current = null;
         await prev.end();
       }
+      mayStart();
       const cs = codec.stream({ toFd: target.fd, fromFd: fd });
       copying = cs;
       try {
@@ -147,6 +160,7 @@ export function compressTo(codec: Codec, target: CompressedTarget, signal?: Abor
       current = null;
     },
     abort(): void {
+      abandoned = true;
       current?.kill();
       copying?.kill();
     },
