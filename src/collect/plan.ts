@@ -238,102 +238,138 @@ export function rootLookupOf(summary: CoreSummary): RootLookup {
   return summary.writer === 'qemu-user' ? 'qemu' : 'chroot';
 }
 
+/** What planning found that the user should know: warnings, and the gaps that keep the bundle from being exact. */
+interface PlanNotes {
+  warnings: string[];
+  gaps: string[];
+}
+
+/** A wanted file: the core (or the user) named it; nothing is known of it on disk yet. */
+function want(path: string, role: FileRole, sources: FileSource[], more: Partial<Omit<Want, 'path' | 'role' | 'sources'>> = {}): Want {
+  return { path, role, sources, buildIdInCore: undefined, aliases: [], deletedAtCrash: false, ...more };
+}
+
 export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promise<CollectPlan> {
-  const warnings: string[] = [];
-  const gaps: string[] = [];
-  const wants: Want[] = [];
+  const notes: PlanNotes = { warnings: [], gaps: [] };
   const root = opts.root;
   const ctx: FileContext = { root, lookup: rootLookupOf(summary), machine: summary.machine };
-  /** A core path that is already a host path inside the root (qemu-user's AT_EXECFN) becomes the process's path. */
-  const asGuest = (p: string): string => guestPathOf(root, p);
-
-  let executable: CollectPlan['executable'] = null;
   const exeModule = summary.modules.find((m) => m.kind === 'executable');
+
+  const given = opts.executable || undefined;
+  const wants = wantedFromCore(summary, given !== undefined, root, notes);
+  const executable = chooseExecutable(summary, exeModule, given, root, wants, notes);
+  if (executable) await addLddWants(summary, executable.path, root, wants, notes);
+  const files = await inspectWanted(wants, ctx, exeModule, opts.core, notes);
+  await addThreadDb(files, ctx, notes);
+  await addSymlinkAliases(files, root);
+  if (opts.withDebug) files.push(...(await findDebugFiles(files, opts.debugDir ?? hostPathOf(root, DEFAULT_DEBUG_DIR), root, notes.warnings)));
+  const links = bundleLocations(files, notes);
+  await noteMissingLibraries(files, root, notes);
+  const suggestRoot = root.kind === 'host' && otherRootEvidence(files, summary.machine, opts.crashTimeMs);
+  return { files, links, executable, warnings: notes.warnings, gaps: notes.gaps, suggestRoot };
+}
+
+/**
+ * Every file-backed object the core names (mappings, link_map), by the path
+ * the process used. The executable is left to chooseExecutable when -e names
+ * it or the core gives it no name.
+ */
+function wantedFromCore(summary: CoreSummary, exeGiven: boolean, root: ProcessRoot, notes: PlanNotes): Want[] {
+  const wants: Want[] = [];
   for (const m of summary.modules) {
     if (m.kind === 'vdso') continue;
     let path = m.path;
     const lm = m.linkMapName && isAbsolute(m.linkMapName) ? m.linkMapName : undefined;
     if (path !== undefined && !isAbsolute(path)) {
-      warnings.push(`the core names a mapped file by a relative path (${JSON.stringify(path)}); ${lm ? `using the loader's name ${lm}` : 'it cannot be found'}`);
+      notes.warnings.push(`the core names a mapped file by a relative path (${JSON.stringify(path)}); ${lm ? `using the loader's name ${lm}` : 'it cannot be found'}`);
       path = lm;
     }
     path ??= lm;
     if (path === undefined) {
-      if (m.kind === 'executable') continue; // -e or AT_EXECFN supplies it, below
+      if (m.kind === 'executable') continue; // -e or AT_EXECFN supplies it
       const what = `a ${m.kind} at ${hex(m.start)} has no file name in the core (build ID ${m.buildId ?? 'unknown'}${isRelativeName(m.linkMapName) ? `, loader name ${JSON.stringify(m.linkMapName)}` : ''}); it cannot be bundled`;
-      warnings.push(what);
-      gaps.push(what);
+      notes.warnings.push(what);
+      notes.gaps.push(what);
       continue;
     }
+    if (m.kind === 'executable' && exeGiven) continue;
     // A relative loader name is kept as an alias: replay points gdb at the bundled file for it.
     const aliases = lm && lm !== path ? [lm] : isRelativeName(m.linkMapName) ? [m.linkMapName] : [];
-    if (m.kind === 'executable' && opts.executable) continue; // handled below
-    wants.push({ path: asGuest(path), role: ROLE_OF[m.kind], buildIdInCore: m.buildId, sources: sourcesOf(m), aliases, deletedAtCrash: m.deleted });
+    // A core path that is already a host path inside the root (qemu-user's AT_EXECFN) becomes the process's path.
+    wants.push(want(guestPathOf(root, path), ROLE_OF[m.kind], sourcesOf(m), { buildIdInCore: m.buildId, aliases, deletedAtCrash: m.deleted }));
   }
   for (const u of summary.unplaced) {
-    if (u.name.startsWith('/')) {
-      wants.push({ path: u.name, role: 'library', buildIdInCore: undefined, sources: ['link_map'], aliases: [], deletedAtCrash: false });
-    } else {
-      gaps.push(`the loader had ${JSON.stringify(u.name)} loaded (at ${hex(u.loadBias)}), a relative name no mapping in the core resolves: it cannot be found or bundled`);
-    }
+    if (u.name.startsWith('/')) wants.push(want(u.name, 'library', ['link_map']));
+    else notes.gaps.push(`the loader had ${JSON.stringify(u.name)} loaded (at ${hex(u.loadBias)}), a relative name no mapping in the core resolves: it cannot be found or bundled`);
   }
+  return wants;
+}
 
-  if (opts.executable) {
-    const given = opts.executable;
+/**
+ * The executable: the one -e names (first in wants, under the name the core
+ * knows it by too), else the core's mapping of it, else AT_EXECFN.
+ */
+function chooseExecutable(summary: CoreSummary, exeModule: Module | undefined, given: string | undefined, root: ProcessRoot, wants: Want[], notes: PlanNotes): CollectPlan['executable'] {
+  const asGuest = (p: string): string => guestPathOf(root, p);
+  const fromCore = exeModule ? sourcesOf(exeModule) : [];
+  if (given) {
     const inRoot = isInsideRoot(root, given);
     const corePath = exeModule?.path && isAbsolute(exeModule.path) ? exeModule.path : summary.executable && isAbsolute(summary.executable) ? summary.executable : undefined;
     const path = inRoot ? asGuest(given) : given;
-    wants.unshift({
-      path,
-      onHost: root.kind === 'directory' && !inRoot,
-      role: 'executable',
-      buildIdInCore: exeModule?.buildId,
-      sources: ['command-line', ...(exeModule ? sourcesOf(exeModule) : [])],
-      // gdb and users know the program by the path it ran from: keep that name too.
-      aliases: corePath && asGuest(corePath) !== path ? [asGuest(corePath)] : [],
-      deletedAtCrash: false,
-    });
-    executable = { path, chosenBy: 'command-line' };
-  } else if (exeModule?.path && isAbsolute(exeModule.path)) {
-    executable = { path: asGuest(exeModule.path), chosenBy: 'core' };
-  } else if (summary.executable && isAbsolute(summary.executable)) {
+    wants.unshift(
+      want(path, 'executable', ['command-line', ...fromCore], {
+        onHost: root.kind === 'directory' && !inRoot,
+        buildIdInCore: exeModule?.buildId,
+        // gdb and users know the program by the path it ran from: keep that name too.
+        aliases: corePath && asGuest(corePath) !== path ? [asGuest(corePath)] : [],
+      }),
+    );
+    return { path, chosenBy: 'command-line' };
+  }
+  if (exeModule?.path && isAbsolute(exeModule.path)) return { path: asGuest(exeModule.path), chosenBy: 'core' };
+  if (summary.executable && isAbsolute(summary.executable)) {
     const path = asGuest(summary.executable);
-    wants.unshift({ path, role: 'executable', buildIdInCore: exeModule?.buildId, sources: exeModule ? sourcesOf(exeModule) : [], aliases: [], deletedAtCrash: false });
-    executable = { path, chosenBy: 'core' };
-  } else {
-    warnings.push('the executable is not known from the core; pass it with -e');
-    gaps.push('the executable is not known from the core');
+    wants.unshift(want(path, 'executable', fromCore, { buildIdInCore: exeModule?.buildId }));
+    return { path, chosenBy: 'core' };
   }
+  notes.warnings.push('the executable is not known from the core; pass it with -e');
+  notes.gaps.push('the executable is not known from the core');
+  return null;
+}
 
-  // ldd: the fallback for cores that record no file mappings. Where the core
-  // names its files, ldd (the loader run three times, ~30 ms) would only tell
-  // what this machine's loader finds now, which the core already says better.
-  // It runs this machine's loader on this machine's files: never for another root or machine.
-  const exePath = executable?.path;
+/**
+ * ldd: the fallback for cores that record no file mappings. Where the core
+ * names its files, ldd (the loader run three times, ~30 ms) would only tell
+ * what this machine's loader finds now, which the core already says better.
+ * It runs this machine's loader on this machine's files: never for another
+ * root or machine.
+ */
+async function addLddWants(summary: CoreSummary, exePath: string, root: ProcessRoot, wants: Want[], notes: PlanNotes): Promise<void> {
   const noMappings = summary.mappings.length === 0 && !summary.modules.some((m) => m.kind === 'library' && m.sources.includes('link_map'));
-  if (noMappings && exePath && root.kind === 'host' && summary.machine === HOST_MACHINE) {
-    const ldd = await runLdd(exePath);
-    if (ldd) {
-      for (const e of ldd) {
-        if (!e.path) continue;
-        const real = await realpath(e.path).catch(() => e.path!);
-        const w = wants.find((x) => x.path === e.path || x.path === real || x.aliases.includes(e.path!));
-        if (w) w.sources.push('ldd');
-        else wants.push({ path: e.path, role: 'library', buildIdInCore: undefined, sources: ['ldd'], aliases: [], deletedAtCrash: false });
-      }
-      warnings.push('the core records no file mappings: libraries were taken from ldd, which cannot see dlopen\'ed libraries and reflects this machine now, not the crash');
-    }
+  if (!noMappings || root.kind !== 'host' || summary.machine !== HOST_MACHINE) return;
+  const ldd = await runLdd(exePath);
+  if (!ldd) return;
+  for (const e of ldd) {
+    if (!e.path) continue;
+    const named = e.path;
+    const real = await realpath(named).catch(() => named);
+    const w = wants.find((x) => x.path === named || x.path === real || x.aliases.includes(named));
+    if (w) w.sources.push('ldd');
+    else wants.push(want(named, 'library', ['ldd']));
   }
+  notes.warnings.push("the core records no file mappings: libraries were taken from ldd, which cannot see dlopen'ed libraries and reflects this machine now, not the crash");
+}
 
-  // Inspect every wanted file once, merging duplicates (a library named twice).
+/** Inspects every wanted file once, merging duplicates (a library named twice, by two paths of one file). */
+async function inspectWanted(wants: readonly Want[], ctx: FileContext, exeModule: Module | undefined, core: string, notes: PlanNotes): Promise<PlannedFile[]> {
   const files: PlannedFile[] = [];
   for (const w of wants) {
     if (!isSafeAbsolutePath(w.path)) {
-      warnings.push(`skipped a file whose name cannot be bundled safely: ${JSON.stringify(w.path)}`);
+      notes.warnings.push(`skipped a file whose name cannot be bundled safely: ${JSON.stringify(w.path)}`);
       continue;
     }
     const f = await inspectFile(w, ctx);
-    if (w.sources.includes('command-line')) await checkChosenExecutable(f, exeModule, opts.core, root);
+    if (w.sources.includes('command-line')) await checkChosenExecutable(f, exeModule, core, ctx.root);
     const dup = files.find((x) => x.source !== null && x.source === f.source) ?? files.find((x) => x.path === f.path);
     if (dup) {
       for (const a of [...f.aliases, ...w.aliases, f.path]) if (a !== dup.path && !dup.aliases.includes(a)) dup.aliases.push(a);
@@ -343,32 +379,38 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
     for (const a of w.aliases) if (a !== f.path && !f.aliases.includes(a)) f.aliases.push(a);
     files.push(f);
   }
+  return files;
+}
 
-  // libthread_db from beside libc, so gdb can read thread-local data.
+/** libthread_db from beside libc, so gdb can read thread-local data. */
+async function addThreadDb(files: PlannedFile[], ctx: FileContext, notes: PlanNotes): Promise<void> {
   const libc = files.find((f) => f.source && /^libc[.-]/.test(basename(f.path)) && f.role === 'library');
-  if (libc?.source) {
-    const candidate = posix.join(posix.dirname(libc.path), 'libthread_db.so.1');
-    if (!files.some((f) => f.path === candidate)) {
-      const f = await inspectFile({ path: candidate, role: 'libthread_db', buildIdInCore: undefined, sources: ['libthread_db'], aliases: [], deletedAtCrash: false }, ctx);
-      if (f.status === 'ok') files.push(f);
-      else warnings.push(`no libthread_db.so.1 beside ${libc.path}: gdb will not be able to show thread-local variables`);
-    }
-  }
+  if (!libc?.source) return;
+  const candidate = posix.join(posix.dirname(libc.path), 'libthread_db.so.1');
+  if (files.some((f) => f.path === candidate)) return;
+  const f = await inspectFile(want(candidate, 'libthread_db', ['libthread_db']), ctx);
+  if (f.status === 'ok') files.push(f);
+  else notes.warnings.push(`no libthread_db.so.1 beside ${libc.path}: gdb will not be able to show thread-local variables`);
+}
 
-  // Soname and other symlinks next to each file (libfoo.so.1 → libfoo.so.1.2.3).
+/** Soname and other symlinks next to each file (libfoo.so.1 → libfoo.so.1.2.3) become its aliases. */
+async function addSymlinkAliases(files: readonly PlannedFile[], root: ProcessRoot): Promise<void> {
   const symlinks = new SymlinkIndex(root);
   for (const f of files) {
     if (!f.source || f.role === 'debug') continue;
     for (const link of await symlinks.linksTo(f.path)) if (!f.aliases.includes(link) && link !== f.path) f.aliases.push(link);
   }
+}
 
-  if (opts.withDebug) files.push(...(await findDebugFiles(files, opts.debugDir ?? hostPathOf(root, DEFAULT_DEBUG_DIR), root, warnings)));
-
-  // Bundle locations and alias links; anything whose name is unsafe is left out with a warning.
+/**
+ * Sets each bundled file's place in the bundle and returns the alias links
+ * to it; an alias whose name is unsafe is left out with a warning.
+ */
+function bundleLocations(files: readonly PlannedFile[], notes: PlanNotes): ManifestLink[] {
   const taken = new Set<string>();
   for (const f of files) {
     if (!f.source) continue;
-    f.bundlePath = f.role === 'debug' ? f.bundlePath : sysrootPath(f.path);
+    if (f.role !== 'debug') f.bundlePath = sysrootPath(f.path);
     taken.add(f.path);
   }
   const links: ManifestLink[] = [];
@@ -378,7 +420,7 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
     f.aliases = f.aliases.filter((a) => {
       if (isRelativeName(a) && isSafeLinkMapName(a)) return true; // recorded; no link: replay gives gdb the file's directory
       if (!isSafeAbsolutePath(a)) {
-        warnings.push(`skipped an alias whose name cannot be bundled safely: ${JSON.stringify(a)}`);
+        notes.warnings.push(`skipped an alias whose name cannot be bundled safely: ${JSON.stringify(a)}`);
         return false;
       }
       return !taken.has(a);
@@ -392,16 +434,15 @@ export async function planBundle(summary: CoreSummary, opts: PlanOptions): Promi
     }
   }
   // A link whose directory is another link's name would be written through that link: drop it.
-  const safeLinks = links.filter((l) => !links.some((o) => o !== l && l.path.startsWith(`${o.path}/`)));
+  return links.filter((l) => !links.some((o) => o !== l && l.path.startsWith(`${o.path}/`)));
+}
 
-  // A dynamically linked program cannot have run without its loader and libc.
+/** A dynamically linked program cannot have run without its loader and libc: no library found is a gap. */
+async function noteMissingLibraries(files: readonly PlannedFile[], root: ProcessRoot, notes: PlanNotes): Promise<void> {
   const exeFile = files.find((f) => f.role === 'executable' && f.source);
-  if (exeFile?.source && !files.some((f) => (f.role === 'library' || f.role === 'interpreter') && f.status === 'ok')) {
-    const interp = await readFileImage(exeFile.source).then((i) => i.interp, () => undefined);
-    if (interp) gaps.push(`${exeFile.path} is dynamically linked (loader ${interp}), but no library it had loaded was found${underRoot(root)}`);
-  }
-  const suggestRoot = root.kind === 'host' && otherRootEvidence(files, summary.machine, opts.crashTimeMs);
-  return { files, links: safeLinks, executable, warnings, gaps, suggestRoot };
+  if (!exeFile?.source || files.some((f) => (f.role === 'library' || f.role === 'interpreter') && f.status === 'ok')) return;
+  const interp = await readFileImage(exeFile.source).then((i) => i.interp, () => undefined);
+  if (interp) notes.gaps.push(`${exeFile.path} is dynamically linked (loader ${interp}), but no library it had loaded was found${underRoot(root)}`);
 }
 
 /**
