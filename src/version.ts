@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from './util/pkgroot.js';
 
 /** What a build records about itself (scripts/build-info.mjs writes dist/build-info.json; the single executable has it built in). */
 export interface BuildInfo {
@@ -13,9 +13,9 @@ export interface BuildInfo {
 /** esbuild's `define` in the single executable (scripts/dist.mjs); undeclared anywhere else. */
 declare const COREPACK_BUILD_INFO: BuildInfo | undefined;
 
-function readJson(url: URL): unknown {
+function readJson(file: string): unknown {
   try {
-    return JSON.parse(readFileSync(url, 'utf8')) as unknown;
+    return JSON.parse(readFileSync(file, 'utf8')) as unknown;
   } catch {
     return undefined;
   }
@@ -23,8 +23,9 @@ function readJson(url: URL): unknown {
 
 function buildInfo(): BuildInfo {
   if (typeof COREPACK_BUILD_INFO !== 'undefined') return COREPACK_BUILD_INFO;
-  const pkg = readJson(new URL('../package.json', import.meta.url)) as { version?: string } | undefined;
-  const file = readJson(new URL('./build-info.json', import.meta.url)) as Partial<BuildInfo> | undefined;
+  const root = packageRoot(import.meta.url);
+  const pkg = readJson(`${root}/package.json`) as { version?: string } | undefined;
+  const file = readJson(`${root}/dist/build-info.json`) as Partial<BuildInfo> | undefined;
   return { version: pkg?.version ?? file?.version ?? '0.0.0', commit: file?.commit ?? null, builtAt: file?.builtAt ?? null };
 }
 
@@ -40,7 +41,7 @@ export function isSingleExecutable(): boolean {
 
 /** The commit of a checkout (the package root holds .git): asked of git only when --version is, never at start-up. */
 function checkoutCommit(): string | null {
-  const root = fileURLToPath(new URL('..', import.meta.url));
+  const root = packageRoot(import.meta.url);
   if (!existsSync(`${root}/.git`)) return null;
   try {
     const head = execFileSync('git', ['-C', root, 'rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();

@@ -108,11 +108,12 @@ describe('defect 3: Ctrl-C while a compressed core is unpacked', () => {
     const dir = await scratch('early');
     const marker = path.join(dir, 'loading');
     // A module hook (a stand-in for a slow start on a loaded machine) that holds back
-    // loading collect's module for 5 s, and says when it has started holding it.
+    // loading collect's module for 5 s, and says when it has started holding it:
+    // tsc's dist/cli/collect.js, or its chunk of the bundled CLI (dist/npm/collect-HASH.js).
     const hooks = path.join(dir, 'hooks.mjs');
     await fs.writeFile(hooks, `import { writeFileSync } from 'node:fs';
 export async function load(url, context, next) {
-  if (url.endsWith('/dist/cli/collect.js')) {
+  if (/\\/dist\\/(?:cli\\/collect|npm\\/collect-\\w+)\\.js$/.test(url)) {
     writeFileSync(${JSON.stringify(marker)}, '');
     await new Promise((r) => setTimeout(r, 5000));
   }

@@ -62,8 +62,9 @@ describe('npm pack', () => {
     expect(entries).toContain('package/bin/corepack.js');
     expect(entries).toContain('package/dist/cli/main.js');
     expect(entries).toContain('package/dist/build-info.json');
+    expect(entries, 'the bundled CLI and its mark').toEqual(expect.arrayContaining(['package/dist/npm/start.js', 'package/dist/npm/complete']));
     expect(entries).toContain('package/templates/report.py');
-    const offending = entries.filter((e) => !/^package\/(?:bin\/corepack\.js|dist\/(?!bench\/|release\/).+\.js|dist\/build-info\.json|templates\/[^/]+|README\.md|package\.json)$/.test(e));
+    const offending = entries.filter((e) => !/^package\/(?:bin\/corepack\.js|dist\/(?!bench\/|release\/).+\.js|dist\/build-info\.json|dist\/npm\/complete|templates\/[^/]+|README\.md|package\.json)$/.test(e));
     expect(offending).toEqual([]);
   });
 
@@ -98,5 +99,22 @@ describe('npm install -g of the tarball, into a prefix that already has a corepa
     expect(replay.stdout).toMatch(/=== crashed thread ===[\s\S]*\bcrash_here\b/);
     // The installed templates were used (the package's own), not the checkout's.
     expect(await sha256(path.join(prefix, 'lib', 'node_modules', 'corepack-crash', 'templates', 'replay.gdb'))).toBe(await sha256(path.join(REPO, 'templates', 'replay.gdb')));
+  });
+
+  it('runs the bundled CLI (dist/npm/); tsc\'s output only when the bundle is older than it', async () => {
+    const dist = path.join(prefix, 'lib', 'node_modules', 'corepack-crash', 'dist');
+    // npm gives every file of the package one time: the bundle counts as current.
+    await fs.rename(path.join(dist, 'cli'), path.join(dist, 'cli-away'));
+    const bundled = await execa(installed(), ['inspect', crash.core], { reject: false });
+    await fs.rename(path.join(dist, 'cli-away'), path.join(dist, 'cli'));
+    expect(bundled.exitCode, `without tsc's dist/cli: ${bundled.stderr}`).toBe(0);
+    expect(bundled.stdout).toMatch(/signal:\s+SIGSEGV/);
+    // tsc's output rebuilt after the bundle: the bundle is not run (here it could not be).
+    await fs.rm(path.join(dist, 'npm', 'start.js'));
+    const now = new Date();
+    await fs.utimes(path.join(dist, 'cli', 'start.js'), now, now);
+    const unbundled = await execa(installed(), ['inspect', crash.core], { reject: false });
+    expect(unbundled.exitCode, `with a stale bundle: ${unbundled.stderr}`).toBe(0);
+    expect(unbundled.stdout).toMatch(/signal:\s+SIGSEGV/);
   });
 });

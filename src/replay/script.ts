@@ -28,16 +28,16 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BadOptionError } from '../util/errors.js';
 import { replaceSymlink, writeFileAtomically } from '../util/atomic.js';
 import { hasLineBreaker } from '../util/text.js';
 import { runsAsSea, seaTemplateDir } from '../util/sea.js';
+import { packageRoot } from '../util/pkgroot.js';
 import { VERSION } from '../version.js';
 import { UnsafeScriptPathError } from './errors.js';
 
 /** templates/ of the package; in the single executable, its assets written out once (util/sea.ts). */
-export const TEMPLATE_DIR = runsAsSea() ? seaTemplateDir() : fileURLToPath(new URL('../../templates/', import.meta.url));
+export const TEMPLATE_DIR = runsAsSea() ? seaTemplateDir() : `${packageRoot(import.meta.url)}/templates/`;
 
 /** Throws unless `p` can go into a script line: absolute, no control characters. */
 export function checkScriptPath(p: string, what: string): string {
