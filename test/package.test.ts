@@ -58,13 +58,13 @@ afterAll(async () => {
 });
 
 describe('npm pack', () => {
-  it('holds only what runs: bin, the compiled CLI, templates, README — no sources, tests, source maps, bench or release files', () => {
+  it('holds only what runs: bin, the bundled CLI, templates, README — no sources, tests, tsc output, source maps, bench or release files', () => {
     expect(entries).toContain('package/bin/corepack.js');
-    expect(entries).toContain('package/dist/cli/main.js');
-    expect(entries).toContain('package/dist/build-info.json');
     expect(entries, 'the bundled CLI and its mark').toEqual(expect.arrayContaining(['package/dist/npm/start.js', 'package/dist/npm/complete']));
+    expect(entries).toContain('package/dist/build-info.json');
+    expect(entries.filter((e) => e.startsWith('package/dist/cli/')), "tsc's output: the bundle is what runs").toEqual([]);
     expect(entries).toContain('package/templates/report.py');
-    const offending = entries.filter((e) => !/^package\/(?:bin\/corepack\.js|dist\/(?!bench\/|release\/).+\.js|dist\/build-info\.json|dist\/npm\/complete|templates\/[^/]+|README\.md|package\.json)$/.test(e));
+    const offending = entries.filter((e) => !/^package\/(?:bin\/corepack\.js|dist\/npm\/[^/]+\.js|dist\/npm\/complete|dist\/build-info\.json|templates\/[^/]+|README\.md|package\.json)$/.test(e));
     expect(offending).toEqual([]);
   });
 
@@ -101,19 +101,21 @@ describe('npm install -g of the tarball, into a prefix that already has a corepa
     expect(await sha256(path.join(prefix, 'lib', 'node_modules', 'corepack-crash', 'templates', 'replay.gdb'))).toBe(await sha256(path.join(REPO, 'templates', 'replay.gdb')));
   });
 
-  it('runs the bundled CLI (dist/npm/); tsc\'s output only when the bundle is older than it', async () => {
-    const dist = path.join(prefix, 'lib', 'node_modules', 'corepack-crash', 'dist');
-    // npm gives every file of the package one time: the bundle counts as current.
+  it('in the checkout it was packed from, bin runs the bundle, and tsc\'s output only when the bundle is older than it', async () => {
+    const copy = path.join(root, 'src-copy');
+    const dist = path.join(copy, 'dist');
+    const bin = path.join(copy, 'bin', 'corepack.js');
+    // Just built: the bundle is current, and runs without tsc's modules.
     await fs.rename(path.join(dist, 'cli'), path.join(dist, 'cli-away'));
-    const bundled = await execa(installed(), ['inspect', crash.core], { reject: false });
+    const bundled = await execa(process.execPath, [bin, 'inspect', crash.core], { reject: false });
     await fs.rename(path.join(dist, 'cli-away'), path.join(dist, 'cli'));
     expect(bundled.exitCode, `without tsc's dist/cli: ${bundled.stderr}`).toBe(0);
     expect(bundled.stdout).toMatch(/signal:\s+SIGSEGV/);
     // tsc's output rebuilt after the bundle: the bundle is not run (here it could not be).
     await fs.rm(path.join(dist, 'npm', 'start.js'));
-    const now = new Date();
-    await fs.utimes(path.join(dist, 'cli', 'start.js'), now, now);
-    const unbundled = await execa(installed(), ['inspect', crash.core], { reject: false });
+    const later = new Date(Date.now() + 2000);
+    await fs.utimes(path.join(dist, 'cli', 'start.js'), later, later);
+    const unbundled = await execa(process.execPath, [bin, 'inspect', crash.core], { reject: false });
     expect(unbundled.exitCode, `with a stale bundle: ${unbundled.stderr}`).toBe(0);
     expect(unbundled.stdout).toMatch(/signal:\s+SIGSEGV/);
   });
