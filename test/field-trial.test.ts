@@ -271,6 +271,22 @@ describe('one probe of every input: inspect reads an input through each layer on
     expect(steps.filter((s) => s.startsWith('decompress'))).toHaveLength(1);
   });
 
+  it('report of an encrypted bundle, whole or split, decrypts once and decompresses once', async () => {
+    const dir = await scratch('report-age');
+    const key = path.join(dir, 'key.txt');
+    await execa('age-keygen', ['-o', key]);
+    const pub = (await execa('age-keygen', ['-y', key])).stdout.trim();
+    expect((await corepack(['collect', env.crash.core, '-o', path.join(dir, 'e.tbz2'), '--encrypt-to', pub])).exitCode).toBe(0);
+    expect((await corepack(['collect', env.crash.core, '-o', path.join(dir, 's.tbz2'), '--encrypt-to', pub, '--split', '200K'])).exitCode).toBe(0);
+    for (const [input, name] of [[path.join(dir, 'e.tbz2.age'), 'whole'], [path.join(dir, 's.tbz2.age.001'), 'split']] as const) {
+      const out = path.join(dir, `${name}.json`);
+      const steps = await traced(['report', input, '--identity', key, '--no-debugger', '--format', 'json', '-o', out, '--dir', path.join(dir, `r-${name}`)]);
+      expect(steps.filter((s) => s.startsWith('decrypt')), name).toEqual(['decrypt age']);
+      expect(steps.filter((s) => s.startsWith('decompress')), name).toHaveLength(1);
+      expect(JSON.parse(await fs.readFile(out, 'utf8')).provenance, name).toMatchObject({ input: 'bundle' });
+    }
+  });
+
   it('report of a zstd core starts one decompressor, and still tells a .tar.zst bundle from it', async () => {
     const dir = await scratch('report-probe');
     const core = path.join(dir, 'core.zst');

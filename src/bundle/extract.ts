@@ -46,7 +46,7 @@ import { MANIFEST_NAME, type Manifest } from './manifest.js';
 import { parseChecksums } from './checksums.js';
 import { parseSparsePax, SparseMapReader, type SparseHeader } from './sparse.js';
 import { decompressFrom, type CompressedSource, type Decompressed } from './sink.js';
-import { isLayerError, openLayeredSource, type SourceOptions } from './source.js';
+import { isLayerError, openLayeredSource, type BundleSource, type SourceOptions } from './source.js';
 import {
   BUDGET_BEFORE_MANIFEST,
   budgetAfterManifest,
@@ -112,6 +112,12 @@ export interface StageOptions extends SourceOptions {
    * caller already has this bundle).
    */
   onManifest?: (manifest: Manifest, manifestSha256: string) => Promise<'continue' | 'stop'>;
+  /**
+   * The bundle's byte layers (a split set, age), opened already by whoever
+   * probed the input: read from here instead of opening them again (a second
+   * decryption). stageBundle destroys it when done.
+   */
+  layered?: BundleSource | undefined;
 }
 
 const show = (p: string) => JSON.stringify(p);
@@ -134,7 +140,7 @@ async function checkFreeSpace(dir: string, need: number): Promise<void> {
  */
 export async function stageBundle(bundlePath: string, targetDir: string, opts: StageOptions = {}): Promise<StagedBundle | null> {
   // A split set or an encrypted bundle comes through its byte layers (source.ts) as a stream.
-  const layered = await openLayeredSource(bundlePath, opts);
+  const layered = opts.layered ?? (await openLayeredSource(bundlePath, opts));
   if (layered) {
     try {
       return await stageBundleFrom({ stream: layered.stream }, bundleFormat(layered.head, bundlePath), targetDir, opts);

@@ -39,6 +39,7 @@ import { signalText } from './signal-text.js';
 import { interruptible } from './signals.js';
 import { hasControlChar, hex } from '../util/text.js';
 import { decryptKeys } from './keys.js';
+import type { BundleSource } from '../bundle/source.js';
 
 
 export interface ReplayIo {
@@ -94,12 +95,13 @@ export interface ReplaySetup {
 }
 
 /** Extracts, verifies and checks the bundle and writes its scripts: everything before a debugger starts (replay, report). */
-export async function setUpReplay(bundle: string, opts: ReplayOptions, io: ReplayIo = process): Promise<ReplaySetup> {
+/** `layered`: the bundle's byte layers as the caller's probe opened them (report), so they are not opened (decrypted) again. */
+export async function setUpReplay(bundle: string, opts: ReplayOptions, io: ReplayIo = process, layered?: BundleSource): Promise<ReplaySetup> {
   let prepared: PreparedBundle;
   // Only the extraction's modules were loaded so far: the decompressor starts
   // first, and what runs after it is loaded meanwhile (the main thread mostly
   // waits for the decompressor then).
-  const extracting = interruptible((signal) => prepareBundle(bundle, opts.dir, { signal, keys: decryptKeys(opts.keys) }));
+  const extracting = interruptible((signal) => prepareBundle(bundle, opts.dir, { signal, keys: decryptKeys(opts.keys), layered }));
   const later = Promise.all([
     import('../bundle/verify.js'),
     import('../replay/debuginfo.js'),

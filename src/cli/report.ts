@@ -35,6 +35,7 @@ import type { LocatedCore } from '../input/locate.js';
 import { decryptKeys } from './keys.js';
 import { interruptible } from './signals.js';
 import { rootAt, type ProcessRoot } from '../util/rootfs.js';
+import type { BundleSource } from '../bundle/source.js';
 
 export const REPORT_FORMATS = ['md', 'html', 'json', 'text'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
@@ -127,9 +128,11 @@ async function openMemory(file: string, lookup: { root?: ProcessRoot; executable
   return CoreFile.open(file, { allowTruncated: true, ...lookup });
 }
 
-async function bundleReport(bundle: string, flags: ReportFlags, io: ReplayIo): Promise<{ report: CrashReport; code: number }> {
+/** `layered`: the bundle's layers as the probe opened them (a split set, age): read on, not opened again. */
+async function bundleReport(bundle: string, flags: ReportFlags, io: ReplayIo, layered: BundleSource | undefined): Promise<{ report: CrashReport; code: number }> {
   const opts = normalizeReplayOptions({ ...flags, batch: true, json: false, lldb: false });
-  const setup = await setUpReplay(bundle, opts, io);
+  // Destroyed whatever happens: a failure before the extraction reached it would leave it open.
+  const setup = await setUpReplay(bundle, opts, io, layered).finally(() => layered?.stream.destroy());
   const r = setup.report;
   const root = r.prepared.root;
   const core = await openMemory(path.join(root, r.prepared.manifest.core.bundlePath), {
@@ -211,23 +214,24 @@ async function coreReport(corePath: string, located: LocatedCore, flags: ReportF
   }
 }
 
+/** What the probe found: a core, reported on at once, or a bundle, with its layers when it opened them. */
+type Probed = { kind: 'core'; report: CrashReport; code: number } | { kind: 'bundle'; layered: BundleSource | undefined };
+
 /**
- * A core's report, or null when the probe finds a bundle (any part of a split
- * one, encrypted or not, or a compressed tar). A compressed core is
- * decompressed once: the probe's decompression is the one that unpacks it.
+ * A core's report, or the bundle the probe finds (any part of a split one,
+ * encrypted or not, or a compressed tar). A compressed core is decompressed
+ * once: the probe's decompression is the one that unpacks it; an encrypted
+ * bundle is decrypted once: its opened layers go on to the extraction.
  */
-async function reportOfCore(input: string, flags: ReportFlags, io: ReplayIo): Promise<{ report: CrashReport; code: number } | null> {
+async function reportOfCore(input: string, flags: ReportFlags, io: ReplayIo): Promise<Probed> {
   const { normalizeKeySources } = await import('./keys.js');
   const head = await readInputHead(input, decryptKeys(normalizeKeySources(flags)));
-  if (head.kind === 'bundle') {
-    head.source.stream.destroy(); // replay's setup reads the bundle itself
-    return null;
-  }
-  return interruptible(async (signal) => {
+  if (head.kind === 'bundle') return { kind: 'bundle', layered: head.source };
+  return interruptible(async (signal): Promise<Probed> => {
     const found = await locateInput(input, head, signal);
-    if (found.kind === 'bundle') return null;
+    if (found.kind === 'bundle') return { kind: 'bundle', layered: undefined };
     try {
-      return await coreReport(input, found.located, flags, io);
+      return { kind: 'core', ...(await coreReport(input, found.located, flags, io)) };
     } finally {
       await found.located.dispose();
     }
@@ -241,7 +245,8 @@ export async function reportCommand(input: string, flags: ReportFlags, io: Repla
     const st = await fs.stat(dir).catch(() => undefined);
     if (!st?.isDirectory()) throw new OutputWriteError(path.resolve(flags.output), 'ENOENT', `its directory ${dir} does not exist`, undefined, 'no report was written');
   }
-  const { report, code } = (await reportOfCore(input, flags, io)) ?? (await bundleReport(input, flags, io));
+  const probed = await reportOfCore(input, flags, io);
+  const { report, code } = probed.kind === 'core' ? probed : await bundleReport(input, flags, io, probed.layered);
   const text = renderReport(report, format);
   if (flags.output === undefined) io.stdout.write(text);
   else {
