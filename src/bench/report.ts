@@ -29,7 +29,7 @@ export function table(rows: string[][]): string[] {
 export function formatReport(r: BenchResults): string {
   const out: string[] = [];
   const m = r.machine;
-  out.push(`corepack ${r.corepackVersion} benchmark, ${r.startedAt}; times are the median (min–max) over the runs${r.options.quick ? ' [--quick]' : ''}`);
+  out.push(`corepack-crash ${r.corepackVersion} benchmark, ${r.startedAt}; times are the median (min–max) over the runs${r.options.quick ? ' [--quick]' : ''}`);
   out.push(`machine: ${m.cpus} × ${m.cpuModel}, ${formatBytes(m.memoryBytes)} RAM, ${m.kernel}; core_pattern "${m.corePattern}"; temp files in ${m.tmpdir}`);
   out.push(`corepack source: ${m.source} (dist/ is rebuilt from it by npm run bench)`);
   out.push(`load average (1 min): ${r.load.before.toFixed(2)} before, ${r.load.after.toFixed(2)} after`);

@@ -149,7 +149,7 @@ export function pairs(ctx: Context): Pair[] {
     {
       id: 'inspect',
       title: 'inspect',
-      corepack: { label: 'corepack inspect', command: 'corepack inspect CORE', argv: [node, BIN, 'inspect', ctx.core], needs: [] },
+      corepack: { label: 'corepack-crash inspect', command: 'corepack-crash inspect CORE', argv: [node, BIN, 'inspect', ctx.core], needs: [] },
       alternatives: [{ label: 'eu-unstrip -n --core', command: 'eu-unstrip -n --core CORE', argv: ['eu-unstrip', '-n', '--core', ctx.core], needs: ['eu-unstrip'] }],
       notes: [],
     },
@@ -173,8 +173,8 @@ export function pairs(ctx: Context): Pair[] {
       id: ids[c.format],
       title: `collect ${c.ext}`,
       corepack: {
-        label: `corepack collect (${c.corepackProgram})`,
-        command: `corepack collect CORE -e EXE -o out${c.ext}`,
+        label: `corepack-crash collect (${c.corepackProgram})`,
+        command: `corepack-crash collect CORE -e EXE -o out${c.ext}`,
         argv: [node, BIN, 'collect', ctx.core, '-e', ctx.exe, '-o', out],
         output: out,
         needs: [],
@@ -194,13 +194,13 @@ export function pairs(ctx: Context): Pair[] {
       id: 'collect-stacks-only',
       title: `collect --stacks-only ${miniComp.ext}`,
       corepack: {
-        label: `corepack collect --stacks-only (${miniComp.corepackProgram})`,
-        command: `corepack collect CORE -e EXE -o out${miniComp.ext} --stacks-only`,
+        label: `corepack-crash collect --stacks-only (${miniComp.corepackProgram})`,
+        command: `corepack-crash collect CORE -e EXE -o out${miniComp.ext} --stacks-only`,
         argv: [node, BIN, 'collect', ctx.core, '-e', ctx.exe, '-o', out, '--stacks-only'],
         output: out,
         needs: [],
       },
-      alternatives: [{ ref: `corepack collect (${miniComp.corepackProgram})` }],
+      alternatives: [{ ref: `corepack-crash collect (${miniComp.corepackProgram})` }],
       notes: ['the alternative is the full collect of the same core and format: ratio < 1 means the mini bundle is faster to make'],
     });
   }
@@ -228,7 +228,7 @@ export function pairs(ctx: Context): Pair[] {
       id: 'replay',
       title: 'replay --batch',
       corepack: ctx.replay.available
-        ? { label: 'corepack replay --batch', command: 'corepack replay BUNDLE.tbz2 --batch --dir DIR', argv: [node, BIN, 'replay', bundle, '--batch', '--dir', dir], scratchDir: dir, needs: ['gdb'], prepare: needBundle }
+        ? { label: 'corepack-crash replay --batch', command: 'corepack-crash replay BUNDLE.tbz2 --batch --dir DIR', argv: [node, BIN, 'replay', bundle, '--batch', '--dir', dir], scratchDir: dir, needs: ['gdb'], prepare: needBundle }
         : { unavailable: 'replay: not available in this build' },
       alternatives: [
         {
