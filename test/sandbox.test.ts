@@ -114,12 +114,24 @@ async function pathWithout(name: string): Promise<string> {
   return bin;
 }
 
-async function markers(): Promise<string[]> {
+/**
+ * Files named …MARKER under `dir`, through real directories only. Node 20's
+ * readdir({ recursive }) follows symlinks: through bin-without-bwrap/X11
+ * (→ /usr/bin/X11 → .) it walked /usr/bin 35 levels deep, and failed the
+ * run with ELOOP once.
+ */
+async function markersUnder(dir: string): Promise<string[]> {
   const found: string[] = [];
-  for (const dir of [home, work]) {
-    for (const n of await fs.readdir(dir, { recursive: true })) if (String(n).endsWith(MARKER)) found.push(path.join(dir, String(n)));
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) found.push(...(await markersUnder(p)));
+    else if (e.name.endsWith(MARKER)) found.push(p);
   }
   return found;
+}
+
+async function markers(): Promise<string[]> {
+  return [...(await markersUnder(home)), ...(await markersUnder(work))];
 }
 
 beforeAll(async () => {
