@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { packageRoot } from './util/pkgroot.js';
+import { existsSync } from 'node:fs';
+import { packageRoot, readPackageJson } from './util/pkgroot.js';
 
 /** What a build records about itself (scripts/build-info.mjs writes dist/build-info.json; the single executable has it built in). */
 export interface BuildInfo {
@@ -13,19 +13,11 @@ export interface BuildInfo {
 /** esbuild's `define` in the single executable (scripts/dist.mjs); undeclared anywhere else. */
 declare const COREPACK_BUILD_INFO: BuildInfo | undefined;
 
-function readJson(file: string): unknown {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 function buildInfo(): BuildInfo {
   if (typeof COREPACK_BUILD_INFO !== 'undefined') return COREPACK_BUILD_INFO;
   const root = packageRoot(import.meta.url);
-  const pkg = readJson(`${root}/package.json`) as { version?: string } | undefined;
-  const file = readJson(`${root}/dist/build-info.json`) as Partial<BuildInfo> | undefined;
+  const pkg = readPackageJson(`${root}/package.json`) as { version?: string } | undefined;
+  const file = readPackageJson(`${root}/dist/build-info.json`) as Partial<BuildInfo> | undefined;
   return { version: pkg?.version ?? file?.version ?? '0.0.0', commit: file?.commit ?? null, builtAt: file?.builtAt ?? null };
 }
 

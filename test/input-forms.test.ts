@@ -103,7 +103,7 @@ describe('systemd-coredump cores (zstd, lz4, xz with name and xattrs)', () => {
   }
 });
 
-describe.skipIf(!hasApport)('apport reports written by apport\'s own writer', () => {
+describe.skipIf(!hasApport)(`apport reports written by apport's own writer${hasApport ? '' : ' (skipped: ../shared/tools/apport is absent)'}`, () => {
   const writeReport = async (name: string, withCore: boolean): Promise<string> => {
     const out = join(store, name);
     const py = [

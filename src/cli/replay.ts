@@ -94,8 +94,12 @@ export interface ReplaySetup {
   env: Record<string, string> | undefined;
 }
 
-/** Extracts, verifies and checks the bundle and writes its scripts: everything before a debugger starts (replay, report). */
-/** `layered`: the bundle's byte layers as the caller's probe opened them (report), so they are not opened (decrypted) again. */
+/**
+ * Extracts, verifies and checks the bundle and writes its scripts: everything
+ * before a debugger starts (replay, report). `layered`: the bundle's byte
+ * layers as the caller's probe opened them (report), so they are not opened
+ * (decrypted) again.
+ */
 export async function setUpReplay(bundle: string, opts: ReplayOptions, io: ReplayIo = process, layered?: BundleSource): Promise<ReplaySetup> {
   let prepared: PreparedBundle;
   // Only the extraction's modules were loaded so far: the decompressor starts

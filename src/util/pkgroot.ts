@@ -22,10 +22,15 @@ export function packageRoot(moduleUrl: string): string {
   }
 }
 
-function nameOf(file: string): string | undefined {
+/** A JSON file of the package (package.json, dist/build-info.json); undefined when it is missing or not JSON. */
+export function readPackageJson(file: string): unknown {
   try {
-    return (JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name as string | undefined;
+    return JSON.parse(readFileSync(file, 'utf8')) as unknown;
   } catch {
     return undefined;
   }
+}
+
+function nameOf(file: string): unknown {
+  return (readPackageJson(file) as { name?: unknown } | undefined)?.name;
 }
